@@ -1,0 +1,5 @@
+"""Allows ``python -m teachraft``."""
+
+from teachraft.cli import main
+
+raise SystemExit(main())
