@@ -1,0 +1,285 @@
+"""kvslib, the client library, as a pure state machine: op ids, queue, retry, failover.
+
+* ``submit`` gives every Put and Get an op id at once; at most ``ch_capacity``
+  ops may wait for their results (KVRaft's ``ChCapacity``).
+* Up to ``max_in_flight`` ops are on the wire at once, in op order, over one
+  connection to the leader.
+* An op that fails (a timeout, a connection error, "not leader") is retried
+  with the **same** op id after asking the coord for the leader, so that the
+  servers' duplicate detection can answer it from their cache.
+* A leader change pushed by the coord resends every op in flight.
+* Results are delivered in op order, each exactly once.
+* When the coord reports that no quorum is left, every waiting op is answered
+  with that error at once instead of hanging.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+from teachraft.core.log import GET, PUT
+from teachraft.core.messages import ClientReply, ClientRequest, LeaderInfo
+from teachraft.tracing import actions as A
+
+
+class QueueFull(RuntimeError):
+    """More than ChCapacity ops are waiting for results."""
+
+
+@dataclass(slots=True)
+class SendRequest:
+    """Effect: send ``request`` to the leader at ``address`` and report the outcome.
+
+    ``attempt`` lets a late outcome of an earlier attempt be told apart and ignored.
+    """
+
+    op_id: int
+    attempt: int
+    address: str
+    request: ClientRequest
+
+
+@dataclass(slots=True)
+class AskLeader:
+    """Effect: ask the coord for the leader (GetLeaderNode)."""
+
+    token: bytes
+
+
+@dataclass(slots=True)
+class Deliver:
+    """Effect: an op's result, in op order. ``sent`` tells whether it may have taken effect."""
+
+    op_id: int
+    kind: int
+    key: str
+    ok: bool
+    value: str | None
+    error: str
+    sent: bool
+
+
+@dataclass(slots=True)
+class PendingOp:
+    op_id: int
+    kind: int
+    key: str
+    value: str
+    trace: Any
+    sent: bool = False
+    on_wire: bool = False
+    age_ticks: int = 0
+    attempts: int = 0
+
+
+@dataclass
+class ClientSession:
+    """One kvslib client. Ticks come from the host (its retry timer)."""
+
+    client_id: str
+    tracer: Any
+    ch_capacity: int = 64
+    max_in_flight: int = 16
+    op_timeout_ticks: int = 200
+    leader: int = 0
+    leader_addr: str | None = None
+    outbox: list[Any] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.tracing = bool(getattr(self.tracer, "enabled", True))
+        self.next_op_id = 1
+        self.ops: OrderedDict[int, PendingOp] = OrderedDict()
+        self.done: dict[int, Deliver] = {}
+        self.next_to_deliver = 1
+        self.asking = False
+        self.last_error = ""
+        self.stopped = False
+
+    def take(self) -> list[Any]:
+        out, self.outbox = self.outbox, []
+        return out
+
+    # ---------------------------------------------------------------- session
+    def start(self) -> None:
+        """KvslibStart, then ask the coord for the leader."""
+        trace = self.tracer.create_trace()
+        if self.tracing:
+            trace.record_action(A.KvslibStart(ClientId=self.client_id))
+        self._ask_leader()
+
+    def stop(self) -> None:
+        trace = self.tracer.create_trace()
+        if self.tracing:
+            trace.record_action(A.KvslibStop(ClientId=self.client_id))
+        self.stopped = True
+
+    @property
+    def waiting(self) -> int:
+        """Ops submitted whose results were not yet delivered."""
+        return self.next_op_id - self.next_to_deliver
+
+    def submit(self, kind: int, key: str, value: str = "") -> int:
+        """Queue a Put or Get; returns its op id at once."""
+        if self.waiting >= self.ch_capacity:
+            raise QueueFull(f"client {self.client_id}: {self.ch_capacity} ops already waiting")
+        op_id = self.next_op_id
+        self.next_op_id += 1
+        trace = self.tracer.create_trace()
+        if self.tracing:
+            if kind == PUT:
+                trace.record_action(
+                    A.Put(ClientId=self.client_id, OpId=op_id, Key=key, Value=value)
+                )
+            else:
+                trace.record_action(A.Get(ClientId=self.client_id, OpId=op_id, Key=key))
+        self.ops[op_id] = PendingOp(op_id, kind, key, value, trace)
+        self._pump()
+        return op_id
+
+    # ---------------------------------------------------------------- sending
+    @property
+    def acked_below(self) -> int:
+        """Every op below this id has its result here; servers may forget them."""
+        return next(iter(self.ops), self.next_op_id)
+
+    def _pump(self) -> None:
+        """Put ops on the wire, in order, up to max_in_flight."""
+        if self.leader_addr is None:
+            if not self.asking and self.ops:
+                self._ask_leader()
+            return
+        on_wire = sum(1 for op in self.ops.values() if op.on_wire)
+        for op in self.ops.values():
+            if on_wire >= self.max_in_flight:
+                break
+            if op.on_wire:
+                continue
+            self._send(op)
+            on_wire += 1
+
+    def _send(self, op: PendingOp) -> None:
+        op.on_wire = True
+        op.sent = True
+        op.attempts += 1
+        req = ClientRequest(
+            self.client_id,
+            op.op_id,
+            op.kind,
+            op.key,
+            op.value,
+            self.acked_below,
+            op.trace.generate_token(),
+        )
+        self.outbox.append(SendRequest(op.op_id, op.attempts, self.leader_addr or "", req))
+
+    def _ask_leader(self) -> None:
+        self.asking = True
+        trace = self.tracer.create_trace()
+        if self.tracing:
+            trace.record_action(A.LeaderReq(ClientId=self.client_id))
+        self.outbox.append(AskLeader(trace.generate_token()))
+
+    # --------------------------------------------------------------- outcomes
+    def leader_info(self, info: LeaderInfo, pushed: bool = False) -> None:
+        """The coord's answer to GetLeader, or its ChangeLeaderNode push."""
+        trace = self.tracer.receive_token(info.token) if info.token else None
+        if not pushed:
+            self.asking = False
+        if info.error:
+            self.last_error = info.error
+            self.leader, self.leader_addr = 0, None
+            self._fail_all(info.error)
+            return
+        if trace is not None and self.tracing:
+            action = A.LeaderNodeUpdateRecvd if pushed else A.LeaderResRecvd
+            trace.record_action(action(ClientId=self.client_id, ServerId=info.leader))
+        changed = info.leader_addr != self.leader_addr
+        self.leader, self.leader_addr = info.leader, info.leader_addr
+        if changed:
+            for op in self.ops.values():
+                op.on_wire = False
+        self._pump()
+
+    def reply(self, rep: ClientReply, attempt: int = 0) -> None:
+        """A server answered an op."""
+        op = self.ops.get(rep.op_id)
+        if op is None:
+            return  # a late duplicate answer for an op already delivered
+        if not rep.ok:
+            self.failed(rep.op_id, rep.error, rep.leader, rep.leader_addr, attempt)
+            return
+        trace = self.tracer.receive_token(rep.token) if rep.token else op.trace
+        if self.tracing:
+            if op.kind == PUT:
+                trace.record_action(A.PutResultRecvd(OpId=op.op_id, Key=op.key))
+            else:
+                trace.record_action(
+                    A.GetResultRecvd(OpId=op.op_id, Key=op.key, Value=rep.value or "")
+                )
+        self._finish(op, True, rep.value, "")
+        self._pump()
+
+    def failed(
+        self,
+        op_id: int,
+        error: str,
+        hint: int = 0,
+        hint_addr: str | None = None,
+        attempt: int = 0,
+    ) -> None:
+        """An attempt failed (timeout, connection lost, not leader): retry with the same id."""
+        op = self.ops.get(op_id)
+        if op is None or not op.on_wire or (attempt and attempt != op.attempts):
+            return
+        op.on_wire = False
+        self.last_error = error
+        if hint_addr and hint_addr != self.leader_addr:
+            self.leader_addr = hint_addr
+            self.leader = hint
+            self._pump()
+            return
+        if self.leader_addr is not None:
+            self.leader, self.leader_addr = 0, None
+            for other in self.ops.values():
+                other.on_wire = False
+        if not self.asking:
+            self._ask_leader()
+
+    def leader_unreachable(self, error: str) -> None:
+        """GetLeader itself failed (the coord did not answer): try again on the next tick."""
+        self.asking = False
+        self.last_error = error
+
+    def tick(self) -> None:
+        """Retry timer: age ops, give up on ones past their deadline, re-ask for a leader."""
+        for op in list(self.ops.values()):
+            op.age_ticks += 1
+            if op.age_ticks >= self.op_timeout_ticks:
+                self._finish(op, False, None, f"timed out after {op.attempts} attempts")
+        if self.ops and self.leader_addr is None and not self.asking:
+            self._ask_leader()
+        self._pump()
+
+    def _fail_all(self, error: str) -> None:
+        for op in list(self.ops.values()):
+            self._finish(op, False, None, error)
+
+    def _finish(self, op: PendingOp, ok: bool, value: str | None, error: str) -> None:
+        del self.ops[op.op_id]
+        self.done[op.op_id] = Deliver(op.op_id, op.kind, op.key, ok, value, error, op.sent)
+        while self.next_to_deliver in self.done:
+            self.outbox.append(self.done.pop(self.next_to_deliver))
+            self.next_to_deliver += 1
+
+
+__all__ = [
+    "GET",
+    "PUT",
+    "AskLeader",
+    "ClientSession",
+    "Deliver",
+    "QueueFull",
+    "SendRequest",
+]

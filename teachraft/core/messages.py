@@ -1,0 +1,307 @@
+"""Every message the store's nodes exchange, with its wire form and its checks.
+
+Each message is a slotted dataclass whose fields are checked when it arrives:
+a body of the wrong shape or with a field of the wrong type raises, and the
+transport then closes that one connection. On the wire a message is a msgpack
+array of its fields in declaration order (smaller and faster than a map).
+
+Every message between nodes carries ``token``: the vector-clock tracing token
+of the sender (``b""`` when tracing is off), as in the original KVRaft.
+
+Names follow the Raft paper and KVRaft: ``AppendEntries``, ``LeaderFailOver``,
+``ServerLogState``. ``SCHEMA`` maps each wire method name to its decoder and is
+what a transport node is given.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from typing import Any, ClassVar
+
+from teachraft.core.log import Entry
+
+Decoder = Callable[[Any], Any]
+
+
+class MessageError(ValueError):
+    """A received body does not match its message's shape."""
+
+
+def _check(value: Any, kind: Any, name: str, msg: str) -> Any:
+    """Return ``value`` if it has the declared wire type, else raise MessageError."""
+    if kind is int:
+        ok = type(value) is int
+    elif kind is bool:
+        ok = type(value) is bool
+    elif kind is str:
+        ok = type(value) is str
+    elif kind is bytes:
+        ok = type(value) is bytes
+    elif kind == "int?":
+        ok = value is None or type(value) is int
+    elif kind == "str?":
+        ok = value is None or type(value) is str
+    elif kind == "entries":
+        if type(value) is not list:
+            raise MessageError(f"{msg}.{name}: expected a list of entries")
+        return [Entry.from_wire(item) for item in value]
+    elif kind == "peers":
+        ok = type(value) is list and all(
+            type(p) is list and len(p) == 2 and type(p[0]) is int and type(p[1]) is str
+            for p in value
+        )
+        if ok:
+            return [(p[0], p[1]) for p in value]
+    elif kind == "ints":
+        ok = type(value) is list and all(type(v) is int for v in value)
+    elif kind == "any":
+        ok = True
+    else:  # pragma: no cover - a programming error in a message declaration
+        raise TypeError(f"unknown wire kind {kind!r}")
+    if not ok:
+        raise MessageError(f"{msg}.{name}: {type(value).__name__} is not a valid {kind}")
+    return value
+
+
+class Message:
+    """Base of every wire message: declaration-order fields, a method name."""
+
+    __slots__ = ()
+    METHOD: ClassVar[str] = ""
+    WIRE: ClassVar[tuple[tuple[str, Any], ...]] = ()
+
+    def to_wire(self) -> list[Any]:
+        out: list[Any] = []
+        for name, kind in self.WIRE:
+            value = getattr(self, name)
+            if kind == "entries":
+                value = [e.to_wire() for e in value]
+            elif kind == "peers":
+                value = [list(p) for p in value]
+            out.append(value)
+        return out
+
+    @classmethod
+    def from_wire(cls, body: Any) -> Message:
+        if type(body) is not list or len(body) != len(cls.WIRE):
+            raise MessageError(f"{cls.__name__}: expected an array of {len(cls.WIRE)} fields")
+        args = [
+            _check(value, kind, name, cls.__name__)
+            for value, (name, kind) in zip(body, cls.WIRE, strict=True)
+        ]
+        return cls(*args)
+
+
+_WIRE_KINDS = {"int": int, "str": str, "bytes": bytes, "bool": bool}
+
+
+def message(method: str, **overrides: Any) -> Callable[[type], type]:
+    """Declare a wire message: a slotted dataclass plus its field kinds."""
+
+    def wrap(cls: type) -> type:
+        dc = dataclass(slots=True)(cls)
+        wire = []
+        for f in fields(dc):
+            kind = overrides.get(f.name, _WIRE_KINDS.get(str(f.type), "any"))
+            wire.append((f.name, kind))
+        dc.METHOD = method
+        dc.WIRE = tuple(wire)
+        return dc
+
+    return wrap
+
+
+# --- servers and coord: join ---------------------------------------------------
+
+
+@message("join")
+class ServerJoin(Message):
+    """RequestServerJoin: a server asks the coord to join (or rejoin after a restart)."""
+
+    server_id: int
+    server_addr: str
+    heartbeat_addr: str
+    token: bytes
+
+
+@message("join_response", peers="peers")
+class JoinResponse(Message):
+    """The coord's answer once all NumServers have joined: leader, peers, term."""
+
+    server_id: int
+    leader: int
+    peers: list
+    term: int
+    token: bytes
+
+
+@message("joined")
+class ServerJoined(Message):
+    """A server's acknowledgement that it applied its JoinResponse."""
+
+    server_id: int
+    token: bytes
+
+
+# --- replication ---------------------------------------------------------------
+
+
+@message("append_entries", entries="entries")
+class AppendEntries(Message):
+    """Raft's AppendEntries RPC (Figure 2): replicate entries, or a heartbeat when empty."""
+
+    term: int
+    leader_id: int
+    prev_log_index: int
+    prev_log_term: int
+    entries: list
+    leader_commit: int
+    token: bytes
+
+
+@message("append_entries_reply")
+class AppendEntriesReply(Message):
+    """A follower's answer; ``match_index`` on success, a ``conflict_index`` hint on failure."""
+
+    term: int
+    server_id: int
+    success: bool
+    match_index: int
+    conflict_index: int
+    token: bytes
+
+
+# --- leader selection ----------------------------------------------------------
+
+
+@message("log_state_request")
+class ServerLogStateRequest(Message):
+    """The coord fences a server at ``term`` and asks for its last log term and index."""
+
+    term: int
+    token: bytes
+
+
+@message("log_state")
+class ServerLogState(Message):
+    """A fenced server's reply: it no longer accepts leaders below ``fenced_term``."""
+
+    server_id: int
+    fenced_term: int
+    term: int
+    log_idx: int
+    token: bytes
+
+
+@message("leader_failover", peers="peers")
+class LeaderFailOver(Message):
+    """The coord makes ``server_id`` the leader of ``term`` in place of ``failed_leader_id``."""
+
+    server_id: int
+    failed_leader_id: int
+    peers: list
+    term: int
+    token: bytes
+
+
+@message("failover_done")
+class FailOverDone(Message):
+    """The new leader confirms it leads ``term`` (its No-Op is in the log)."""
+
+    server_id: int
+    term: int
+    token: bytes
+
+
+@message("cluster_view")
+class ClusterView(Message):
+    """The coord tells a server that rejoined the view who leads which term."""
+
+    term: int
+    leader: int
+    token: bytes
+
+
+# --- clients -------------------------------------------------------------------
+
+
+@message("get_leader")
+class GetLeader(Message):
+    """GetLeaderNode: a client asks the coord for the leader (blocks until join completes)."""
+
+    client_id: str
+    client_addr: str
+    token: bytes
+
+
+@message("leader_info", leader_addr="str?")
+class LeaderInfo(Message):
+    """The coord's answer to GetLeader, and its ChangeLeaderNode push to clients.
+
+    ``leader`` is 0 and ``error`` explains why when the store has no quorum.
+    """
+
+    leader: int
+    leader_addr: str | None
+    term: int
+    error: str
+    token: bytes
+
+
+@message("client_request")
+class ClientRequest(Message):
+    """A Put or Get from kvslib; ``op_id`` is kept across retries for duplicate detection.
+
+    ``acked_below`` tells the servers that the client has every result below it,
+    so their duplicate tables can forget those ops.
+    """
+
+    client_id: str
+    op_id: int
+    kind: int
+    key: str
+    value: str
+    acked_below: int
+    token: bytes
+
+
+@message("client_reply", value="str?", leader_addr="str?")
+class ClientReply(Message):
+    """The server's answer: ``ok`` with the value, or an error and a leader hint."""
+
+    op_id: int
+    ok: bool
+    value: str | None
+    error: str
+    leader: int
+    leader_addr: str | None
+    token: bytes
+
+
+MESSAGES: tuple[type[Message], ...] = (
+    ServerJoin,
+    JoinResponse,
+    ServerJoined,
+    AppendEntries,
+    AppendEntriesReply,
+    ServerLogStateRequest,
+    ServerLogState,
+    LeaderFailOver,
+    FailOverDone,
+    ClusterView,
+    GetLeader,
+    LeaderInfo,
+    ClientRequest,
+    ClientReply,
+)
+
+SCHEMA: dict[str, Decoder] = {m.METHOD: m.from_wire for m in MESSAGES}
+
+
+def decode(method: str, body: Any) -> Message:
+    """Decode a body for ``method``; raises MessageError for unknown methods or bad shapes."""
+    try:
+        return SCHEMA[method](body)
+    except KeyError:
+        raise MessageError(f"unknown message type {method!r}") from None

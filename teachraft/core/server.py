@@ -1,0 +1,542 @@
+"""A KVRaft server as a pure state machine: replication, commit, apply, dedup, No-Op.
+
+Read this next to Figure 2 of the Raft paper. Leaders are not elected here: the
+coord chooses them (KVRaft's design), so there is no RequestVote and no election
+timer. Everything else is Raft's log replication:
+
+* ``append_entries`` keeps the five AppendEntries receiver rules.
+* The leader walks ``next_index`` back on a rejection and repairs the follower's
+  log (recorded as ``ForceFollowerLog``), batches several entries into one
+  AppendEntries and pipelines them (it does not wait for one reply before
+  sending the next batch).
+* An entry commits when a majority holds it, and only entries of the current
+  term are counted (Figure 8). Committed entries are applied in order.
+* Gets go through the log, like puts, so reads are linearizable.
+* Duplicate detection: a retried op id that was applied is answered from the
+  cache; one still in the log waits for its entry; nothing is applied twice.
+* A leader chosen by the coord appends a No-Op in its term, so that every entry
+  before it commits.
+* The coord fences a server at a new term (``ServerLogStateRequest``) before it
+  picks a leader; a fenced server rejects the old leader's AppendEntries.
+
+Inputs are method calls (messages and ``tick``); outputs are effects in
+``outbox``. The host calls ``flush`` once per batch of inputs so that entries
+appended together leave in one AppendEntries.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from teachraft.core.effects import Effect, Persist, Reply, Send
+from teachraft.core.kv import KVStore
+from teachraft.core.log import GET, NOOP, PUT, Entry, Log
+from teachraft.core.messages import (
+    AppendEntries,
+    AppendEntriesReply,
+    ClientReply,
+    ClientRequest,
+    ClusterView,
+    FailOverDone,
+    JoinResponse,
+    LeaderFailOver,
+    ServerJoin,
+    ServerJoined,
+    ServerLogState,
+    ServerLogStateRequest,
+)
+from teachraft.tracing import actions as A
+
+FOLLOWER, LEADER = "follower", "leader"
+NOT_LEADER = "not leader"
+
+
+def server_name(server_id: int) -> str:
+    """The node and tracing identity of a server: ``server3``."""
+    return f"server{server_id}"
+
+
+@dataclass(slots=True)
+class ServerOptions:
+    """Tunables of replication; the defaults favour throughput and fast repair."""
+
+    max_batch: int = 512
+    max_in_flight: int = 8192
+    resend_ticks: int = 2
+    persist: bool = False
+
+
+@dataclass(slots=True)
+class Waiter:
+    """A client request waiting for its entry to be applied."""
+
+    responder: Any
+    op_id: int
+    trace: Any
+
+
+@dataclass(slots=True)
+class FollowerProgress:
+    """The leader's view of one follower: Figure 2's nextIndex and matchIndex."""
+
+    next_index: int
+    match_index: int = 0
+    idle_ticks: int = 0
+    sent_this_tick: bool = False
+    sent_commit: int = 0
+
+
+@dataclass
+class Server:
+    """One KVRaft server. ``tracer`` is a teachraft Tracer or NullTracer."""
+
+    server_id: int
+    tracer: Any
+    options: ServerOptions = field(default_factory=ServerOptions)
+    current_term: int = 0
+    role: str = FOLLOWER
+    leader_id: int = 0
+    joined: bool = False
+
+    def __post_init__(self) -> None:
+        self.name = server_name(self.server_id)
+        self.tracing = bool(getattr(self.tracer, "enabled", True))
+        self.log = Log()
+        self.kv = KVStore()
+        self.commit_index = 0
+        self.last_applied = 0
+        self.peers: dict[int, str] = {}
+        self.progress: dict[int, FollowerProgress] = {}
+        self.waiting: dict[int, list[Waiter]] = {}
+        self.pending_ops: dict[tuple[str, int], int] = {}
+        self.outbox: list[Effect] = []
+        self.applied: list[tuple[Entry, str | None]] = []
+        self.keep_applied = False
+
+    # ------------------------------------------------------------------ helpers
+    def take(self) -> list[Effect]:
+        """Hand the host every effect produced since the last call."""
+        out, self.outbox = self.outbox, []
+        return out
+
+    @property
+    def majority(self) -> int:
+        return len(self.peers) // 2 + 1
+
+    def _send(self, dest: str, msg: Any) -> None:
+        self.outbox.append(Send(dest, msg))
+
+    def _persist(self, truncate_from: int | None = None, entries: list[Entry] | None = None) -> None:
+        if self.options.persist:
+            self.outbox.append(Persist(self.current_term, truncate_from, entries or []))
+
+    def _trace(self, token: bytes | None) -> Any:
+        """The trace a message continues: its token's, or a fresh one when it has none."""
+        if token:
+            return self.tracer.receive_token(token)
+        return self.tracer.create_trace()
+
+    def restore(self, term: int, entries: list[Entry]) -> None:
+        """Load state kept on disk by a previous life of this server (crash-restart)."""
+        self.current_term = term
+        self.log = Log(entries)
+
+    # --------------------------------------------------------------------- join
+    def start(self, server_addr: str, heartbeat_addr: str) -> None:
+        """Record ServerStart and ServerJoining and ask the coord to join."""
+        trace = self.tracer.create_trace()
+        if self.tracing:
+            trace.record_action(A.ServerStart(ServerId=self.server_id))
+            trace.record_action(A.ServerJoining(ServerId=self.server_id))
+        token = trace.generate_token()
+        self._send("coord", ServerJoin(self.server_id, server_addr, heartbeat_addr, token))
+
+    def join_response(self, resp: JoinResponse) -> None:
+        """The coord admitted this server: learn peers, term and leader."""
+        trace = self._trace(resp.token)
+        self.peers = dict(resp.peers)
+        self.joined = True
+        if self.tracing:
+            trace.record_action(A.ServerJoined(ServerId=self.server_id))
+        if resp.term > self.current_term:
+            self.current_term = resp.term
+            self._persist()
+        if resp.leader == self.server_id and resp.term >= self.current_term:
+            self._become_leader(trace, noop=False)
+        else:
+            self.leader_id = resp.leader
+            self._become_follower(trace)
+        self._send("coord", ServerJoined(self.server_id, trace.generate_token()))
+
+    # ---------------------------------------------------------------- roles
+    def _become_follower(self, trace: Any) -> None:
+        was_leader = self.role == LEADER
+        self.role = FOLLOWER
+        self.progress.clear()
+        if self.tracing:
+            trace.record_action(A.BecameFollower(ServerId=self.server_id))
+        if was_leader:
+            self._fail_waiters()
+
+    def _become_leader(self, trace: Any, noop: bool) -> None:
+        self.role = LEADER
+        self.leader_id = self.server_id
+        nxt = self.log.last_index + 1
+        self.progress = {
+            p: FollowerProgress(next_index=nxt) for p in self.peers if p != self.server_id
+        }
+        self.pending_ops = {
+            (e.client_id, e.op_id): e.index
+            for e in self.log.slice(self.commit_index + 1)
+            if e.kind != NOOP
+        }
+        if noop:
+            if self.tracing:
+                trace.record_action(A.NoOpRequest())
+            self._append(Entry(self.current_term, self.log.last_index + 1, NOOP))
+        if self.tracing:
+            trace.record_action(A.BecameLeader(ServerId=self.server_id))
+
+    def _fail_waiters(self) -> None:
+        """A leader that steps down tells waiting clients to retry elsewhere."""
+        for waiters in self.waiting.values():
+            for w in waiters:
+                self._answer(w, ok=False, value=None, error=NOT_LEADER)
+        self.waiting.clear()
+        self.pending_ops.clear()
+
+    def _see_term(self, term: int, trace: Any) -> None:
+        """Adopt a higher term; a leader that sees one steps down (Figure 2, all servers)."""
+        if term > self.current_term:
+            self.current_term = term
+            self._persist()
+            if self.role == LEADER:
+                self.leader_id = 0
+                self._become_follower(trace)
+
+    # ----------------------------------------------------------- client requests
+    def client_request(self, req: ClientRequest, responder: Any) -> None:
+        """A Put or Get from a client: dedup, then append to the log."""
+        trace = self._trace(req.token)
+        if self.tracing:
+            self._record_recvd(trace, req)
+        if self.role != LEADER:
+            self.outbox.append(Reply(responder, self._not_leader(req.op_id, trace)))
+            return
+        waiter = Waiter(responder, req.op_id, trace)
+        hit, value = self.kv.cached(req.client_id, req.op_id)
+        if hit:
+            self._answer(waiter, ok=True, value=value, error="", duplicate=True)
+            return
+        index = self.pending_ops.get((req.client_id, req.op_id))
+        if index is not None:
+            self.waiting.setdefault(index, []).append(waiter)
+            return
+        if req.op_id < self.kv.session(req.client_id).acked_below:
+            self._answer(waiter, ok=False, value=None, error=f"op {req.op_id} already acknowledged")
+            return
+        index = self.log.last_index + 1
+        self._append(
+            Entry(
+                self.current_term,
+                index,
+                req.kind,
+                req.key,
+                req.value,
+                req.client_id,
+                req.op_id,
+                req.acked_below,
+            )
+        )
+        self.pending_ops[(req.client_id, req.op_id)] = index
+        self.waiting[index] = [waiter]
+
+    def _record_recvd(self, trace: Any, req: ClientRequest) -> None:
+        if req.kind == PUT:
+            trace.record_action(
+                A.PutRecvd(ClientId=req.client_id, OpId=req.op_id, Key=req.key, Value=req.value)
+            )
+        else:
+            trace.record_action(A.GetRecvd(ClientId=req.client_id, OpId=req.op_id, Key=req.key))
+
+    def _not_leader(self, op_id: int, trace: Any) -> ClientReply:
+        addr = self.peers.get(self.leader_id) if self.leader_id != self.server_id else None
+        return ClientReply(
+            op_id, False, None, NOT_LEADER, self.leader_id, addr, trace.generate_token()
+        )
+
+    def _answer(
+        self, w: Waiter, *, ok: bool, value: str | None, error: str, duplicate: bool = False
+    ) -> None:
+        token = w.trace.generate_token()
+        self.outbox.append(
+            Reply(w.responder, ClientReply(w.op_id, ok, value, error, self.leader_id, None, token))
+        )
+
+    def _append(self, entry: Entry) -> None:
+        self.log.append(entry)
+        self._persist(None, [entry])
+
+    # --------------------------------------------------------------- replication
+    def flush(self) -> None:
+        """Leader: send every follower the entries it does not have yet (batched, pipelined)."""
+        if self.role != LEADER:
+            return
+        if len(self.peers) == 1:
+            self._maybe_commit()
+            return
+        last = self.log.last_index
+        for peer, pr in self.progress.items():
+            if pr.next_index <= last and pr.next_index - pr.match_index <= self.options.max_in_flight:
+                self._send_append(peer, pr)
+
+    def _send_append(self, peer: int, pr: FollowerProgress) -> None:
+        prev = pr.next_index - 1
+        entries = self.log.slice(pr.next_index, pr.next_index + self.options.max_batch)
+        term = self.log.term_at(prev)
+        traced = self.tracing and (entries or pr.sent_commit != self.commit_index)
+        token = b""
+        if traced:
+            trace = self.tracer.create_trace()
+            trace.record_action(
+                A.AppendEntriesRequestSent(
+                    Term=self.current_term,
+                    LeaderId=self.server_id,
+                    PrevLogIndex=prev,
+                    PrevLogTerm=term,
+                    Entries=[e.go_body() for e in entries] or None,
+                    LeaderCommit=self.commit_index,
+                    Token=b"",
+                )
+            )
+            token = trace.generate_token()
+        msg = AppendEntries(
+            self.current_term, self.server_id, prev, term or 0, entries, self.commit_index, token
+        )
+        self._send(server_name(peer), msg)
+        pr.next_index += len(entries)
+        pr.sent_this_tick = True
+        pr.sent_commit = self.commit_index
+
+    def append_entries(self, ae: AppendEntries) -> None:
+        """Follower side of AppendEntries: the five receiver rules of Figure 2."""
+        trace = self.tracer.receive_token(ae.token) if ae.token else None
+        if trace is not None and self.tracing:
+            trace.record_action(self._ae_action(A.AppendEntriesRequestRecvd, ae))
+        if ae.term < self.current_term:  # rule 1
+            self._reply_append(ae, trace, False, 0, 0)
+            return
+        if ae.term > self.current_term:
+            self._see_term(ae.term, trace or self.tracer.create_trace())
+        if self.role == LEADER:  # a second leader in one term cannot happen; be safe
+            return
+        self.leader_id = ae.leader_id
+        log = self.log
+        if log.term_at(ae.prev_log_index) != ae.prev_log_term:  # rule 2
+            hint = min(log.last_index + 1, max(1, ae.prev_log_index))
+            if ae.prev_log_index <= log.last_index:
+                hint = log.first_index_of_term(ae.prev_log_index)
+            self._reply_append(ae, trace, False, 0, hint)
+            return
+        self._merge(ae.entries)  # rules 3 and 4
+        last_new = ae.prev_log_index + len(ae.entries)
+        if ae.leader_commit > self.commit_index:  # rule 5
+            self.commit_index = min(ae.leader_commit, last_new)
+            self._apply()
+        self._reply_append(ae, trace, True, last_new, 0)
+
+    def _merge(self, entries: list[Entry]) -> None:
+        """Delete a conflicting suffix, then append what is new; never truncate on a match."""
+        log = self.log
+        for i, e in enumerate(entries):
+            have = log.term_at(e.index)
+            if have is None:
+                new = entries[i:]
+                log.entries.extend(new)
+                self._persist(None, new)
+                return
+            if have != e.term:
+                log.truncate_from(e.index)
+                new = entries[i:]
+                log.entries.extend(new)
+                self._persist(e.index, new)
+                return
+
+    def _ae_action(self, cls: type, ae: AppendEntries) -> Any:
+        return cls(
+            Term=ae.term,
+            LeaderId=ae.leader_id,
+            PrevLogIndex=ae.prev_log_index,
+            PrevLogTerm=ae.prev_log_term,
+            Entries=[e.go_body() for e in ae.entries] or None,
+            LeaderCommit=ae.leader_commit,
+            Token=ae.token,
+        )
+
+    def _reply_append(
+        self, ae: AppendEntries, trace: Any, success: bool, match: int, hint: int
+    ) -> None:
+        token = b""
+        if trace is not None:
+            if self.tracing:
+                trace.record_action(
+                    A.AppendEntriesResponseSent(Term=self.current_term, Success=success, Token=None)
+                )
+            token = trace.generate_token()
+        reply = AppendEntriesReply(self.current_term, self.server_id, success, match, hint, token)
+        self._send(server_name(ae.leader_id), reply)
+
+    def append_entries_reply(self, r: AppendEntriesReply) -> None:
+        """Leader side: advance match_index and commit, or walk next_index back and repair."""
+        trace = self.tracer.receive_token(r.token) if r.token else None
+        if trace is not None and self.tracing:
+            trace.record_action(
+                A.AppendEntriesResponseRecvd(Term=r.term, Success=r.success, Token=r.token)
+            )
+        if r.term > self.current_term:
+            self._see_term(r.term, trace or self.tracer.create_trace())
+            return
+        pr = self.progress.get(r.server_id)
+        if self.role != LEADER or r.term < self.current_term or pr is None:
+            return
+        pr.idle_ticks = 0
+        if r.success:
+            if r.match_index > pr.match_index:
+                pr.match_index = r.match_index
+                self._maybe_commit()
+            pr.next_index = max(pr.next_index, pr.match_index + 1)
+            return
+        target = max(pr.match_index + 1, min(r.conflict_index, self.log.last_index + 1))
+        if target < pr.next_index:
+            pr.next_index = target
+            if self.tracing:
+                (trace or self.tracer.create_trace()).record_action(
+                    A.ForceFollowerLog(
+                        ServerIndex=r.server_id, NextIndex=target, MatchIndex=pr.match_index
+                    )
+                )
+            self._send_append(r.server_id, pr)
+
+    def _maybe_commit(self) -> None:
+        """Commit the highest index a majority holds, if it is of the current term (Fig. 8)."""
+        matches = sorted((pr.match_index for pr in self.progress.values()), reverse=True)
+        matches.insert(0, self.log.last_index)
+        matches.sort(reverse=True)
+        n = matches[self.majority - 1]
+        if n > self.commit_index and self.log.term_at(n) == self.current_term:
+            self.commit_index = n
+            self._apply()
+
+    def _apply(self) -> None:
+        """Apply committed entries in order; a leader answers the clients waiting on them."""
+        log, kv = self.log, self.kv
+        while self.last_applied < self.commit_index:
+            self.last_applied += 1
+            entry = log[self.last_applied]
+            result = kv.apply(entry)
+            if self.keep_applied:
+                self.applied.append((entry, result))
+            if self.role == LEADER and entry.kind != NOOP:
+                self.pending_ops.pop((entry.client_id, entry.op_id), None)
+                waiters = self.waiting.pop(entry.index, None)
+                if waiters:
+                    self._committed(entry, result, waiters)
+
+    def _committed(self, entry: Entry, result: str | None, waiters: list[Waiter]) -> None:
+        for w in waiters:
+            if self.tracing:
+                if entry.kind == PUT:
+                    w.trace.record_action(
+                        A.PutCommitted(
+                            ClientId=entry.client_id, OpId=entry.op_id, Key=entry.key,
+                            Value=entry.value,
+                        )
+                    )
+                elif entry.kind == GET:
+                    w.trace.record_action(
+                        A.GetCommitted(
+                            ClientId=entry.client_id, OpId=entry.op_id, Key=entry.key,
+                            Value=result or "",
+                        )
+                    )
+            self._answer(w, ok=True, value=result, error="")
+
+    # ------------------------------------------------------------------ timers
+    def tick(self) -> None:
+        """One heartbeat interval: heartbeats, and resending what a follower did not ack."""
+        if self.role != LEADER:
+            return
+        last = self.log.last_index
+        for peer, pr in self.progress.items():
+            if pr.match_index < last:
+                pr.idle_ticks += 1
+                if pr.idle_ticks >= self.options.resend_ticks:
+                    pr.idle_ticks = 0
+                    pr.next_index = pr.match_index + 1
+            if not pr.sent_this_tick or pr.next_index <= last:
+                self._send_append(peer, pr)
+            pr.sent_this_tick = False
+
+    # ----------------------------------------------------------- coord messages
+    def log_state_request(self, req: ServerLogStateRequest) -> None:
+        """The coord fences this server at a new term, then learns its log state."""
+        trace = self._trace(req.token)
+        if self.tracing:
+            trace.record_action(A.ServerLogStateRequest(ServerId=self.server_id, Token=req.token))
+        if req.term > self.current_term:
+            self._see_term(req.term, trace)
+            self.leader_id = 0
+        if self.tracing:
+            trace.record_action(
+                A.ServerLogState(
+                    ServerId=self.server_id,
+                    Term=self.log.last_term,
+                    LogIdx=self.log.last_index,
+                    Token=None,
+                )
+            )
+        state = ServerLogState(
+            self.server_id,
+            self.current_term,
+            self.log.last_term,
+            self.log.last_index,
+            trace.generate_token(),
+        )
+        self._send("coord", state)
+
+    def leader_failover(self, msg: LeaderFailOver) -> None:
+        """The coord made this server the leader of ``msg.term``: append a No-Op and lead."""
+        trace = self._trace(msg.token)
+        if msg.term < self.current_term or (msg.term == self.current_term and self.role == LEADER):
+            return
+        if self.tracing:
+            trace.record_action(A.ServerFailRecvd(FailedServerId=msg.failed_leader_id))
+        if msg.term > self.current_term:
+            self.current_term = msg.term
+            self._persist()
+        if msg.peers:
+            self.peers.update(dict(msg.peers))
+        self._become_leader(trace, noop=True)
+        self._send("coord", FailOverDone(self.server_id, self.current_term, trace.generate_token()))
+
+    def cluster_view(self, msg: ClusterView) -> None:
+        """The coord tells a server that rejoined its view which leader and term are current."""
+        trace = self._trace(msg.token)
+        self._see_term(msg.term, trace)
+        if msg.term >= self.current_term and msg.leader != self.server_id:
+            self.leader_id = msg.leader
+            if self.role == LEADER:
+                self._become_follower(trace)
+
+    # ----------------------------------------------------------------- status
+    def status(self) -> dict[str, Any]:
+        """What a notebook shows about this server."""
+        return {
+            "role": self.role,
+            "term": self.current_term,
+            "leader": self.leader_id,
+            "commit_index": self.commit_index,
+            "last_applied": self.last_applied,
+            "log_length": self.log.last_index,
+        }
