@@ -1,0 +1,425 @@
+"""One TCP connection between two teachraft nodes: the wire protocol's state machine.
+
+Every frame is a msgpack array whose first item is a small integer tag:
+
+==========  ==========================  ==========================================
+tag         frame                       meaning
+==========  ==========================  ==========================================
+``HELLO``   ``[4, name]``               first frame each way: who is on the other end
+``REQUEST`` ``[0, id, method, body]``   a call; the peer answers with OK or ERROR
+``OK``      ``[1, id, result]``         the call ``id`` succeeded
+``ERROR``   ``[2, id, message]``        the call ``id`` failed with a message
+``ONEWAY``  ``[3, method, body]``       a message that expects no answer
+==========  ==========================  ==========================================
+
+Rules this module keeps:
+
+- Both sides send HELLO at once; frames we send before the peer's HELLO arrives
+  are queued (we need its name to ask the fault filter) and released in order.
+- Outgoing frames are encoded at once (so encoding errors surface in the caller),
+  passed through the fault filter, buffered, and written once per event-loop
+  iteration, so a burst of frames costs one ``write`` system call. Frames
+  produced while handling a read are written as soon as that read is handled.
+- Anything that breaks the protocol (bytes that are not frames, an oversized
+  frame, a frame of the wrong shape, an unknown method or a body the schema
+  rejects) closes this one connection and is logged at warning level with the
+  peer and the reason. The node keeps serving every other connection.
+- While the node is paused, inbound frames are held in order and dispatched on
+  resume; the socket stays open.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from typing import TYPE_CHECKING, Any
+
+import msgpack
+
+from teachraft.net.errors import CallTimeout, NetError, ProtocolError, RemoteError, Unreachable
+from teachraft.net.framing import FrameDecoder, FrameError, frame_header
+from teachraft.net.stats import LinkStats
+
+if TYPE_CHECKING:
+    from teachraft.net.transport import Node
+
+logger = logging.getLogger(__name__)
+
+REQUEST, OK, ERROR, ONEWAY, HELLO = 0, 1, 2, 3, 4
+
+MIN_READ = 16384
+"""Smallest free space offered to a socket read."""
+
+_pack = msgpack.Packer(use_bin_type=True).pack
+_ENCODE_ERRORS = (TypeError, ValueError, OverflowError)
+
+
+class Responder:
+    """The way to answer one request, exactly once, now or later.
+
+    A handler may keep it and answer from a later callback (e.g. once a log entry
+    commits). Answering after the connection closed is a silent no-op.
+    """
+
+    __slots__ = ("_conn", "_id", "answered")
+
+    def __init__(self, conn: Connection, request_id: int) -> None:
+        self._conn = conn
+        self._id = request_id
+        self.answered = False
+
+    def ok(self, result: Any) -> None:
+        """Send ``result`` as the call's return value."""
+        if not self._claim():
+            return
+        try:
+            self._conn.send_frame([OK, self._id, result])
+        except (*_ENCODE_ERRORS, ProtocolError) as exc:
+            logger.error("%s: cannot encode the result of a call: %s", self._conn.me, exc)
+            self._conn.send_frame([ERROR, self._id, f"cannot encode the result: {exc}"])
+
+    def error(self, message: str) -> None:
+        """Make the caller's ``call`` raise ``RemoteError(message)``."""
+        if self._claim():
+            self._conn.send_frame([ERROR, self._id, str(message)])
+
+    def _claim(self) -> bool:
+        if self.answered:
+            logger.warning("%s: request %d answered twice; ignored", self._conn.me, self._id)
+            return False
+        self.answered = True
+        return not self._conn.closed
+
+
+def call_timeout(method: str, peer: str, timeout: float) -> CallTimeout:
+    """The error of a call that got no answer in time."""
+    return CallTimeout(f"call {method} to {peer} timed out after {timeout:g}s")
+
+
+class Connection(asyncio.BufferedProtocol):
+    """A framed, pipelined, fault-filtered connection owned by one ``Node``."""
+
+    def __init__(self, node: Node, address: str | None) -> None:
+        self.node = node
+        self.address = address  # the address we dialled; None when accepted
+        self.me = node.name
+        self.loop = node.loop
+        self.faults = node.faults
+        self.handler = node.handler
+        self.schema = node.schema
+        self.max_frame = node.max_frame
+        self.transport: asyncio.Transport | None = None
+        self.peer: str | None = None
+        self.remote = address or "?"
+        self.closed = False
+        self.pending: dict[int, asyncio.Future] = {}
+        self.next_id = 1
+        self.dial_deadline = 0.0
+        self.dial_task: asyncio.Task | None = None
+        self._decoder = FrameDecoder(node.max_frame)
+        self._out: list[bytes] = []
+        self._flush_pending = False
+        self._early: list[bytes] = []
+        self._held: list[Any] = []
+        self._out_stats: LinkStats | None = None
+        self._in_stats: LinkStats | None = None
+
+    def __repr__(self) -> str:
+        return f"<Connection {self.me}->{self.peer or self.remote}>"
+
+    # -- asyncio.Protocol ----------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        if self.closed:
+            transport.abort()
+            return
+        self.transport = transport
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        peername = transport.get_extra_info("peername")
+        if self.address is None and peername:
+            self.remote = f"{peername[0]}:{peername[1]}"
+        self.node._connection_made(self)
+        self._buffer(_pack([HELLO, self.me]))
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self._decoder.get_buffer(max(sizehint, MIN_READ))
+
+    def buffer_updated(self, nbytes: int) -> None:
+        try:
+            frames = self._decoder.commit(nbytes)
+        except FrameError as exc:
+            self.abort(str(exc))
+            return
+        node = self.node
+        if self._held or node.paused:
+            self._held.extend(frames)
+            return
+        # Frames produced while dispatching (replies, forwarded messages) are
+        # written once, right after this read, instead of one iteration later.
+        batch: list[Connection] = []
+        node.batch = batch
+        try:
+            self._dispatch_all(frames)
+        finally:
+            node.batch = None
+            for conn in batch:
+                conn._flush()
+
+    def eof_received(self) -> bool | None:
+        return None  # close the transport; connection_lost does the rest
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        reason = f": {exc}" if exc else ""
+        self._shutdown(
+            Unreachable, f"connection {self.me}->{self.peer or self.remote} lost{reason}"
+        )
+
+    # -- sending -------------------------------------------------------------
+
+    def send_frame(self, frame: list) -> None:
+        """Encode one frame now and send it (after the hello, through the faults)."""
+        data = _pack(frame)
+        if len(data) > self.max_frame:
+            raise ProtocolError(f"frame of {len(data)} bytes exceeds the limit of {self.max_frame}")
+        if self.peer is None:
+            self._early.append(data)
+        else:
+            self._route(data)
+
+    def _route(self, data: bytes) -> None:
+        faults = self.faults
+        if faults is not None:
+            delay = faults.route(self.me, self.peer)  # type: ignore[arg-type]
+            if delay is None:
+                self._out_stats.dropped += 1  # type: ignore[union-attr]
+                return
+            if delay > 0.0:
+                self.loop.call_later(delay, self._write, data)
+                return
+        self._write(data)
+
+    def _write(self, data: bytes) -> None:
+        if self.closed:
+            return
+        self._out_stats.sent += 1  # type: ignore[union-attr]
+        self._buffer(data)
+
+    def _buffer(self, data: bytes) -> None:
+        out = self._out
+        out.append(frame_header(len(data)))
+        out.append(data)
+        if not self._flush_pending:
+            self._flush_pending = True
+            batch = self.node.batch
+            if batch is None:
+                self.loop.call_soon(self._flush)
+            else:
+                batch.append(self)
+
+    def _flush(self) -> None:
+        self._flush_pending = False
+        out = self._out
+        if out and not self.closed and self.transport is not None:
+            self.transport.write(b"".join(out))
+        out.clear()
+
+    # -- calls ---------------------------------------------------------------
+
+    async def call(self, method: str, body: Any, timeout: float) -> Any:
+        """Send a request and wait for its answer (raises a NetError on failure)."""
+        fut = self.loop.create_future()
+        rid = self.next_id
+        self.next_id = rid + 1
+        self.send_frame([REQUEST, rid, method, body])
+        pending = self.pending
+        pending[rid] = fut
+        deadlines = self.node.deadlines
+        deadlines.add(fut, timeout, (method, self.remote, timeout))
+        try:
+            return await fut
+        finally:
+            deadlines.finish()
+            pending.pop(rid, None)
+
+    # -- receiving -----------------------------------------------------------
+
+    def _dispatch_all(self, frames: list[Any]) -> None:
+        node = self.node
+        dispatch = self._dispatch
+        for index, frame in enumerate(frames):
+            if self.closed:
+                return
+            if node.paused:
+                self._held.extend(frames[index:])
+                return
+            dispatch(frame)
+
+    def drain_held(self) -> None:
+        """Dispatch the frames held while the node was paused, in order."""
+        frames = self._held
+        self._held = []
+        if frames and not self.closed:
+            self._dispatch_all(frames)
+
+    def _dispatch(self, frame: Any) -> None:
+        if type(frame) is not list or not frame:
+            self.abort(f"frame of the wrong shape: {_preview(frame)}")
+            return
+        kind = frame[0]
+        size = len(frame)
+        if self.peer is None:
+            self._receive_hello(frame, kind, size)
+            return
+        self._in_stats.received += 1  # type: ignore[union-attr]
+        if kind == OK and size == 3:
+            self._resolve(frame[1], frame[2], False)
+        elif kind == REQUEST and size == 4:
+            self._receive_request(frame[1], frame[2], frame[3])
+        elif kind == ONEWAY and size == 3:
+            self._receive_oneway(frame[1], frame[2])
+        elif kind == ERROR and size == 3 and type(frame[2]) is str:
+            self._resolve(frame[1], frame[2], True)
+        else:
+            self.abort(f"frame of the wrong shape: {_preview(frame)}")
+
+    def _receive_hello(self, frame: list, kind: Any, size: int) -> None:
+        if kind != HELLO or size != 2 or type(frame[1]) is not str:
+            self.abort(f"expected a hello frame first, got {_preview(frame)}")
+            return
+        name = frame[1]
+        self.peer = name
+        links = self.node.stats
+        self._out_stats = links.link(self.me, name)
+        self._in_stats = links.link(name, self.me)
+        self.node._hello_received(self)
+        early = self._early
+        self._early = []
+        for data in early:
+            self._route(data)
+
+    def _resolve(self, rid: Any, value: Any, failed: bool) -> None:
+        if type(rid) is not int:
+            self.abort(f"reply with a non-integer id: {_preview(rid)}")
+            return
+        fut = self.pending.pop(rid, None)
+        if fut is None or fut.done():
+            return  # the call timed out or was cancelled; a late answer is normal
+        if failed:
+            fut.set_exception(RemoteError(value))
+        else:
+            fut.set_result(value)
+
+    def _receive_request(self, rid: Any, method: Any, body: Any) -> None:
+        if type(rid) is not int or type(method) is not str:
+            self.abort(f"request with a bad id or method: {_preview([rid, method])}")
+            return
+        body = self._check_body(method, body)
+        if body is _REJECTED:
+            return
+        responder = Responder(self, rid)
+        try:
+            self.handler(method, body, self.peer, responder)  # type: ignore[arg-type]
+        except Exception as exc:
+            logger.warning(
+                "%s: handler failed on %s from %s", self.me, method, self.peer, exc_info=True
+            )
+            if not responder.answered:
+                responder.error(str(exc) or type(exc).__name__)
+
+    def _receive_oneway(self, method: Any, body: Any) -> None:
+        if type(method) is not str:
+            self.abort(f"one-way message with a bad method: {_preview(method)}")
+            return
+        body = self._check_body(method, body)
+        if body is _REJECTED:
+            return
+        try:
+            self.handler(method, body, self.peer, None)  # type: ignore[arg-type]
+        except Exception:
+            logger.warning(
+                "%s: handler failed on one-way %s from %s",
+                self.me,
+                method,
+                self.peer,
+                exc_info=True,
+            )
+
+    def _check_body(self, method: str, body: Any) -> Any:
+        schema = self.schema
+        if schema is None:
+            return body
+        decode = schema.get(method)
+        if decode is None:
+            self.abort(f"unknown method {method!r}")
+            return _REJECTED
+        try:
+            return decode(body)
+        except Exception as exc:
+            self.abort(f"body of {method!r} rejected: {type(exc).__name__}: {exc}")
+            return _REJECTED
+
+    # -- closing -------------------------------------------------------------
+
+    def abort(self, reason: str) -> None:
+        """Close this connection because the peer broke the protocol."""
+        if self.closed:
+            return
+        logger.warning(
+            "%s: closing the connection with %s: %s", self.me, self.peer or self.remote, reason
+        )
+        self._flush()
+        transport = self.transport
+        self._shutdown(
+            ProtocolError, f"connection with {self.peer or self.remote} closed: {reason}"
+        )
+        if transport is not None:
+            transport.close()
+
+    def close_now(self, message: str) -> None:
+        """Fail-stop: drop the socket at once and fail every outstanding call."""
+        transport = self.transport
+        self._shutdown(Unreachable, message)
+        if self.dial_task is not None:
+            self.dial_task.cancel()
+        if transport is not None:
+            transport.abort()
+
+    def dial_failed(self, message: str) -> None:
+        """Give up dialling: fail the waiting calls and drop the queued messages."""
+        dropped = len(self._early)
+        if dropped:
+            logger.debug("%s: dropping %d queued frames: %s", self.me, dropped, message)
+            self.node.stats.link(
+                self.me, self.node.peer_name(self.remote) or self.remote
+            ).dropped += dropped
+        self._shutdown(Unreachable, message)
+
+    def _shutdown(self, error: type[NetError], message: str) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self._out.clear()
+        self._early.clear()
+        self._held.clear()
+        pending = self.pending
+        self.pending = {}
+        for fut in pending.values():
+            if not fut.done():
+                fut.set_exception(error(message))
+        self.node._forget(self)
+
+
+class _Rejected:
+    """Marker for a body the schema refused (the connection is already closing)."""
+
+
+_REJECTED: Any = _Rejected()
+
+
+def _preview(value: Any, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
