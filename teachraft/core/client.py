@@ -22,6 +22,7 @@ from typing import Any
 from teachraft.core.log import GET, PUT
 from teachraft.core.messages import ClientReply, ClientRequest, LeaderInfo
 from teachraft.tracing import actions as A
+from teachraft.tracing.tracer import NullTracer
 
 
 class QueueFull(RuntimeError):
@@ -88,7 +89,7 @@ class ClientSession:
     outbox: list[Any] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.tracing = bool(getattr(self.tracer, "enabled", True))
+        self.tracing = not isinstance(self.tracer, NullTracer)
         self.next_op_id = 1
         self.ops: OrderedDict[int, PendingOp] = OrderedDict()
         self.done: dict[int, Deliver] = {}

@@ -43,6 +43,7 @@ from teachraft.core.messages import (
 )
 from teachraft.core.server import server_name
 from teachraft.tracing import actions as A
+from teachraft.tracing.tracer import NullTracer
 
 JOINING, SERVING, SELECTING, NO_QUORUM = "joining", "serving", "selecting", "no quorum"
 
@@ -85,7 +86,7 @@ class Coord:
             raise CoordConfigError(f"NumServers must be odd and between 3 and 7, not {n}")
         if self.options.lost_msgs_thresh < 1:
             raise CoordConfigError("LostMsgsThresh must be at least 1")
-        self.tracing = bool(getattr(self.tracer, "enabled", True))
+        self.tracing = not isinstance(self.tracer, NullTracer)
         self.phase = JOINING
         self.term = 0
         self.leader = 0
@@ -297,10 +298,17 @@ class Coord:
         self.candidate = 0
         self.selection_ticks = 0
         self._note("select", term=self.term, failed=failed_leader)
+        self._fence(trace)
+
+    def _fence(self, trace: Any) -> None:
+        """Send the fence to every live server that has not answered at this term."""
         for sid in self.view:
+            if sid in self.fenced:
+                continue
             if self.tracing:
                 trace.record_action(A.ServerLogStateRequest(ServerId=sid, Token=None))
-            req = ServerLogStateRequest(self.term, trace.generate_token())
+            fence = not self.options.unsafe_leader_selection
+            req = ServerLogStateRequest(self.term, fence, trace.generate_token())
             self._send(server_name(sid), req)
 
     def log_state(self, msg: ServerLogState) -> None:
@@ -311,16 +319,19 @@ class Coord:
                 A.ServerLogState(ServerId=msg.server_id, Term=msg.term, LogIdx=msg.log_idx,
                                  Token=msg.token)
             )
-        if self.phase != SELECTING or self.candidate:
+        if self.phase != SELECTING or self.candidate or msg.request_term != self.term:
             return
+        unsafe = self.options.unsafe_leader_selection
         if msg.fenced_term > self.term:  # a server saw a later term: fence above it
             self.term = msg.fenced_term
             self._start_selection(self.failed_leader)
             return
-        if msg.fenced_term != self.term:
+        if msg.fenced_term != self.term and not unsafe:
             return
         self.fenced[msg.server_id] = msg
-        enough = 1 if self.options.unsafe_leader_selection else self.majority
+        # The original reads whichever live servers answer; teachraft waits for a
+        # fenced majority of all servers.
+        enough = len(self.view) if unsafe else self.majority
         if len(self.fenced) >= enough:
             self._choose(trace)
 
@@ -330,11 +341,15 @@ class Coord:
         self.candidate = best.server_id
         self.selection_ticks = 0
         self._note("chosen", server=best.server_id, term=self.term)
+        self._notify_candidate(trace)
+
+    def _notify_candidate(self, trace: Any) -> None:
+        """LeaderFailOver to the chosen server (resent each tick until it confirms)."""
         peers = self._peers()
         if self.tracing:
             trace.record_action(
                 A.LeaderFailOver(
-                    ServerId=best.server_id,
+                    ServerId=self.candidate,
                     FailedLeaderId=self.failed_leader,
                     Peers=[{"ServerId": i, "ServerAddr": a} for i, a in peers],
                     Term=self.term,
@@ -342,9 +357,9 @@ class Coord:
                 )
             )
         msg = LeaderFailOver(
-            best.server_id, self.failed_leader, peers, self.term, trace.generate_token()
+            self.candidate, self.failed_leader, peers, self.term, trace.generate_token()
         )
-        self._send(server_name(best.server_id), msg)
+        self._send(server_name(self.candidate), msg)
 
     def failover_done(self, msg: FailOverDone) -> None:
         """The new leader appended its No-Op: reconfiguration is done; tell the clients."""
@@ -367,6 +382,12 @@ class Coord:
         self.selection_ticks += 1
         if self.selection_ticks >= self.options.selection_timeout_ticks:
             self._start_selection(self.failed_leader)
+            return
+        trace = self.tracer.create_trace()
+        if self.candidate:
+            self._notify_candidate(trace)
+        else:
+            self._fence(trace)
 
     # ------------------------------------------------------------------ status
     def status(self) -> dict[str, Any]:

@@ -177,17 +177,27 @@ class AppendEntriesReply(Message):
 
 @message("log_state_request")
 class ServerLogStateRequest(Message):
-    """The coord fences a server at ``term`` and asks for its last log term and index."""
+    """The coord fences a server at ``term`` and asks for its last log term and index.
+
+    With ``fence`` false (the original's unsafe selection, kept for lessons) the
+    server only reports its log state and keeps accepting the old leader.
+    """
 
     term: int
+    fence: bool
     token: bytes
 
 
 @message("log_state")
 class ServerLogState(Message):
-    """A fenced server's reply: it no longer accepts leaders below ``fenced_term``."""
+    """A server's log state (``term``, ``log_idx`` of its last entry) for one selection round.
+
+    ``request_term`` echoes the round; ``fenced_term`` is the server's term after
+    the fence: it no longer accepts leaders below it.
+    """
 
     server_id: int
+    request_term: int
     fenced_term: int
     term: int
     log_idx: int

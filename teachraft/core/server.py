@@ -47,6 +47,7 @@ from teachraft.core.messages import (
     ServerLogStateRequest,
 )
 from teachraft.tracing import actions as A
+from teachraft.tracing.tracer import NullTracer
 
 FOLLOWER, LEADER = "follower", "leader"
 NOT_LEADER = "not leader"
@@ -101,7 +102,7 @@ class Server:
 
     def __post_init__(self) -> None:
         self.name = server_name(self.server_id)
-        self.tracing = bool(getattr(self.tracer, "enabled", True))
+        self.tracing = not isinstance(self.tracer, NullTracer)
         self.log = Log()
         self.kv = KVStore()
         self.commit_index = 0
@@ -484,7 +485,7 @@ class Server:
         trace = self._trace(req.token)
         if self.tracing:
             trace.record_action(A.ServerLogStateRequest(ServerId=self.server_id, Token=req.token))
-        if req.term > self.current_term:
+        if req.fence and req.term > self.current_term:
             self._see_term(req.term, trace)
             self.leader_id = 0
         if self.tracing:
@@ -498,6 +499,7 @@ class Server:
             )
         state = ServerLogState(
             self.server_id,
+            req.term,
             self.current_term,
             self.log.last_term,
             self.log.last_index,
@@ -508,7 +510,11 @@ class Server:
     def leader_failover(self, msg: LeaderFailOver) -> None:
         """The coord made this server the leader of ``msg.term``: append a No-Op and lead."""
         trace = self._trace(msg.token)
-        if msg.term < self.current_term or (msg.term == self.current_term and self.role == LEADER):
+        if msg.term < self.current_term:
+            return
+        if msg.term == self.current_term and self.role == LEADER:  # a resent notice
+            done = FailOverDone(self.server_id, self.current_term, trace.generate_token())
+            self._send("coord", done)
             return
         if self.tracing:
             trace.record_action(A.ServerFailRecvd(FailedServerId=msg.failed_leader_id))

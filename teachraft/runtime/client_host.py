@@ -1,0 +1,199 @@
+"""kvslib at run time: a client session with a socket, futures and a results stream.
+
+``KVClient`` is what ``Cluster.client(i)`` returns. ``put``/``get`` wait for the
+result; ``submit_put``/``submit_get`` return an op id at once and the result
+arrives later on the results stream, in op order, as in the original kvslib.
+Every op is also recorded in a history (invoke, return, outcome) when the
+cluster keeps one, which is what the linearizability checker reads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from teachraft.core.client import AskLeader, ClientSession, Deliver, SendRequest
+from teachraft.core.log import GET, PUT
+from teachraft.core.messages import SCHEMA, ClientReply, GetLeader, LeaderInfo
+from teachraft.errors import KVError, NoQuorumError, OpTimeoutError
+from teachraft.net.errors import NetError
+from teachraft.net.faults import FaultFilter
+from teachraft.net.transport import Node
+from teachraft.runtime.host import Host
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class OpResult:
+    """One op's result, as kvslib's notify channel delivers it (``{OpId, Result}``)."""
+
+    op_id: int
+    kind: str
+    key: str
+    ok: bool
+    value: str | None
+    error: str
+
+    def raise_for_error(self) -> None:
+        if self.ok:
+            return
+        if self.error.startswith("no quorum"):
+            raise NoQuorumError(self.error)
+        if self.error.startswith("timed out"):
+            raise OpTimeoutError(f"{self.kind}({self.key}) {self.error}; it may have taken effect")
+        raise KVError(f"{self.kind}({self.key}) failed: {self.error}")
+
+
+class KVClient(Host):
+    """The asyncio host of a ``core.client.ClientSession``."""
+
+    def __init__(
+        self,
+        core: ClientSession,
+        coord_addr: str,
+        *,
+        tick_interval: float,
+        call_timeout: float,
+        faults: FaultFilter | None = None,
+        history: Any = None,
+        keep_results: int = 10_000,
+    ) -> None:
+        super().__init__(f"client{core.client_id}", core, tick_interval)
+        self.client_id = core.client_id
+        self.coord_addr = coord_addr
+        self.call_timeout = call_timeout
+        self.history = history
+        self.node = Node(self.name, self._handle, schema=SCHEMA, faults=faults)
+        self.futures: dict[int, asyncio.Future[OpResult]] = {}
+        self.history_ids: dict[int, int] = {}
+        self.results: deque[OpResult] = deque(maxlen=keep_results)
+        self.subscribers: list[Callable[[OpResult], None]] = []
+        self._queue: asyncio.Queue[OpResult] | None = None
+
+    async def start(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        assert self.node is not None
+        await self.node.start()
+        self.start_ticking()
+        self.core.start()
+        self.kick()
+
+    async def stop(self) -> None:
+        """Stop: KvslibStop, then close; pending ops fail with an error."""
+        self.core.stop()
+        self.execute(self.core.take())
+        for fut in self.futures.values():
+            if not fut.done():
+                fut.set_exception(KVError(f"client {self.client_id} stopped"))
+        await super().stop()
+
+    # ------------------------------------------------------------------ ops
+    def submit(self, kind: int, key: str, value: str = "") -> int:
+        """Queue an op; returns its op id (raises core.client.QueueFull past ChCapacity)."""
+        op_id = self.core.submit(kind, key, value)
+        if self.history is not None:
+            f = "put" if kind == PUT else "get"
+            self.history_ids[op_id] = self.history.invoke(
+                self.client_id, f, key, value if kind == PUT else None
+            )
+        self.kick()
+        return op_id
+
+    def submit_put(self, key: str, value: str) -> int:
+        return self.submit(PUT, key, value)
+
+    def submit_get(self, key: str) -> int:
+        return self.submit(GET, key)
+
+    async def op(self, kind: int, key: str, value: str = "") -> OpResult:
+        assert self.loop is not None
+        op_id = self.submit(kind, key, value)
+        fut = self.loop.create_future()
+        self.futures[op_id] = fut
+        return await fut
+
+    async def put(self, key: str, value: str) -> None:
+        """Put and wait for the commit; raises NoQuorumError, OpTimeoutError or KVError."""
+        (await self.op(PUT, key, value)).raise_for_error()
+
+    async def get(self, key: str) -> str | None:
+        """Get through the log; None when the key was never put."""
+        result = await self.op(GET, key)
+        result.raise_for_error()
+        return result.value
+
+    async def next_result(self) -> OpResult:
+        """The next result of the notify stream (for submit_put/submit_get users)."""
+        if self._queue is None:
+            self._queue = asyncio.Queue()
+        return await self._queue.get()
+
+    # ------------------------------------------------------------- effects
+    def other_effect(self, effect: Any) -> None:
+        kind = type(effect)
+        if kind is SendRequest:
+            self.spawn(self._send(effect))
+        elif kind is Deliver:
+            self._deliver(effect)
+        elif kind is AskLeader:
+            self.spawn(self._ask_leader(effect.token))
+
+    async def _send(self, eff: SendRequest) -> None:
+        assert self.node is not None
+        try:
+            rep = await self.node.call(
+                eff.address, "client_request", eff.request.to_wire(),
+                timeout=self.call_timeout, decode=ClientReply.from_wire,
+            )
+        except NetError as exc:
+            self.dispatch(self.core.failed, eff.op_id, str(exc) or type(exc).__name__, 0, None,
+                          eff.attempt)
+            return
+        self.dispatch(self.core.reply, rep, eff.attempt)
+
+    async def _ask_leader(self, token: bytes) -> None:
+        assert self.node is not None
+        req = GetLeader(self.client_id, self.node.address, token)
+        try:
+            info = await self.node.call(
+                self.coord_addr, "get_leader", req.to_wire(),
+                timeout=max(2.0, self.call_timeout * 2), decode=LeaderInfo.from_wire,
+            )
+        except NetError as exc:
+            self.dispatch(self.core.leader_unreachable, f"coord unreachable: {exc}")
+            return
+        self.dispatch(self.core.leader_info, info)
+
+    def _handle(self, method: str, body: Any, peer: str, responder: Any) -> None:
+        if method == "leader_info":
+            self.dispatch(self.core.leader_info, body, True)
+        elif responder is not None:
+            responder.error(f"{self.name} does not serve {method!r}")
+
+    def _deliver(self, d: Deliver) -> None:
+        result = OpResult(d.op_id, "put" if d.kind == PUT else "get", d.key, d.ok, d.value, d.error)
+        self._record(d)
+        self.results.append(result)
+        if self._queue is not None:
+            self._queue.put_nowait(result)
+        for fn in self.subscribers:
+            fn(result)
+        fut = self.futures.pop(d.op_id, None)
+        if fut is not None and not fut.done():
+            fut.set_result(result)
+
+    def _record(self, d: Deliver) -> None:
+        hid = self.history_ids.pop(d.op_id, None)
+        if hid is None or self.history is None:
+            return
+        if d.ok:
+            self.history.ok(hid, d.value if d.kind == GET else None)
+        elif d.sent:
+            self.history.unknown(hid)
+        else:
+            self.history.fail(hid)

@@ -1,0 +1,92 @@
+"""Runs the coord: its transport node, the heartbeat monitor and the selection timer."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from teachraft.core.coord import Coord
+from teachraft.core.effects import Watch
+from teachraft.core.messages import SCHEMA
+from teachraft.core.server import server_name
+from teachraft.net.faults import FaultFilter
+from teachraft.net.fcheck import HeartbeatMonitor
+from teachraft.net.transport import Node
+from teachraft.runtime.host import Host
+
+log = logging.getLogger(__name__)
+
+
+class CoordHost(Host):
+    """The asyncio host of a ``core.coord.Coord``."""
+
+    def __init__(
+        self,
+        core: Coord,
+        *,
+        tick_interval: float,
+        heartbeat_interval: float,
+        faults: FaultFilter | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
+        super().__init__("coord", core, tick_interval)
+        self.node = Node("coord", self._handle, host=host, port=port, schema=SCHEMA, faults=faults)
+        self.monitor = HeartbeatMonitor(
+            "coord", self._heartbeat, interval=heartbeat_interval, faults=faults
+        )
+        self._routes = {
+            "joined": core.server_joined,
+            "log_state": core.log_state,
+            "failover_done": core.failover_done,
+        }
+        self._requests = {"join": core.server_join, "get_leader": core.get_leader}
+
+    @property
+    def address(self) -> str:
+        assert self.node is not None
+        return self.node.address
+
+    async def start(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        assert self.node is not None
+        await self.node.start()
+        await self.monitor.start()
+        self.start_ticking()
+        self.kick()
+
+    def _handle(self, method: str, body: Any, peer: str, responder: Any) -> None:
+        if self.stopped:
+            return
+        request = self._requests.get(method)
+        if request is not None and responder is not None:
+            self.dispatch(request, body, responder)
+            return
+        route = self._routes.get(method)
+        if route is None:
+            if responder is not None:
+                responder.error(f"the coord does not serve {method!r}")
+            return
+        self.dispatch(route, body)
+
+    def _heartbeat(self, target: str, ok: bool) -> None:
+        if self.paused or self.stopped or not target.startswith("server"):
+            return
+        self.dispatch(self.core.heartbeat, int(target[6:]), ok)
+
+    def resolve(self, dest: str) -> str | None:
+        if dest.startswith("client:"):
+            return dest[7:]
+        if dest.startswith("server"):
+            rec = self.core.servers.get(int(dest[6:]))
+            return rec.server_addr if rec else None
+        return None
+
+    def other_effect(self, effect: Any) -> None:
+        if type(effect) is Watch:
+            self.monitor.watch(server_name(effect.server_id), effect.address)
+
+    async def stop(self) -> None:
+        await super().stop()
+        await self.monitor.close()

@@ -1,0 +1,142 @@
+"""Runs one KVRaft server: its transport node, heartbeat responder and join loop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from teachraft.core.messages import SCHEMA, JoinResponse, ServerJoin
+from teachraft.core.server import Server, server_name
+from teachraft.net.errors import NetError
+from teachraft.net.faults import FaultFilter
+from teachraft.net.fcheck import HeartbeatResponder
+from teachraft.net.transport import Node
+from teachraft.runtime.host import Host
+
+log = logging.getLogger(__name__)
+
+
+class JoinRefused(RuntimeError):
+    """The coord already has NumServers servers and this id is not one of them."""
+
+
+class ServerHost(Host):
+    """The asyncio host of a ``core.server.Server``."""
+
+    def __init__(
+        self,
+        core: Server,
+        coord_addr: str,
+        *,
+        tick_interval: float,
+        faults: FaultFilter | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        heartbeat_port: int = 0,
+        storage: Any = None,
+        join_timeout: float = 30.0,
+    ) -> None:
+        super().__init__(server_name(core.server_id), core, tick_interval)
+        self.coord_addr = coord_addr
+        self.storage = storage
+        self.join_timeout = join_timeout
+        self.node = Node(
+            self.name, self._handle, host=host, port=port, schema=SCHEMA, faults=faults
+        )
+        self.heartbeats = HeartbeatResponder(self.name, host=host, port=heartbeat_port, faults=faults)
+        core_ = core
+        self._routes = {
+            "append_entries": core_.append_entries,
+            "append_entries_reply": core_.append_entries_reply,
+            "log_state_request": core_.log_state_request,
+            "leader_failover": core_.leader_failover,
+            "cluster_view": core_.cluster_view,
+        }
+        self.joined = asyncio.Event()
+
+    @property
+    def address(self) -> str:
+        assert self.node is not None
+        return self.node.address
+
+    async def start(self) -> None:
+        """Bind both sockets, start the timer, and join the coord in the background."""
+        self.loop = asyncio.get_running_loop()
+        assert self.node is not None
+        await self.node.start()
+        try:
+            await self.heartbeats.start()
+        except Exception:
+            await self.node.close()
+            raise
+        self.start_ticking()
+        self.core.start(self.node.address, self.heartbeats.address)
+        self.kick()
+
+    def _handle(self, method: str, body: Any, peer: str, responder: Any) -> None:
+        if self.stopped:
+            return
+        if method == "client_request":
+            if responder is None:
+                return
+            self.dispatch(self.core.client_request, body, responder)
+            return
+        route = self._routes.get(method)
+        if route is None:
+            if responder is not None:
+                responder.error(f"{self.name} does not serve {method!r}")
+            return
+        self.dispatch(route, body)
+
+    def resolve(self, dest: str) -> str | None:
+        if dest == "coord":
+            return self.coord_addr
+        if dest.startswith("server"):
+            return self.core.peers.get(int(dest[6:]))
+        return None
+
+    def execute(self, effects: list[Any]) -> None:
+        joins = [e for e in effects if type(getattr(e, "msg", None)) is ServerJoin]
+        if joins:
+            effects = [e for e in effects if e not in joins]
+            for e in joins:
+                self.spawn(self._join(e.msg))
+        super().execute(effects)
+
+    async def _join(self, msg: ServerJoin) -> None:
+        """RequestServerJoin over RPC; retried while the coord is not up yet."""
+        assert self.node is not None
+        delay = 0.05
+        while not self.stopped:
+            try:
+                body = await self.node.call(
+                    self.coord_addr, "join", msg.to_wire(), timeout=self.join_timeout,
+                    decode=JoinResponse.from_wire,
+                )
+            except NetError as exc:
+                log.info("%s: join failed (%s); retrying", self.name, exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 1.0)
+                continue
+            if body.term == 0:
+                log.error("%s: the coord refused the join: it already has all its servers", self.name)
+                self.notify("join_refused", body)
+                return
+            self.dispatch(self.core.join_response, body)
+            self.joined.set()
+            self.notify("joined", body)
+            return
+
+    async def stop(self) -> None:
+        await super().stop()
+        await self.heartbeats.close()
+
+    def pause(self) -> None:
+        super().pause()
+        self.heartbeats.pause()
+
+    def resume(self) -> None:
+        super().resume()
+        self.heartbeats.resume()
+        self.kick()

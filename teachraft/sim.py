@@ -1,0 +1,278 @@
+"""A deterministic, seeded simulation of a whole cluster: the core machines, no sockets.
+
+The same ``Server``, ``Coord`` and ``ClientSession`` machines that run over TCP
+run here on an in-memory network whose every choice (which message is
+delivered next, which is lost, when a server crashes) comes from one seeded
+``random.Random``. A schedule that finds a bug replays exactly from its seed.
+Tests use it to explore thousands of interleavings in seconds; lessons use it
+to step through a run message by message.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from teachraft.core.client import AskLeader, ClientSession, Deliver, SendRequest
+from teachraft.core.coord import SERVING, Coord, CoordOptions
+from teachraft.core.effects import Reply, Send, Watch
+from teachraft.core.messages import (
+    AppendEntries,
+    AppendEntriesReply,
+    ClientReply,
+    ClusterView,
+    FailOverDone,
+    GetLeader,
+    JoinResponse,
+    LeaderFailOver,
+    LeaderInfo,
+    ServerJoin,
+    ServerJoined,
+    ServerLogState,
+    ServerLogStateRequest,
+)
+from teachraft.core.server import Server, server_name
+from teachraft.tracing.tracer import NullTracer
+
+
+@dataclass(slots=True)
+class Responder:
+    """Where a request's answer goes in the simulation."""
+
+    deliver: Callable[[Any], None]
+
+
+@dataclass
+class Packet:
+    src: str
+    dst: str
+    msg: Any
+    responder: Any = None
+
+
+@dataclass
+class SimCluster:
+    """N servers, a coord and C clients on a seeded in-memory network."""
+
+    servers: int = 3
+    clients: int = 1
+    seed: int = 0
+    drop: float = 0.0
+    lost_msgs_thresh: int = 3
+    unsafe_leader_selection: bool = False
+    tracer_factory: Callable[[str], Any] = field(default=lambda name: NullTracer())
+
+    def __post_init__(self) -> None:
+        self.rng = random.Random(self.seed)
+        self.coord = Coord(
+            self.tracer_factory("coord"),
+            CoordOptions(
+                num_servers=self.servers,
+                lost_msgs_thresh=self.lost_msgs_thresh,
+                unsafe_leader_selection=self.unsafe_leader_selection,
+            ),
+        )
+        self.nodes: dict[int, Server] = {
+            i: Server(i, self.tracer_factory(server_name(i))) for i in range(1, self.servers + 1)
+        }
+        self.sessions: dict[str, ClientSession] = {
+            str(c): ClientSession(str(c), self.tracer_factory(f"client{c}"))
+            for c in range(1, self.clients + 1)
+        }
+        self.down: set[int] = set()
+        self.cut: set[frozenset[str]] = set()
+        self.network: list[Packet] = []
+        self.delivered: dict[str, list[Deliver]] = {c: [] for c in self.sessions}
+        self.steps = 0
+        for cid, session in self.sessions.items():
+            session.start()
+            self._drain(cid, session)
+        for i, s in self.nodes.items():
+            s.keep_applied = True
+            s.start(f"addr-{i}", f"hb-{i}")
+            self._drain(server_name(i), s)
+
+    # ------------------------------------------------------------ network
+    def _reachable(self, a: str, b: str) -> bool:
+        if frozenset((a, b)) in self.cut:
+            return False
+        for name in (a, b):
+            if name.startswith("server") and int(name[6:]) in self.down:
+                return False
+        return True
+
+    def _drain(self, src: str, machine: Any) -> None:
+        if hasattr(machine, "flush"):
+            machine.flush()
+        for eff in machine.take():
+            self._effect(src, eff)
+
+    def _effect(self, src: str, eff: Any) -> None:
+        kind = type(eff)
+        if kind is Send:
+            dst = eff.dest
+            if dst.startswith("client:"):
+                dst = dst[7:]
+            self.network.append(Packet(src, dst, eff.msg))
+        elif kind is Reply:
+            eff.responder.deliver(eff.msg)
+        elif kind is Watch:
+            return
+        elif kind is SendRequest:
+            leader = eff.address.removeprefix("addr-")
+            dst = server_name(int(leader)) if leader.isdigit() else "nowhere"
+            cid = src
+
+            def answer(msg: Any, cid: str = cid, attempt: int = eff.attempt) -> None:
+                self.network.append(Packet(dst, cid, ("reply", msg, attempt)))
+
+            self.network.append(Packet(src, dst, eff.request, Responder(answer)))
+        elif kind is AskLeader:
+            cid = src
+
+            def leader_answer(msg: Any, cid: str = cid) -> None:
+                self.network.append(Packet("coord", cid, ("leader", msg)))
+
+            req = GetLeader(cid, cid, eff.token)
+            self.network.append(Packet(src, "coord", req, Responder(leader_answer)))
+        elif kind is Deliver:
+            self.delivered[src].append(eff)
+
+    def step(self) -> bool:
+        """Deliver (or lose) one message chosen at random; False when the network is empty."""
+        if not self.network:
+            return False
+        self.steps += 1
+        pkt = self.network.pop(self.rng.randrange(len(self.network)))
+        lossy = self.drop and self.coord.phase != "joining"
+        if not self._reachable(pkt.src, pkt.dst) or (lossy and self.rng.random() < self.drop):
+            self._lost(pkt)
+            return True
+        self._deliver(pkt)
+        return True
+
+    def _lost(self, pkt: Packet) -> None:
+        """A lost request or answer surfaces at the client as a failed call (a timeout)."""
+        cid = pkt.src if pkt.src in self.sessions else pkt.dst
+        session = self.sessions.get(cid)
+        if session is None:
+            return
+        msg = pkt.msg
+        if isinstance(msg, tuple) and msg[0] == "reply":
+            session.failed(msg[1].op_id, "timed out", attempt=msg[2])
+        elif (isinstance(msg, tuple) and msg[0] == "leader") or isinstance(msg, GetLeader):
+            session.leader_unreachable("coord unreachable")
+        elif hasattr(msg, "op_id"):
+            session.failed(msg.op_id, "unreachable")
+        self._drain(cid, session)
+
+    def _deliver(self, pkt: Packet) -> None:
+        dst, msg = pkt.dst, pkt.msg
+        if dst == "coord":
+            self._to_coord(msg, pkt.responder)
+            self._drain("coord", self.coord)
+        elif dst.startswith("server"):
+            node = self.nodes[int(dst[6:])]
+            self._to_server(node, msg, pkt.responder)
+            self._drain(dst, node)
+        elif dst in self.sessions:
+            self._to_client(self.sessions[dst], msg)
+            self._drain(dst, self.sessions[dst])
+
+    def _to_coord(self, msg: Any, responder: Any) -> None:
+        c = self.coord
+        handlers: dict[type, Callable[..., None]] = {
+            ServerJoined: c.server_joined,
+            ServerLogState: c.log_state,
+            FailOverDone: c.failover_done,
+        }
+        if isinstance(msg, ServerJoin):
+            c.server_join(msg, Responder(lambda r, i=msg.server_id: self._join_reply(i, r)))
+        elif isinstance(msg, GetLeader):
+            c.get_leader(msg, responder)
+        else:
+            handlers[type(msg)](msg)
+
+    def _join_reply(self, sid: int, resp: JoinResponse) -> None:
+        self.network.append(Packet("coord", server_name(sid), resp))
+
+    def _to_server(self, s: Server, msg: Any, responder: Any) -> None:
+        handlers: dict[type, Callable[..., None]] = {
+            AppendEntries: s.append_entries,
+            AppendEntriesReply: s.append_entries_reply,
+            ServerLogStateRequest: s.log_state_request,
+            LeaderFailOver: s.leader_failover,
+            ClusterView: s.cluster_view,
+            JoinResponse: s.join_response,
+        }
+        if responder is not None:
+            s.client_request(msg, responder)
+        else:
+            handlers[type(msg)](msg)
+
+    def _to_client(self, session: ClientSession, msg: Any) -> None:
+        if isinstance(msg, LeaderInfo):
+            session.leader_info(msg, pushed=True)
+            return
+        tag = msg[0]
+        if tag == "leader":
+            info = msg[1]
+            if info.leader_addr is not None:
+                info = LeaderInfo(info.leader, f"addr-{info.leader}", info.term, info.error,
+                                  info.token)
+            session.leader_info(info)
+        elif tag == "reply":
+            rep: ClientReply = msg[1]
+            session.reply(rep, msg[2])
+
+    # ------------------------------------------------------------- driving
+    def tick(self) -> None:
+        """One timer interval everywhere: heartbeats, resends, failure detection."""
+        for i, s in self.nodes.items():
+            if i not in self.down:
+                s.tick()
+                self._drain(server_name(i), s)
+        if self.coord.phase != "joining":
+            for i in self.nodes:
+                ok = self._reachable("coord", server_name(i)) and self.rng.random() >= self.drop
+                self.coord.heartbeat(i, ok)
+        self.coord.tick()
+        self._drain("coord", self.coord)
+        for cid, session in self.sessions.items():
+            session.tick()
+            self._drain(cid, session)
+
+    def run(self, max_steps: int = 100_000, tick_every: int = 50) -> None:
+        """Deliver messages, ticking every ``tick_every`` steps, until quiet or max_steps."""
+        for n in range(max_steps):
+            if n % tick_every == 0:
+                self.tick()
+            if not self.step() and n % tick_every != 0:
+                self.tick()
+                if not self.network:
+                    return
+
+    def run_until(self, pred: Callable[[], bool], max_steps: int = 200_000) -> bool:
+        """Run until ``pred()`` holds; False if it never did within max_steps."""
+        for n in range(max_steps):
+            if pred():
+                return True
+            if n % 50 == 0 or not self.network:
+                self.tick()
+            self.step()
+        return pred()
+
+    def serving(self) -> bool:
+        return self.coord.phase == SERVING
+
+    def crash(self, server_id: int) -> None:
+        """Fail-stop one server: it receives nothing and sends nothing from now on."""
+        self.down.add(server_id)
+
+    def submit(self, client: str, kind: int, key: str, value: str = "") -> int:
+        session = self.sessions[client]
+        op_id = session.submit(kind, key, value)
+        self._drain(client, session)
+        return op_id
