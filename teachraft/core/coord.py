@@ -69,6 +69,7 @@ class ServerRecord:
     server_id: int
     server_addr: str
     heartbeat_addr: str
+    client_addr: str
     lost: int = 0
     alive: bool = True
 
@@ -132,7 +133,7 @@ class Coord:
         trace = self.tracer.receive_token(req.token) if req.token else self.tracer.create_trace()
         if self.tracing:
             trace.record_action(A.ServerJoiningRecvd(ServerId=req.server_id))
-        rec = ServerRecord(req.server_id, req.server_addr, req.heartbeat_addr)
+        rec = ServerRecord(req.server_id, req.server_addr, req.heartbeat_addr, req.client_addr)
         known = req.server_id in self.servers
         if not known and len(self.servers) >= self.options.num_servers:
             self.outbox.append(Reply(responder, _refusal(req.server_id, trace)))
@@ -205,7 +206,7 @@ class Coord:
             return LeaderInfo(0, None, self.term, error, trace.generate_token())
         if self.tracing:
             trace.record_action(A.LeaderRes(ClientId=client_id, ServerId=self.leader))
-        addr = self.servers[self.leader].server_addr
+        addr = self.servers[self.leader].client_addr
         return LeaderInfo(self.leader, addr, self.term, "", trace.generate_token())
 
     def _answer_leader_waiters(self) -> None:

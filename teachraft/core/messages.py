@@ -122,6 +122,7 @@ class ServerJoin(Message):
     server_id: int
     server_addr: str
     heartbeat_addr: str
+    client_addr: str
     token: bytes
 
 

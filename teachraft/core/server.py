@@ -144,14 +144,14 @@ class Server:
         self.log = Log(entries)
 
     # --------------------------------------------------------------------- join
-    def start(self, server_addr: str, heartbeat_addr: str) -> None:
+    def start(self, server_addr: str, heartbeat_addr: str, client_addr: str = "") -> None:
         """Record ServerStart and ServerJoining and ask the coord to join."""
         trace = self.tracer.create_trace()
         if self.tracing:
             trace.record_action(A.ServerStart(ServerId=self.server_id))
             trace.record_action(A.ServerJoining(ServerId=self.server_id))
         token = trace.generate_token()
-        self._send("coord", ServerJoin(self.server_id, server_addr, heartbeat_addr, token))
+        self._send("coord", ServerJoin(self.server_id, server_addr, heartbeat_addr, client_addr or server_addr, token))
 
     def join_response(self, resp: JoinResponse) -> None:
         """The coord admitted this server: learn peers, term and leader."""
@@ -262,9 +262,9 @@ class Server:
             trace.record_action(A.GetRecvd(ClientId=req.client_id, OpId=req.op_id, Key=req.key))
 
     def _not_leader(self, op_id: int, trace: Any) -> ClientReply:
-        addr = self.peers.get(self.leader_id) if self.leader_id != self.server_id else None
+        # The hint names the leader; the client asks the coord for its client address.
         return ClientReply(
-            op_id, False, None, NOT_LEADER, self.leader_id, addr, trace.generate_token()
+            op_id, False, None, NOT_LEADER, self.leader_id, None, trace.generate_token()
         )
 
     def _answer(

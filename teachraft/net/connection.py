@@ -258,6 +258,11 @@ class Connection(asyncio.BufferedProtocol):
                 return
             dispatch(frame)
 
+    @property
+    def held(self) -> int:
+        """Inbound frames waiting for the node to resume."""
+        return len(self._held)
+
     def drain_held(self) -> None:
         """Dispatch the frames held while the node was paused, in order."""
         frames = self._held

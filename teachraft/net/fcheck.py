@@ -217,6 +217,14 @@ class HeartbeatMonitor:
         if old is not None:
             old.forget()
 
+    @property
+    def address(self) -> str:
+        """The monitor's own UDP address (acks come back here)."""
+        if self._transport is None:
+            raise NetError(f"heartbeat monitor {self.name} is not started")
+        host, port = self._transport.get_extra_info("sockname")[:2]
+        return join_address(host, port)
+
     def rtt(self, target: str) -> float | None:
         """The smoothed round-trip time to ``target`` in seconds (None before an ack)."""
         state = self._targets.get(target)

@@ -183,6 +183,11 @@ class Node:
         return self._names.get(address)
 
     @property
+    def held(self) -> int:
+        """Inbound frames held because the node is (or just was) paused."""
+        return sum(conn.held for conn in self._all)
+
+    @property
     def connection_count(self) -> int:
         """Open (or opening) connections, inbound and outbound."""
         return len(self._all)

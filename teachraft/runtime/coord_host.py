@@ -30,9 +30,16 @@ class CoordHost(Host):
         faults: FaultFilter | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
+        client_port: int | None = None,
     ) -> None:
         super().__init__("coord", core, tick_interval)
         self.node = Node("coord", self._handle, host=host, port=port, schema=SCHEMA, faults=faults)
+        # The original listens for clients and servers on separate addresses.
+        self.client_node = self.node
+        if client_port is not None:
+            self.client_node = Node(
+                "coord", self._handle, host=host, port=client_port, schema=SCHEMA, faults=faults
+            )
         self.monitor = HeartbeatMonitor(
             "coord", self._heartbeat, interval=heartbeat_interval, faults=faults
         )
@@ -45,14 +52,36 @@ class CoordHost(Host):
 
     @property
     def address(self) -> str:
+        """The address servers join at (ServerAPIListenAddr)."""
         assert self.node is not None
         return self.node.address
 
+    @property
+    def client_address(self) -> str:
+        """The address clients ask for the leader at (ClientAPIListenAddr)."""
+        return self.client_node.address
+
+    def nodes(self) -> list[Node]:
+        assert self.node is not None
+        if self.client_node is self.node:
+            return [self.node]
+        return [self.node, self.client_node]
+
+    def node_for(self, dest: str) -> Node | None:
+        return self.client_node if dest.startswith("client:") else self.node
+
     async def start(self) -> None:
         self.loop = asyncio.get_running_loop()
-        assert self.node is not None
-        await self.node.start()
-        await self.monitor.start()
+        started: list[Any] = []
+        try:
+            for node in self.nodes():
+                await node.start()
+                started.append(node)
+            await self.monitor.start()
+        except Exception:
+            for node in started:
+                await node.close()
+            raise
         self.start_ticking()
         self.kick()
 

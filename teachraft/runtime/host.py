@@ -90,17 +90,21 @@ class Host:
             persists = [e for e in effects if type(e) is Persist]
             if persists:
                 self.storage.write(persists)
-        node = self.node
         for effect in effects:
             kind = type(effect)
             if kind is Send:
                 address = self.resolve(effect.dest)
+                node = self.node_for(effect.dest)
                 if address and node is not None:
                     node.send(address, effect.msg.METHOD, effect.msg.to_wire())
             elif kind is Reply:
                 effect.responder.ok(effect.msg.to_wire())
             elif kind is not Persist:
                 self.other_effect(effect)
+
+    def node_for(self, dest: str) -> Node | None:
+        """The transport node that sends to ``dest`` (hosts with two listeners override)."""
+        return self.node
 
     def resolve(self, dest: str) -> str | None:
         """The address of a node name; hosts override this."""
@@ -131,17 +135,21 @@ class Host:
             task.cancel()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self.node is not None:
-            await self.node.close()
+        for node in self.nodes():
+            await node.close()
         if self.storage is not None:
             self.storage.close()
 
+    def nodes(self) -> list[Node]:
+        """Every transport node of this host (one, or two with a separate client API)."""
+        return [self.node] if self.node is not None else []
+
     def pause(self) -> None:
         self.paused = True
-        if self.node is not None:
-            self.node.pause()
+        for node in self.nodes():
+            node.pause()
 
     def resume(self) -> None:
         self.paused = False
-        if self.node is not None:
-            self.node.resume()
+        for node in self.nodes():
+            node.resume()

@@ -33,6 +33,7 @@ class ServerHost(Host):
         faults: FaultFilter | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
+        client_port: int = 0,
         heartbeat_port: int = 0,
         storage: Any = None,
         join_timeout: float = 30.0,
@@ -43,6 +44,9 @@ class ServerHost(Host):
         self.join_timeout = join_timeout
         self.node = Node(
             self.name, self._handle, host=host, port=port, schema=SCHEMA, faults=faults
+        )
+        self.client_node = Node(
+            self.name, self._handle, host=host, port=client_port, schema=SCHEMA, faults=faults
         )
         self.heartbeats = HeartbeatResponder(self.name, host=host, port=heartbeat_port, faults=faults)
         core_ = core
@@ -64,14 +68,17 @@ class ServerHost(Host):
         """Bind both sockets, start the timer, and join the coord in the background."""
         self.loop = asyncio.get_running_loop()
         assert self.node is not None
-        await self.node.start()
+        started: list[Any] = []
         try:
-            await self.heartbeats.start()
+            for part in (self.node, self.client_node, self.heartbeats):
+                await part.start()
+                started.append(part)
         except Exception:
-            await self.node.close()
+            for part in started:
+                await part.close()
             raise
         self.start_ticking()
-        self.core.start(self.node.address, self.heartbeats.address)
+        self.core.start(self.node.address, self.heartbeats.address, self.client_node.address)
         self.kick()
 
     def _handle(self, method: str, body: Any, peer: str, responder: Any) -> None:
@@ -127,6 +134,9 @@ class ServerHost(Host):
             self.joined.set()
             self.notify("joined", body)
             return
+
+    def nodes(self) -> list[Node]:
+        return [self.node, self.client_node] if self.node is not None else []
 
     async def stop(self) -> None:
         await super().stop()

@@ -1,0 +1,172 @@
+"""A small EDN reader and writer: just what Jepsen and Knossos histories use.
+
+Jepsen writes histories as EDN maps (``{:process 0, :type :invoke, :f :read,
+:value nil}``). Python has no EDN library in teachraft's dependencies, and the
+subset needed is small: maps, vectors, lists, sets, keywords, strings,
+integers, floats, nil and booleans, with ``;`` comments and commas as
+whitespace. Reading builds plain Python values (keywords become
+:class:`Keyword`, a ``str`` subclass) and never evaluates anything.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterator
+from typing import Any
+
+_TOKEN = re.compile(
+    r"""
+    (?P<ws>[\s,]+|;[^\n]*)
+  | (?P<open>\#\{|[\[({])
+  | (?P<close>[\])}])
+  | (?P<string>"(?:[^"\\]|\\.)*")
+  | (?P<symbolic>\#\#(?:Inf|-Inf|NaN))
+  | (?P<atom>[^\s,;"\[\](){}]+)
+    """,
+    re.VERBOSE | re.DOTALL,
+)
+_INT = re.compile(r"[+-]?\d+N?")
+_FLOAT = re.compile(r"[+-]?\d+(\.\d*)?([eE][+-]?\d+)?M?")
+_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", '"': '"', "\\": "\\", "b": "\b", "f": "\f"}
+_CLOSERS = {"[": "]", "(": ")", "{": "}", "#{": "}"}
+
+
+class Keyword(str):
+    """An EDN keyword such as ``:invoke`` (held without the colon)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return f"Keyword({str(self)!r})"
+
+
+class EdnError(ValueError):
+    """The text is not EDN of the subset teachraft reads."""
+
+
+def loads_all(text: str) -> list[Any]:
+    """Every top-level form in ``text``, in order."""
+    tokens = _tokens(text)
+    forms: list[Any] = []
+    for kind, tok in tokens:
+        forms.append(_form(kind, tok, tokens))
+    return forms
+
+
+def _tokens(text: str) -> Iterator[tuple[str, str]]:
+    pos = 0
+    while pos < len(text):
+        m = _TOKEN.match(text, pos)
+        if m is None:
+            raise EdnError(f"cannot read EDN at character {pos}: {text[pos : pos + 20]!r}")
+        pos = m.end()
+        kind = m.lastgroup or ""
+        if kind != "ws":
+            yield kind, m.group()
+
+
+def _form(kind: str, tok: str, tokens: Iterator[tuple[str, str]]) -> Any:
+    if kind == "open":
+        return _collection(tok, tokens)
+    if kind == "close":
+        raise EdnError(f"unexpected {tok!r}")
+    if kind == "string":
+        return _string(tok)
+    if kind == "symbolic":
+        return {"##Inf": math.inf, "##-Inf": -math.inf, "##NaN": math.nan}[tok]
+    return _atom(tok)
+
+
+def _collection(opener: str, tokens: Iterator[tuple[str, str]]) -> Any:
+    items: list[Any] = []
+    closer = _CLOSERS[opener]
+    for kind, tok in tokens:
+        if kind == "close":
+            if tok != closer:
+                raise EdnError(f"{opener!r} closed by {tok!r}")
+            return _build(opener, items)
+        items.append(_form(kind, tok, tokens))
+    raise EdnError(f"unclosed {opener!r}")
+
+
+def _build(opener: str, items: list[Any]) -> Any:
+    if opener == "{":
+        if len(items) % 2:
+            raise EdnError("a map needs an even number of forms")
+        return {_hashable(items[i]): items[i + 1] for i in range(0, len(items), 2)}
+    if opener == "#{":
+        return frozenset(_hashable(x) for x in items)
+    return items
+
+
+def _hashable(value: Any) -> Any:
+    return tuple(_hashable(v) for v in value) if isinstance(value, list) else value
+
+
+def _string(tok: str) -> str:
+    body = tok[1:-1]
+    out: list[str] = []
+    i = 0
+    while i < len(body):
+        ch = body[i]
+        if ch != "\\":
+            out.append(ch)
+            i += 1
+        elif body[i + 1] == "u":
+            out.append(chr(int(body[i + 2 : i + 6], 16)))
+            i += 6
+        else:
+            out.append(_ESCAPES.get(body[i + 1], body[i + 1]))
+            i += 2
+    return "".join(out)
+
+
+def _atom(tok: str) -> Any:
+    if tok == "nil":
+        return None
+    if tok in ("true", "false"):
+        return tok == "true"
+    if tok.startswith(":") and len(tok) > 1:
+        return Keyword(tok[1:])
+    if _INT.fullmatch(tok):
+        return int(tok.rstrip("N"))
+    if _FLOAT.fullmatch(tok):
+        return float(tok.rstrip("M"))
+    raise EdnError(f"unsupported EDN atom {tok!r}")
+
+
+def dumps(value: Any) -> str:
+    """One EDN form for ``value`` (None, bool, int, float, str, Keyword, list, tuple, dict)."""
+    if value is None:
+        return "nil"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, Keyword):
+        return ":" + str(value)
+    if isinstance(value, str):
+        return _quote(value)
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return _float(value)
+    if isinstance(value, list | tuple):
+        return "[" + " ".join(dumps(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{dumps(k)} {dumps(v)}" for k, v in value.items()) + "}"
+    raise TypeError(f"cannot write {type(value).__name__} as EDN")
+
+
+def _quote(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"')
+    escaped = escaped.replace("\n", "\\n").replace("\t", "\\t").replace("\r", "\\r")
+    return f'"{escaped}"'
+
+
+def _float(x: float) -> str:
+    if math.isnan(x):
+        return "##NaN"
+    if math.isinf(x):
+        return "##Inf" if x > 0 else "##-Inf"
+    text = repr(x)
+    return text if any(c in text for c in ".eE") else text + ".0"

@@ -1,0 +1,276 @@
+"""Reading and writing history files in the three formats teachraft meets.
+
+- Jepsen etcd logs: ``INFO  jepsen.util - 3  :invoke  :cas  [1 4]``, one
+  event per line (the reference histories of the etcd compare-and-set bug).
+- Knossos/Jepsen EDN: one event map per form, ``{:process 0, :type :invoke,
+  :f :put, :key "k", :value "v"}``, optionally with ``:time`` and ``:id``.
+- teachraft JSON lines: one object per :class:`Op` (``ret`` null for unknown).
+
+The event formats share one rule set (:class:`_Pairing`): ``:invoke`` opens
+an op for a process; ``:ok`` and ``:fail`` close it; ``:info`` does *not*
+close it: its outcome is unknown and its return time stays infinite. A
+``:fail`` read with value ``:timed-out`` closes the read with an unknown
+result. Jepsen process ids are kept as client names (``"3"``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from pathlib import Path
+from typing import Any
+
+from teachraft.check import edn
+from teachraft.check.history import OUTCOMES, History, Op, PathLike
+
+_JEPSEN_LINE = re.compile(r"^INFO\s+jepsen\.util\s+-\s+(\d+)\s+:(\w+)\s+:(\w+)\s*(.*?)\s*$")
+_JEPSEN_VALUE = re.compile(
+    r"^(?:(?P<nil>nil)|(?P<int>-?\d+)|\[\s*(?P<a>nil|-?\d+)\s+(?P<b>nil|-?\d+)\s*\]|:(?P<kw>[\w-]+))$"
+)
+_EDN_HEADER = re.compile(r"^;+\s*teachraft history\b(.*)$")
+_OP_FIELDS = ("id", "client", "f", "key", "value", "output", "call", "ret", "outcome")
+
+
+class _Pairing:
+    """Turns invoke/complete events into ops, keeping each process's open op."""
+
+    def __init__(self) -> None:
+        self.ops: list[Op] = []
+        self.open: dict[str, Op] = {}
+
+    def invoke(
+        self, client: str, f: str, key: Any, value: Any, t: float, op_id: int | None
+    ) -> None:
+        if client in self.open:
+            raise ValueError(f"process {client} invokes {f} while its previous op is still open")
+        oid = len(self.ops) if op_id is None else op_id
+        op = Op(oid, client, f, key, value, None, t, math.inf, "unknown")
+        self.ops.append(op)
+        self.open[client] = op
+
+    def complete(self, client: str, kind: str, f: str, value: Any, t: float) -> None:
+        op = self.open.pop(client, None)
+        if op is None:
+            raise ValueError(f"process {client} completes {f} without an open op")
+        if op.f != f:
+            raise ValueError(f"process {client} invoked {op.f} but completed {f}")
+        if kind == "info" or (kind == "fail" and f in ("read", "get") and value == "timed-out"):
+            return  # outcome unknown: may take effect at any time, or never
+        if kind not in ("ok", "fail"):
+            raise ValueError(f"unknown event type :{kind}")
+        op.outcome = kind
+        op.ret = t
+        if kind == "ok" and f in ("read", "get"):
+            op.output = value
+
+    def history(self, initial: Any) -> History:
+        return History(self.ops, initial=initial)
+
+
+def load_history(path: PathLike) -> History:
+    """Read ``path``, sniffing its format from the first meaningful line."""
+    text = Path(path).read_text(encoding="utf-8")
+    first = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
+    if not first:
+        return History()
+    if "jepsen.util" in first:
+        return parse_jepsen_log(text)
+    if first.startswith('{"'):
+        return parse_jsonl(text)
+    if first[0] in "{[(;":
+        return parse_edn(text)
+    raise ValueError(f"unrecognised history format (first line: {first[:60]!r})")
+
+
+def parse_jepsen_log(text: str) -> History:
+    """A Jepsen etcd log: ``INFO jepsen.util - PROCESS TYPE F VALUE`` per event."""
+    pairing = _Pairing()
+    for lineno, line in enumerate(text.splitlines(), 1):
+        m = _JEPSEN_LINE.match(line.strip())
+        if m is None:
+            continue  # other log lines (setup, teardown) carry no ops
+        proc, kind, f, raw = m.groups()
+        try:
+            value = _jepsen_value(raw)
+            if kind == "invoke":
+                pairing.invoke(proc, f, None, value, float(lineno), None)
+            else:
+                pairing.complete(proc, kind, f, value, float(lineno))
+        except ValueError as exc:
+            raise ValueError(f"line {lineno}: {exc}") from None
+    return pairing.history(initial=None)
+
+
+def _jepsen_value(raw: str) -> Any:
+    m = _JEPSEN_VALUE.match(raw)
+    if m is None:
+        raise ValueError(f"cannot read value {raw!r}")
+    if m["int"] is not None:
+        return int(m["int"])
+    if m["a"] is not None:
+        return [_jepsen_atom(m["a"]), _jepsen_atom(m["b"])]
+    if m["kw"] is not None:
+        return m["kw"]
+    return None
+
+
+def _jepsen_atom(raw: str) -> int | None:
+    return None if raw == "nil" else int(raw)
+
+
+def parse_edn(text: str) -> History:
+    """Knossos/Jepsen EDN events, as top-level maps or one vector of maps."""
+    try:
+        forms = edn.loads_all(text)
+    except edn.EdnError as exc:
+        raise ValueError(str(exc)) from None
+    if len(forms) == 1 and isinstance(forms[0], list):
+        forms = forms[0]
+    pairing = _Pairing()
+    for index, event in enumerate(forms):
+        if not isinstance(event, dict):
+            raise ValueError(f"event {index}: expected a map, got {event!r}")
+        try:
+            _edn_event(pairing, event, float(index))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"event {index}: {exc!s}") from None
+    return pairing.history(initial=_edn_initial(text, pairing.ops))
+
+
+def _edn_event(pairing: _Pairing, event: dict[Any, Any], index: float) -> None:
+    client = _name(event[edn.Keyword("process")])
+    kind = str(event[edn.Keyword("type")])
+    f = str(event[edn.Keyword("f")])
+    value = event.get(edn.Keyword("value"))
+    value = str(value) if isinstance(value, edn.Keyword) else _plain(value)
+    t = _edn_time(event.get(edn.Keyword("time")), index)
+    if kind == "invoke":
+        key = event.get(edn.Keyword("key"))
+        op_id = event.get(edn.Keyword("id"))
+        key = None if key is None else _name(key)
+        pairing.invoke(client, f, key, value, t, op_id)
+    else:
+        pairing.complete(client, kind, f, value, t)
+
+
+def _name(value: Any) -> str:
+    return str(value)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, tuple | list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _edn_time(raw: Any, index: float) -> float:
+    """Jepsen's ``:time`` is integer nanoseconds; teachraft writes float seconds."""
+    if raw is None:
+        return index
+    if isinstance(raw, bool) or not isinstance(raw, int | float):
+        raise ValueError(f":time must be a number, not {raw!r}")
+    return raw / 1e9 if isinstance(raw, int) else float(raw)
+
+
+def _edn_initial(text: str, ops: list[Op]) -> Any:
+    """The kv initial value: from teachraft's header comment, else Knossos's ""."""
+    for line in text.splitlines():
+        m = _EDN_HEADER.match(line.strip())
+        if m:
+            header = edn.loads_all(m.group(1))
+            if len(header) == 1 and isinstance(header[0], dict):
+                return header[0].get(edn.Keyword("initial"))
+    registers = {"read", "write", "cas"}
+    return None if any(op.f in registers for op in ops) else ""
+
+
+def parse_jsonl(text: str) -> History:
+    """teachraft JSON lines: one op object per line, plus an optional meta line."""
+    ops: list[Op] = []
+    initial: Any = None
+    for lineno, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+            if "f" not in obj and "initial" in obj:
+                initial = obj["initial"]
+                continue
+            ops.append(_op_from_json(obj))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ValueError(f"line {lineno}: {exc!s}") from None
+    return History(ops, initial=initial)
+
+
+def _op_from_json(obj: dict[str, Any]) -> Op:
+    outcome = obj["outcome"]
+    if outcome not in OUTCOMES:
+        raise ValueError(f"bad outcome {outcome!r}")
+    ret = math.inf if obj["ret"] is None else float(obj["ret"])
+    key = obj["key"]
+    return Op(
+        int(obj["id"]),
+        str(obj["client"]),
+        str(obj["f"]),
+        None if key is None else str(key),
+        obj.get("value"),
+        obj.get("output"),
+        float(obj["call"]),
+        ret,
+        outcome,
+    )
+
+
+def write_jsonl(history: History, path: PathLike) -> None:
+    """One JSON object per op; a leading meta line only when ``initial`` is not None."""
+    lines = []
+    if history.initial is not None:
+        lines.append(json.dumps({"initial": history.initial}))
+    for op in history.ops:
+        obj = {name: getattr(op, name) for name in _OP_FIELDS}
+        obj["ret"] = None if math.isinf(op.ret) else op.ret
+        lines.append(json.dumps(obj, ensure_ascii=False, allow_nan=False))
+    Path(path).write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+
+
+def write_edn(history: History, path: PathLike) -> None:
+    """Knossos-style event maps in time order; unknown ops end with ``:info`` at the end."""
+    lines = [f";; teachraft history {edn.dumps({edn.Keyword('initial'): history.initial})}"]
+    events = sorted(_edn_events(history), key=lambda item: item[0])
+    lines += [edn.dumps(event) for _, event in events]
+    Path(path).write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+
+
+def _edn_events(history: History) -> list[tuple[tuple[float, float, int, int], dict[Any, Any]]]:
+    """Each op's invoke and completion with a sort key that keeps every process's
+    events paired at equal times: (time, call, position, invoke=0/complete=1)."""
+    kw = edn.Keyword
+    events: list[tuple[tuple[float, float, int, int], dict[Any, Any]]] = []
+    for pos, op in enumerate(history.ops):
+        base: dict[Any, Any] = {kw("process"): _process(op.client), kw("f"): kw(op.f)}
+        if op.key is not None:
+            base[kw("key")] = op.key
+        invoke = {**base, kw("type"): kw("invoke"), kw("value"): op.value}
+        invoke.update({kw("time"): float(op.call), kw("id"): op.id})
+        events.append(((op.call, op.call, pos, 0), invoke))
+        done = {**base, kw("type"): kw(_edn_type(op)), kw("value"): _edn_done_value(op)}
+        if not math.isinf(op.ret):
+            done[kw("time")] = float(op.ret)
+        events.append(((op.ret, op.call, pos, 1), done))
+    return events
+
+
+def _process(client: str) -> Any:
+    """Jepsen processes are integers: write a client named like one as an integer."""
+    return int(client) if re.fullmatch(r"0|[1-9][0-9]*", client) else client
+
+
+def _edn_type(op: Op) -> str:
+    return "info" if op.outcome == "unknown" else op.outcome
+
+
+def _edn_done_value(op: Op) -> Any:
+    if op.f in ("read", "get"):
+        return op.output if op.outcome == "ok" else None
+    return op.value

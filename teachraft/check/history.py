@@ -1,0 +1,160 @@
+"""Client histories: what every client asked, when, and what it was told.
+
+A linearizability checker needs nothing about the cluster, only the history of
+client operations: each op's invocation time, its return time and its result.
+The runtime records every client op into a :class:`HistoryRecorder`; the
+checker reads the resulting :class:`History`.
+
+The rule that matters most is how an op with an *unknown* outcome is kept: a
+client that timed out, or crashed, cannot tell whether its write took effect.
+Such an op keeps ``ret = math.inf``: it may take effect at any time after its
+call, or never. Closing it at the timeout, or dropping it, would make the
+checker report violations that did not happen (or miss ones that did).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+Outcome = Literal["ok", "fail", "unknown"]
+OUTCOMES: tuple[Outcome, ...] = ("ok", "fail", "unknown")
+
+PathLike = str | os.PathLike[str]
+
+
+@dataclass(slots=True)
+class Op:
+    """One client operation, from invocation to return.
+
+    ``value`` is the input (put/append/write value, ``[expect, new]`` for cas,
+    None for reads); ``output`` is what a get/read returned (None unless ok).
+    ``ret`` is ``math.inf`` when the outcome is unknown.
+    """
+
+    id: int
+    client: str
+    f: str
+    key: str | None
+    value: Any
+    output: Any
+    call: float
+    ret: float
+    outcome: Outcome
+
+
+@dataclass
+class History:
+    """A whole run's operations, in the order they were invoked.
+
+    ``initial`` is the value a key holds before any write, for the kv model:
+    teachraft's store starts with a missing key (None); Jepsen/Knossos kv
+    histories start every key at the empty string.
+    """
+
+    ops: list[Op] = field(default_factory=list)
+    initial: Any = None
+
+    def by_key(self) -> dict[str | None, list[Op]]:
+        """The ops of each key, each list in invocation order."""
+        groups: dict[str | None, list[Op]] = {}
+        for op in self.ops:
+            groups.setdefault(op.key, []).append(op)
+        return groups
+
+    def clients(self) -> list[str]:
+        """Client names in order of their first op."""
+        return list(dict.fromkeys(op.client for op in self.ops))
+
+    def __len__(self) -> int:
+        return len(self.ops)
+
+    def __iter__(self) -> Iterator[Op]:
+        return iter(self.ops)
+
+
+class HistoryRecorder:
+    """Collects ops as clients invoke and complete them.
+
+    The runtime calls :meth:`invoke` when a client sends an op and exactly one
+    of :meth:`ok`, :meth:`fail` or :meth:`unknown` when it learns the outcome.
+    A lock makes it safe to call from the event loop and from worker threads.
+    The clock is injectable so that tests and simulations can use their own.
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._ops: list[Op] = []
+        self._open: set[int] = set()
+
+    def invoke(self, client: str, f: str, key: str | None, value: Any = None) -> int:
+        """Record that ``client`` sent op ``f``; returns the op id to complete later."""
+        with self._lock:
+            op_id = len(self._ops)
+            now = self._clock()
+            self._ops.append(Op(op_id, client, f, key, value, None, now, math.inf, "unknown"))
+            self._open.add(op_id)
+            return op_id
+
+    def ok(self, op_id: int, output: Any = None) -> None:
+        """The op took effect; ``output`` is what a get returned."""
+        self._close(op_id, "ok", output)
+
+    def fail(self, op_id: int) -> None:
+        """The op definitely did not take effect."""
+        self._close(op_id, "fail", None)
+
+    def unknown(self, op_id: int) -> None:
+        """Timeout or crash: the op may have taken effect, at any time, or never."""
+        self._close(op_id, "unknown", None)
+
+    def history(self) -> History:
+        """A snapshot of everything recorded; ops still open count as unknown."""
+        with self._lock:
+            return History([replace(op) for op in self._ops])
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._ops)
+
+    def _close(self, op_id: int, outcome: Outcome, output: Any) -> None:
+        with self._lock:
+            if op_id not in self._open:
+                raise ValueError(f"op {op_id} is not open (never invoked or already completed)")
+            self._open.discard(op_id)
+            op = self._ops[op_id]
+            op.outcome = outcome
+            op.output = output if outcome == "ok" else None
+            op.ret = self._clock() if outcome != "unknown" else math.inf
+
+
+def load_history(path: PathLike) -> History:
+    """Read a history file, sniffing its format.
+
+    Understands Jepsen etcd logs (``INFO jepsen.util - ...``), Knossos/Jepsen
+    EDN event maps (``{:process 0, :type :invoke, ...}``) and teachraft's own
+    JSON lines (one op per line, see :func:`write_jsonl`).
+    """
+    from teachraft.check import formats
+
+    return formats.load_history(path)
+
+
+def write_jsonl(history: History, path: PathLike) -> None:
+    """Write one JSON object per op (``ret`` null when unknown)."""
+    from teachraft.check import formats
+
+    formats.write_jsonl(history, path)
+
+
+def write_edn(history: History, path: PathLike) -> None:
+    """Write Jepsen/Knossos-style EDN events: an invoke and a completion per op."""
+    from teachraft.check import formats
+
+    formats.write_edn(history, path)

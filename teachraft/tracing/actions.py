@@ -1,0 +1,552 @@
+"""The actions a teachraft node records, one dataclass per trace Tag.
+
+The class name is the Tag and the fields are the original KVRaft Go field
+names in the original order, because the trace files, ShiViz and every
+figure show exactly those names: a student comparing a teachraft trace with a
+KVRaft trace must see the same words. ``action_body`` turns an action into the
+plain nested dict that the tracer records (bytes stay bytes until a file is
+written, where they become base64 as Go's JSON does).
+
+Besides KVRaft's own actions there are four of teachraft's: the fault events
+the runtime records so that diagrams can mark injected faults, and the restart
+pair of a server that comes back under its old identity.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import Any
+
+
+class CommandKind(IntEnum):
+    """The ``Kind`` of a log entry's command, numbered as in KVRaft."""
+
+    NoOp = 0
+    Put = 1
+    Get = 2
+
+
+# --- nested body shapes -------------------------------------------------------
+
+
+@dataclass(slots=True)
+class ClientInfo:
+    """Who sent a command: the client and its op id (dedup key)."""
+
+    ClientId: str
+    OpId: int
+
+
+@dataclass(slots=True)
+class Command:
+    """A log entry's command (``Kind`` is a CommandKind value)."""
+
+    Kind: int
+    Key: str
+    Val: str
+    ClientInfo: ClientInfo
+
+
+@dataclass(slots=True)
+class LogEntry:
+    """One Raft log entry as AppendEntries bodies show it."""
+
+    Term: int
+    Command: Command
+    Index: int
+
+
+@dataclass(slots=True)
+class ServerInfo:
+    """A server's addresses and join token, as LeaderFailOver lists its peers."""
+
+    ServerId: int
+    ServerAddr: str
+    CoordListenAddr: str
+    ServerListenAddr: str
+    ClientListenAddr: str
+    Token: bytes | None = None
+
+
+# --- coord and join -----------------------------------------------------------
+
+
+@dataclass(slots=True)
+class CoordStart:
+    """The coord started."""
+
+
+@dataclass(slots=True)
+class ServerStart:
+    """A server started."""
+
+    ServerId: int
+
+
+@dataclass(slots=True)
+class ServerJoining:
+    """A server asks the coord to join."""
+
+    ServerId: int
+
+
+@dataclass(slots=True)
+class ServerJoiningRecvd:
+    """The coord received a join request."""
+
+    ServerId: int
+
+
+@dataclass(slots=True)
+class ServerJoined:
+    """A server learned it has joined."""
+
+    ServerId: int
+
+
+@dataclass(slots=True)
+class ServerJoinedRecvd:
+    """The coord received a server's join acknowledgement."""
+
+    ServerId: int
+
+
+@dataclass(slots=True)
+class AllServersJoined:
+    """The coord has every server; the store can serve."""
+
+
+@dataclass(slots=True)
+class BecameLeader:
+    """A server became the leader."""
+
+    ServerId: int
+
+
+@dataclass(slots=True)
+class BecameFollower:
+    """A server became a follower."""
+
+    ServerId: int
+
+
+# --- client operations --------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Put:
+    """A client issued a Put."""
+
+    ClientId: str
+    OpId: int
+    Key: str
+    Value: str
+
+
+@dataclass(slots=True)
+class PutRecvd:
+    """The leader received a Put."""
+
+    ClientId: str
+    OpId: int
+    Key: str
+    Value: str
+
+
+@dataclass(slots=True)
+class PutCommitted:
+    """A Put was committed and applied."""
+
+    ClientId: str
+    OpId: int
+    Key: str
+    Value: str
+
+
+@dataclass(slots=True)
+class PutResultRecvd:
+    """The client received a Put's result."""
+
+    OpId: int
+    Key: str
+
+
+@dataclass(slots=True)
+class Get:
+    """A client issued a Get."""
+
+    ClientId: str
+    OpId: int
+    Key: str
+
+
+@dataclass(slots=True)
+class GetRecvd:
+    """The leader received a Get."""
+
+    ClientId: str
+    OpId: int
+    Key: str
+
+
+@dataclass(slots=True)
+class GetCommitted:
+    """A Get went through the log and was answered."""
+
+    ClientId: str
+    OpId: int
+    Key: str
+    Value: str
+
+
+@dataclass(slots=True)
+class GetResultRecvd:
+    """The client received a Get's result."""
+
+    OpId: int
+    Key: str
+    Value: str
+
+
+@dataclass(slots=True)
+class KvslibStart:
+    """A client library session started."""
+
+    ClientId: str
+
+
+@dataclass(slots=True)
+class KvslibStop:
+    """A client library session stopped."""
+
+    ClientId: str
+
+
+@dataclass(slots=True)
+class LeaderReq:
+    """A client asks the coord who the leader is."""
+
+    ClientId: str
+
+
+@dataclass(slots=True)
+class LeaderReqRecvd:
+    """The coord received a leader request."""
+
+    ClientId: str
+
+
+@dataclass(slots=True)
+class LeaderRes:
+    """The coord answers a leader request."""
+
+    ClientId: str
+    ServerId: int
+
+
+@dataclass(slots=True)
+class LeaderResRecvd:
+    """The client received the leader's id."""
+
+    ClientId: str
+    ServerId: int
+
+
+@dataclass(slots=True)
+class LeaderNodeUpdateRecvd:
+    """The client was told of a new leader."""
+
+    ClientId: str
+    ServerId: int
+
+
+# --- failures and leader selection --------------------------------------------
+
+
+@dataclass(slots=True)
+class ServerFail:
+    """The coord detected a failed server."""
+
+    ServerId: int
+
+
+@dataclass(slots=True)
+class ServerFailRecvd:
+    """A server learned that another server failed."""
+
+    FailedServerId: int
+
+
+@dataclass(slots=True)
+class NewClusterView:
+    """The coord's view of live servers changed (``View`` is one byte per id)."""
+
+    View: bytes
+
+
+@dataclass(slots=True)
+class ServerLogStateRequest:
+    """The coord asks a server for its last log term and index."""
+
+    ServerId: int
+    Token: bytes | None = None
+
+
+@dataclass(slots=True)
+class ServerLogState:
+    """A server's last log term and index, for leader selection."""
+
+    ServerId: int
+    Term: int
+    LogIdx: int
+    Token: bytes | None = None
+
+
+@dataclass(slots=True)
+class LeaderFailOver:
+    """The coord tells the chosen server to take over as leader."""
+
+    ServerId: int
+    FailedLeaderId: int
+    Peers: list[ServerInfo] | None
+    Term: int
+    Token: bytes | None = None
+
+
+@dataclass(slots=True)
+class LeaderReconfigDone:
+    """The new leader is in place."""
+
+    ServerId: int
+
+
+@dataclass(slots=True)
+class NoOpRequest:
+    """A new leader appends a No-Op entry in its term."""
+
+
+@dataclass(slots=True)
+class LeaderSelectionFailed:
+    """No quorum is left: the coord cannot choose a leader."""
+
+    Msg: str
+
+
+# --- replication ---------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class AppendEntriesRequestSent:
+    """The leader sent AppendEntries (``Entries`` None for a heartbeat)."""
+
+    Term: int
+    LeaderId: int
+    PrevLogIndex: int
+    PrevLogTerm: int
+    Entries: list[LogEntry] | None
+    LeaderCommit: int
+    Token: bytes | None = None
+
+
+@dataclass(slots=True)
+class AppendEntriesRequestRecvd:
+    """A follower received AppendEntries."""
+
+    Term: int
+    LeaderId: int
+    PrevLogIndex: int
+    PrevLogTerm: int
+    Entries: list[LogEntry] | None
+    LeaderCommit: int
+    Token: bytes | None = None
+
+
+@dataclass(slots=True)
+class AppendEntriesResponseSent:
+    """A follower answered AppendEntries."""
+
+    Term: int
+    Success: bool
+    Token: bytes | None = None
+
+
+@dataclass(slots=True)
+class AppendEntriesResponseRecvd:
+    """The leader received an AppendEntries answer."""
+
+    Term: int
+    Success: bool
+    Token: bytes | None = None
+
+
+@dataclass(slots=True)
+class ForceFollowerLog:
+    """The leader walks a follower's nextIndex back to where logs match."""
+
+    ServerIndex: int
+    NextIndex: int
+    MatchIndex: int
+
+
+# --- teachraft's own events ----------------------------------------------------
+
+
+@dataclass(slots=True)
+class FaultInjected:
+    """A fault was injected (partition, drop, delay, crash) on some nodes."""
+
+    Kind: str
+    Nodes: list[str]
+    Detail: str
+
+
+@dataclass(slots=True)
+class FaultHealed:
+    """A fault was removed."""
+
+    Kind: str
+    Nodes: list[str]
+
+
+@dataclass(slots=True)
+class ServerRestart:
+    """A server process came back under its old identity."""
+
+    ServerId: int
+
+
+@dataclass(slots=True)
+class ServerRejoined:
+    """A restarted server is part of the cluster again."""
+
+    ServerId: int
+
+
+ACTION_TYPES: dict[str, type] = {
+    cls.__name__: cls
+    for cls in (
+        CoordStart,
+        ServerStart,
+        ServerJoining,
+        ServerJoiningRecvd,
+        ServerJoined,
+        ServerJoinedRecvd,
+        AllServersJoined,
+        BecameLeader,
+        BecameFollower,
+        Put,
+        PutRecvd,
+        PutCommitted,
+        PutResultRecvd,
+        Get,
+        GetRecvd,
+        GetCommitted,
+        GetResultRecvd,
+        KvslibStart,
+        KvslibStop,
+        LeaderReq,
+        LeaderReqRecvd,
+        LeaderRes,
+        LeaderResRecvd,
+        LeaderNodeUpdateRecvd,
+        ServerFail,
+        ServerFailRecvd,
+        NewClusterView,
+        ServerLogStateRequest,
+        ServerLogState,
+        LeaderFailOver,
+        LeaderReconfigDone,
+        NoOpRequest,
+        LeaderSelectionFailed,
+        AppendEntriesRequestSent,
+        AppendEntriesRequestRecvd,
+        AppendEntriesResponseSent,
+        AppendEntriesResponseRecvd,
+        ForceFollowerLog,
+        FaultInjected,
+        FaultHealed,
+        ServerRestart,
+        ServerRejoined,
+    )
+}
+"""Every action class by Tag (the tracer's own tags are not actions)."""
+
+# --- bodies --------------------------------------------------------------------
+
+_SCALARS: frozenset[type] = frozenset({str, int, bool, bytes, float, type(None)})
+_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def field_names(cls: type) -> tuple[str, ...]:
+    """The dataclass field names of ``cls`` in declaration order (cached)."""
+    names = _FIELDS.get(cls)
+    if names is None:
+        if not dataclasses.is_dataclass(cls):
+            raise TypeError(f"{cls.__name__} is not a dataclass; actions must be dataclasses")
+        names = _FIELDS[cls] = tuple(f.name for f in dataclasses.fields(cls))
+    return names
+
+
+def action_body(action: object) -> dict[str, Any]:
+    """The action's fields as a plain dict in declaration order.
+
+    Nested dataclasses become dicts, tuples become lists, int/str subclasses
+    (enums) become plain ints/strs; bytes, None, bool, int, str stay as they are.
+    """
+    cls = type(action)
+    names = _FIELDS.get(cls)
+    if names is None:
+        names = field_names(cls)
+    body: dict[str, Any] = {}
+    for name in names:
+        value = getattr(action, name)
+        body[name] = value if type(value) in _SCALARS else plain(value)
+    return body
+
+
+def plain(value: Any) -> Any:
+    """Convert one body value to dict/list/str/int/bool/float/bytes/None."""
+    kind = type(value)
+    if kind in _SCALARS:
+        return value
+    if kind is list or kind is tuple:
+        return [plain(item) for item in value]
+    if isinstance(value, dict):
+        return {str(key): plain(item) for key, item in value.items()}
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return action_body(value)
+    return _plain_subclass(value)
+
+
+def _plain_subclass(value: Any) -> Any:
+    """Subclasses of the scalar types (enums, bytearray) and other sequences."""
+    if isinstance(value, bool):
+        return bool(value)
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, str):
+        return str(value)
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value)
+    if isinstance(value, float):
+        return float(value)
+    if isinstance(value, (list, tuple)):
+        return [plain(item) for item in value]
+    raise TypeError(f"cannot record a value of type {type(value).__name__} in a trace body")
+
+
+def make_action(tag: str, body: dict[str, Any]) -> object | None:
+    """Rebuild a flat action from a recorded body (nested values stay dicts).
+
+    Returns None for tags that are not actions (CreateTrace, token events,
+    tags of other programs) or bodies whose fields do not fit the class.
+    """
+    cls = ACTION_TYPES.get(tag)
+    if cls is None:
+        return None
+    try:
+        return cls(**body)
+    except TypeError:
+        return None

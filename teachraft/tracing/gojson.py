@@ -1,0 +1,69 @@
+"""JSON text exactly as Go's ``encoding/json`` wrote KVRaft's trace files.
+
+Python's encoder with compact separators and ``ensure_ascii=False`` already
+agrees with Go on almost everything (field order, ``null``, ``true``, integer
+forms, kept non-ASCII). The differences are patched here, on the rare strings
+that need it: Go escapes ``<``, ``>``, ``&`` as ``\\u003c``, ``\\u003e``,
+``\\u0026`` and U+2028/U+2029 as ``\\u2028``/``\\u2029``; it writes backspace
+and form feed as ``\\u0008``/``\\u000c`` (the Go releases of KVRaft's time);
+bytes become standard base64 with padding.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from typing import Any
+
+_GO_SPECIAL = re.compile("[<>&\u2028\u2029]|\\\\[bf]")
+_GO_ESCAPES = re.compile("[<>&\u2028\u2029]|\\\\.")
+_REPLACEMENTS = {
+    "<": "\\u003c",
+    ">": "\\u003e",
+    "&": "\\u0026",
+    "\u2028": "\\u2028",
+    "\u2029": "\\u2029",
+    "\\b": "\\u0008",
+    "\\f": "\\u000c",
+}
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return base64.b64encode(value).decode("ascii")
+    raise TypeError(f"a trace body cannot hold a {type(value).__name__}")
+
+
+_encode = json.JSONEncoder(
+    ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=_default
+).encode
+
+
+def _fix(match: re.Match[str]) -> str:
+    text = match.group()
+    return _REPLACEMENTS.get(text, text)
+
+
+def go_json(value: Any) -> str:
+    """Compact JSON text of ``value`` with Go's escaping; bytes become base64.
+
+    Raises TypeError or ValueError for values JSON cannot hold (NaN, objects).
+    """
+    text = _encode(value)
+    if _GO_SPECIAL.search(text) is None:
+        return text
+    return _GO_ESCAPES.sub(_fix, text)
+
+
+_QUOTED: dict[str, str] = {}
+
+
+def go_string(text: str) -> str:
+    """A JSON string literal in Go's escaping (cached: used for hosts and tags)."""
+    quoted = _QUOTED.get(text)
+    if quoted is None:
+        quoted = go_json(text)
+        if len(_QUOTED) < 100_000:
+            _QUOTED[text] = quoted
+    return quoted

@@ -1,0 +1,167 @@
+"""Causal delivery: write records in an order that respects happened-before.
+
+Tracers send over different connections, so a receive can reach the tracing
+server before the send it depends on. The files must still list every event
+after everything it knows about (KVRaft's files did, by luck of synchronous
+sends; ShiViz does not need it but every reader of the file does). The rule
+is the classic causal-delivery one, expressed with the record's own clock:
+a record of host h at own time t is written once (h, t-1) is written and, for
+every other host k, the event (k, clock[k]) is written. Otherwise it is held,
+filed under the one event it waits for, and woken when that event is written.
+
+Records are deduplicated by (identity, own time), so a client may resend a
+batch whose ack it lost. ``drain`` gives up waiting (at shutdown) and returns
+what is held in an order consistent with happened-before among those records.
+The class is pure: no I/O, no clock, easy to test with scripted arrivals.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from teachraft.tracing.sinks import Record
+
+Key = tuple[str, int]
+
+
+class CausalOrderer:
+    """Holds records back until their causal past is written (see module docstring)."""
+
+    def __init__(self) -> None:
+        self._upto: dict[str, int] = {}
+        self._extra: dict[str, set[int]] = {}
+        self._held: dict[Key, Record] = {}
+        self._waiting: dict[Key, list[Record]] = {}
+        self._last: dict[str, dict[str, int]] = {}
+
+    # --- state ---------------------------------------------------------------
+
+    @property
+    def held(self) -> int:
+        """How many records are waiting for their causal past."""
+        return len(self._held)
+
+    def held_records(self) -> list[Record]:
+        """The records waiting, in arrival order."""
+        return list(self._held.values())
+
+    def written(self, host: str, time: int) -> bool:
+        """True when (host, time) has been written (time 0 always counts as written)."""
+        if time <= self._upto.get(host, 0):
+            return True
+        extra = self._extra.get(host)
+        return extra is not None and time in extra
+
+    def seen(self, host: str, time: int) -> bool:
+        """True when (host, time) has been written or is held."""
+        return self.written(host, time) or (host, time) in self._held
+
+    def last_clock(self, identity: str) -> dict[str, int] | None:
+        """The clock of the latest event received from ``identity`` (written or held)."""
+        clock = self._last.get(identity)
+        return None if clock is None else dict(clock)
+
+    def restore(self, records: Iterable[Record]) -> None:
+        """Mark records as already written (e.g. read back from an existing file)."""
+        for record in records:
+            time = record.clock.get(record.identity, 0)
+            if time > 0 and not self.written(record.identity, time):
+                self._note_last(record, time)
+                self._mark_written(record.identity, time)
+
+    # --- delivery ------------------------------------------------------------
+
+    def offer(self, record: Record) -> list[Record]:
+        """Accept one record; return every record that can now be written, in order.
+
+        A record already written or held (same identity and own time) is ignored.
+        """
+        host = record.identity
+        time = record.clock.get(host, 0)
+        if time <= 0 or self.seen(host, time):
+            return []
+        self._note_last(record, time)
+        out: list[Record] = []
+        self._deliver(record, out)
+        return out
+
+    def offer_many(self, records: Iterable[Record]) -> list[Record]:
+        """``offer`` for several records; the writable ones in one list."""
+        out: list[Record] = []
+        for record in records:
+            host = record.identity
+            time = record.clock.get(host, 0)
+            if time <= 0 or self.seen(host, time):
+                continue
+            self._note_last(record, time)
+            self._deliver(record, out)
+        return out
+
+    def drain(self) -> list[Record]:
+        """Stop waiting: return every held record in a causally consistent order.
+
+        Sorting by the sum of the clock is a linear extension of happened-before
+        (an event's clock is componentwise at least its predecessor's, and larger).
+        """
+        held = sorted(
+            self._held.values(),
+            key=lambda r: (sum(r.clock.values()), r.identity, r.clock[r.identity]),
+        )
+        self._held.clear()
+        self._waiting.clear()
+        for record in held:
+            self._mark_written(record.identity, record.clock[record.identity])
+        return held
+
+    def _deliver(self, record: Record, out: list[Record]) -> None:
+        stack = [record]
+        while stack:
+            current = stack.pop()
+            host = current.identity
+            time = current.clock[host]
+            blocker = self._blocker(current, host)
+            if blocker is not None:
+                self._held[(host, time)] = current
+                self._waiting.setdefault(blocker, []).append(current)
+                continue
+            self._held.pop((host, time), None)
+            self._mark_written(host, time)
+            out.append(current)
+            woken = self._waiting.pop((host, time), None)
+            if woken:
+                stack.extend(reversed(woken))
+
+    def _blocker(self, record: Record, host: str) -> Key | None:
+        """The first event ``record`` depends on that is not written yet, or None."""
+        upto = self._upto
+        for other, value in record.clock.items():
+            if other == host:
+                value -= 1
+                if value == 0:
+                    continue
+            if value > upto.get(other, 0):
+                extra = self._extra.get(other)
+                if extra is None or value not in extra:
+                    return (other, value)
+        return None
+
+    def _mark_written(self, host: str, time: int) -> None:
+        upto = self._upto.get(host, 0)
+        if time != upto + 1:
+            if time > upto:
+                self._extra.setdefault(host, set()).add(time)
+            return
+        extra = self._extra.get(host)
+        upto = time
+        if extra:
+            while upto + 1 in extra:
+                upto += 1
+                extra.discard(upto)
+            if not extra:
+                del self._extra[host]
+        self._upto[host] = upto
+
+    def _note_last(self, record: Record, time: int) -> None:
+        last = self._last.get(record.identity)
+        if last is None or time > last[record.identity]:
+            self._last[record.identity] = record.clock

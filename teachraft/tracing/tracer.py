@@ -1,0 +1,232 @@
+"""The tracer: one per node, stamping every action with the node's vector clock.
+
+Each call is exactly one event and ticks the node's own clock entry once,
+following the GoVector rules (see ``clock``): ``create_trace`` starts an
+activity, ``Trace.record_action`` records an action, ``Trace.generate_token``
+makes the token sent with a message, ``Tracer.receive_token`` takes one in.
+The record goes synchronously to a sink, so the hot path is a dict increment,
+a dict copy and a list append.
+
+``NullTracer`` has the same API and records nothing, for runs with tracing off.
+A tracer is not thread-safe: use one per node, from that node's thread or loop.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Mapping
+from typing import Any
+
+from teachraft.tracing.actions import action_body
+from teachraft.tracing.sinks import MemorySink, Record, Sink, TeeSink
+from teachraft.tracing.tokens import decode_token, encode_token
+
+__all__ = [
+    "NULL_TRACE",
+    "MemorySink",
+    "NullTrace",
+    "NullTracer",
+    "Record",
+    "Sink",
+    "TeeSink",
+    "Trace",
+    "Tracer",
+    "check_identity",
+]
+
+logger = logging.getLogger(__name__)
+
+_BAD_IDENTITY_CHARS = frozenset(' \t\n\r\v\f"\\')
+
+
+def check_identity(identity: str) -> str:
+    """Return ``identity`` if ShiViz can use it as a host name, else raise ValueError."""
+    if not isinstance(identity, str) or not identity:
+        raise ValueError("a tracer identity must be a non-empty string")
+    if any(ch in _BAD_IDENTITY_CHARS or ch.isspace() for ch in identity):
+        raise ValueError(f"tracer identity {identity!r} must not contain whitespace, '\"' or '\\'")
+    return identity
+
+
+class Tracer:
+    """Records one node's events with its vector clock; see the module docstring."""
+
+    __slots__ = ("_clock", "_emit", "_rng", "_warned_empty", "identity", "sink")
+
+    def __init__(
+        self,
+        identity: str,
+        sink: Sink,
+        *,
+        rng: random.Random | None = None,
+        clock: Mapping[str, int] | None = None,
+    ) -> None:
+        self.identity: str = check_identity(identity)
+        self.sink: Sink = sink
+        self._emit = sink.emit
+        self._rng = rng if rng is not None else random.Random()
+        self._clock: dict[str, int] = {k: v for k, v in (clock or {}).items() if v > 0}
+        self._clock.setdefault(identity, 0)
+        self._warned_empty = False
+
+    @property
+    def clock(self) -> dict[str, int]:
+        """A copy of the current vector clock (entries above zero)."""
+        return {k: v for k, v in self._clock.items() if v > 0}
+
+    @property
+    def own_time(self) -> int:
+        """This node's own clock entry: how many events it has recorded."""
+        return self._clock[self.identity]
+
+    def _tick(self) -> dict[str, int]:
+        clock = self._clock
+        clock[self.identity] += 1
+        return clock.copy()
+
+    def new_trace_id(self) -> int:
+        """A fresh random non-negative 63-bit trace id from the tracer's rng."""
+        return self._rng.getrandbits(63)
+
+    def create_trace(self) -> Trace:
+        """Start a new trace (one activity); records ``CreateTrace {}``."""
+        trace_id = self._rng.getrandbits(63)
+        self._emit(Record(self.identity, trace_id, "CreateTrace", {}, self._tick()))
+        return Trace(self, trace_id)
+
+    def receive_token(self, token: bytes | None) -> Trace:
+        """Take in a token from another node; records ``ReceiveTokenTrace``.
+
+        Own entry +1 first, then max-merge with the token's clock. The returned
+        trace has the id carried by the token. An empty token (from a peer with
+        tracing off) starts a new trace instead, with a warning.
+        """
+        if not token:
+            if not self._warned_empty:
+                self._warned_empty = True
+                logger.warning("%s received an empty token; starting a new trace", self.identity)
+            return self.create_trace()
+        _, trace_id, received = decode_token(token)
+        clock = self._clock
+        clock[self.identity] += 1
+        for key, value in received.items():
+            if value > clock.get(key, 0):
+                clock[key] = value
+        self._emit(
+            Record(self.identity, trace_id, "ReceiveTokenTrace", {"Token": token}, clock.copy())
+        )
+        return Trace(self, trace_id)
+
+    def generate_token(self, trace_id: int) -> bytes:
+        """Make a token in trace ``trace_id``; records ``GenerateTokenTrace``."""
+        clock = self._tick()
+        token = encode_token(self.identity, trace_id, clock)
+        self._emit(Record(self.identity, trace_id, "GenerateTokenTrace", {"Token": token}, clock))
+        return token
+
+    def record(self, trace_id: int, action: object) -> None:
+        """Record ``action`` (a dataclass; its class name is the Tag) in a trace."""
+        body = action_body(action)
+        self._emit(Record(self.identity, trace_id, type(action).__name__, body, self._tick()))
+
+    def record_event(self, trace_id: int, tag: str, body: dict[str, Any]) -> None:
+        """Record an event given as Tag and plain body (for tags without a class)."""
+        self._emit(Record(self.identity, trace_id, tag, body, self._tick()))
+
+    def close(self) -> None:
+        """Flush and close the sink, if it can be (a no-op for a MemorySink)."""
+        for name in ("flush", "close"):
+            method = getattr(self.sink, name, None)
+            if method is not None:
+                method()
+
+    async def aclose(self) -> None:
+        """Close an asynchronous sink (a TracingClient), else the same as close()."""
+        aclose = getattr(self.sink, "aclose", None)
+        if aclose is not None:
+            await aclose()
+        else:
+            self.close()
+
+    def __repr__(self) -> str:
+        return f"Tracer({self.identity!r}, own_time={self.own_time})"
+
+
+class Trace:
+    """A trace id bound to a tracer: the handle a node passes along one activity."""
+
+    __slots__ = ("trace_id", "tracer")
+
+    def __init__(self, tracer: Tracer, trace_id: int) -> None:
+        self.tracer = tracer
+        self.trace_id = trace_id
+
+    def record_action(self, action: object) -> None:
+        """Record ``action`` in this trace."""
+        self.tracer.record(self.trace_id, action)
+
+    def generate_token(self) -> bytes:
+        """Make the token to send with a message of this trace."""
+        return self.tracer.generate_token(self.trace_id)
+
+    def __repr__(self) -> str:
+        return f"Trace({self.tracer.identity!r}, {self.trace_id})"
+
+
+class NullTracer:
+    """A tracer that records nothing: tracing off, at almost no cost."""
+
+    __slots__ = ("identity",)
+
+    def __init__(self, identity: str = "", *args: Any, **kwargs: Any) -> None:
+        self.identity = identity
+
+    @property
+    def clock(self) -> dict[str, int]:
+        return {}
+
+    @property
+    def own_time(self) -> int:
+        return 0
+
+    def create_trace(self) -> NullTrace:
+        return NULL_TRACE
+
+    def receive_token(self, token: bytes | None) -> NullTrace:
+        return NULL_TRACE
+
+    def generate_token(self, trace_id: int) -> bytes:
+        return b""
+
+    def new_trace_id(self) -> int:
+        return 0
+
+    def record(self, trace_id: int, action: object) -> None:
+        return None
+
+    def record_event(self, trace_id: int, tag: str, body: dict[str, Any]) -> None:
+        return None
+
+    def close(self) -> None:
+        return None
+
+    async def aclose(self) -> None:
+        return None
+
+
+class NullTrace:
+    """The trace of a NullTracer: records nothing, tokens are empty."""
+
+    __slots__ = ()
+    trace_id: int = 0
+    tracer: NullTracer = NullTracer("null")
+
+    def record_action(self, action: object) -> None:
+        return None
+
+    def generate_token(self) -> bytes:
+        return b""
+
+
+NULL_TRACE = NullTrace()

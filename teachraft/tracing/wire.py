@@ -1,0 +1,110 @@
+"""The tracing protocol's messages, and the checks on everything received.
+
+Each frame (``teachraft.net.framing``) holds one msgpack map:
+
+* ``{"t": "rec", "seq": n, "recs": [[identity, trace_id, tag, body, clock], ...]}``
+  a batch of records, answered by ``{"t": "ack", "seq": n}`` once the server
+  holds them (written, or waiting for their causal past);
+* ``{"t": "clock", "id": identity}`` answered by ``{"t": "clock", "id":
+  identity, "clock": {...} | None}``: the last clock the server has for that
+  identity, so a restarted tracer continues its counter;
+* ``{"t": "err", "msg": text}`` sent by the server just before it closes a
+  connection that broke the protocol.
+
+A record travels as a 5-element list because that is the cheapest shape to
+pack and unpack in bulk. Nothing received is trusted: ``parse_batch`` checks
+every field and raises ProtocolError, which closes only that connection.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from teachraft.tracing.sinks import Record
+
+_MAX_UINT64 = (1 << 64) - 1
+_BAD_HOST_CHARS = frozenset(' \t\n\r\v\f"\\')
+
+
+class ProtocolError(ValueError):
+    """A peer sent a well-framed message of the wrong shape."""
+
+
+def batch_message(seq: int, records: list[Record]) -> dict[str, Any]:
+    """The message carrying ``records`` as batch number ``seq``."""
+    return {
+        "t": "rec",
+        "seq": seq,
+        "recs": [[r.identity, r.trace_id, r.tag, r.body, r.clock] for r in records],
+    }
+
+
+def record_to_wire(record: Record) -> list[Any]:
+    """One record as it travels."""
+    return [record.identity, record.trace_id, record.tag, record.body, record.clock]
+
+
+def ack_message(seq: int) -> dict[str, Any]:
+    return {"t": "ack", "seq": seq}
+
+
+def clock_request(identity: str) -> dict[str, Any]:
+    return {"t": "clock", "id": identity}
+
+
+def clock_reply(identity: str, clock: dict[str, int] | None) -> dict[str, Any]:
+    return {"t": "clock", "id": identity, "clock": clock}
+
+
+def error_message(text: str) -> dict[str, Any]:
+    return {"t": "err", "msg": text}
+
+
+def message_type(message: Any) -> str:
+    """The ``t`` of a message, or ProtocolError when it is not a message at all."""
+    if type(message) is not dict:
+        raise ProtocolError(f"expected a map, got {type(message).__name__}")
+    kind = message.get("t")
+    if type(kind) is not str:
+        raise ProtocolError("message without a string 't'")
+    return kind
+
+
+def parse_batch(message: dict[str, Any]) -> tuple[int, list[Record]]:
+    """(seq, records) of a ``rec`` message; ProtocolError for any bad field."""
+    seq = message.get("seq")
+    items = message.get("recs")
+    if type(seq) is not int or type(items) is not list:
+        raise ProtocolError("a 'rec' message needs an integer 'seq' and a list 'recs'")
+    return seq, [parse_record(item) for item in items]
+
+
+def parse_record(item: Any) -> Record:
+    """Check one wire record and build the Record."""
+    if type(item) is not list or len(item) != 5:
+        raise ProtocolError("a record must be a list of 5 values")
+    identity, trace_id, tag, body, clock = item
+    if type(identity) is not str or not identity or not _BAD_HOST_CHARS.isdisjoint(identity):
+        raise ProtocolError(f"bad identity {identity!r}")
+    if type(trace_id) is not int or not 0 <= trace_id <= _MAX_UINT64:
+        raise ProtocolError(f"bad trace id {trace_id!r}")
+    if type(tag) is not str or not tag or " " in tag or "\n" in tag:
+        raise ProtocolError(f"bad tag {tag!r}")
+    if type(body) is not dict:
+        raise ProtocolError("a record body must be a map")
+    if type(clock) is not dict or not clock:
+        raise ProtocolError("a record clock must be a non-empty map")
+    for key, value in clock.items():
+        if type(key) is not str or type(value) is not int or value < 1:
+            raise ProtocolError(f"bad clock entry {key!r}: {value!r}")
+    if identity not in clock:
+        raise ProtocolError(f"the clock of {identity!r} lacks its own entry")
+    return Record(identity, trace_id, tag, body, clock)
+
+
+def parse_clock_request(message: dict[str, Any]) -> str:
+    """The identity asked about in a ``clock`` message."""
+    identity = message.get("id")
+    if type(identity) is not str:
+        raise ProtocolError("a 'clock' message needs a string 'id'")
+    return identity
