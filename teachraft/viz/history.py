@@ -24,12 +24,13 @@ from teachraft.check.linearizability import CheckResult
 from teachraft.check.models import Model, make_model
 
 COLOURS = {"ok": "#0072B2", "fail": "#E69F00", "unknown": "#999999"}
-LABELS = {"ok": "ok", "fail": "failed (no effect)", "unknown": "unknown outcome"}
+LABELS = {"ok": "ok", "fail": "failed", "unknown": "unknown outcome"}
 FAILED = "#D00000"
 ORDER_LINE = "#222222"
 FAULT_FILL = "#CC79A7"
 LANE = 1.0
 BAR = 0.7
+POINT_OFFSET = 0.25  # linearization points sit above the bar's centre, clear of its label
 MAX_TEXT_OPS = 80
 
 
@@ -83,6 +84,10 @@ def _lanes(history: History, end: float) -> tuple[dict[int, float], dict[str, fl
     return lanes, labels
 
 
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
 def _client_name(client: str) -> str:
     return f"client {client}" if client.isdigit() else client
 
@@ -119,7 +124,7 @@ def _add_bars(
             text=[model.describe(op) for op in ops] if show_text else None,
             textposition="inside",
             insidetextanchor="start",
-            textfont={"color": "white" if outcome != "unknown" else "black"},
+            textfont={"size": 10, "color": "white" if outcome != "unknown" else "black"},
             hovertext=[_hover(op, model) for op in ops],
             hoverinfo="text",
         )
@@ -142,7 +147,7 @@ def _add_order(fig: go.Figure, result: CheckResult, lanes: dict[int, float], mod
     fig.add_trace(
         go.Scatter(
             x=[result.points[i] for i in order],
-            y=[lanes[i] for i in order],
+            y=[lanes[i] - POINT_OFFSET for i in order],
             mode="lines+markers",
             line={"color": ORDER_LINE, "width": 1.5},
             marker={"color": ORDER_LINE, "size": 6, "symbol": "circle"},
@@ -220,9 +225,14 @@ def _layout(
     verdict = "" if result is None else f": {result.verdict}"
     if result is not None and result.failed_op is not None:
         verdict += f" (op {result.failed_op.id} by {_client_name(result.failed_op.client)})"
-    n_clients = len(labels)
+    who = f"{_plural(len(history), 'op')} by {_plural(len(labels), 'client')}"
     fig.update_layout(
-        title={"text": f"History of {len(history)} ops by {n_clients} clients{verdict}", "x": 0.01},
+        title={
+            "text": f"History of {who}{verdict}",
+            "x": 0.01,
+            "y": 0.98,
+            "yanchor": "top",
+        },
         xaxis={"title": {"text": "time (s)"}, "range": [start - (end - start) * 0.01, end]},
         yaxis={
             "tickvals": list(labels.values()),
@@ -237,7 +247,7 @@ def _layout(
         height=int(min(2400, max(360, 160 + 34 * rows))),
         width=1100,
         template="plotly_white",
-        legend={"orientation": "h", "yanchor": "top", "y": -0.12, "x": 0},
-        margin={"l": 90, "r": 20, "t": 60, "b": 90},
+        legend={"orientation": "h", "yanchor": "bottom", "y": 1.0, "x": 0},
+        margin={"l": 90, "r": 20, "t": 100, "b": 60},
         hoverlabel={"align": "left"},
     )
