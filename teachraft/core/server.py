@@ -114,6 +114,7 @@ class Server:
         self.outbox: list[Effect] = []
         self.applied: list[tuple[Entry, str | None]] = []
         self.keep_applied = False
+        self.duplicates_answered = 0
 
     # ------------------------------------------------------------------ helpers
     def take(self) -> list[Effect]:
@@ -227,8 +228,9 @@ class Server:
             return
         waiter = Waiter(responder, req.op_id, trace)
         hit, value = self.kv.cached(req.client_id, req.op_id)
-        if hit:
-            self._answer(waiter, ok=True, value=value, error="", duplicate=True)
+        if hit:  # "received and resolved duplicate put/get"
+            self.duplicates_answered += 1
+            self._answer(waiter, ok=True, value=value, error="")
             return
         index = self.pending_ops.get((req.client_id, req.op_id))
         if index is not None:
@@ -267,9 +269,7 @@ class Server:
             op_id, False, None, NOT_LEADER, self.leader_id, None, trace.generate_token()
         )
 
-    def _answer(
-        self, w: Waiter, *, ok: bool, value: str | None, error: str, duplicate: bool = False
-    ) -> None:
+    def _answer(self, w: Waiter, *, ok: bool, value: str | None, error: str) -> None:
         token = w.trace.generate_token()
         self.outbox.append(
             Reply(w.responder, ClientReply(w.op_id, ok, value, error, self.leader_id, None, token))

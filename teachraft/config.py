@@ -1,0 +1,235 @@
+"""The JSON configs of the command-line mode, with the original KVRaft's keys.
+
+Each file is checked key by key, and every problem gives one line naming the
+file and the key (``config/coord_config.json: "NumServers" must be odd and
+between 3 and 7, not 4``), so a student sees what to fix. ``Secret`` is
+accepted and ignored, as in the original. Addresses must be on loopback
+unless the user names another host on purpose.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from teachraft.errors import ConfigError
+
+
+@dataclass(frozen=True, slots=True)
+class CoordConfig:
+    client_api_listen_addr: str
+    server_api_listen_addr: str
+    lost_msgs_thresh: int
+    num_servers: int
+    tracing_server_addr: str
+    tracing_identity: str
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    server_id: int
+    coord_addr: str
+    server_addr: str
+    server_server_addr: str
+    server_listen_addr: str
+    client_listen_addr: str
+    tracing_server_addr: str
+    tracing_identity: str
+
+
+@dataclass(frozen=True, slots=True)
+class ClientConfig:
+    client_id: str
+    coord_ip_port: str
+    local_coord_ip_port: str
+    local_leader_server_ip_port: str
+    ch_capacity: int
+    tracing_server_addr: str
+    tracing_identity: str
+
+
+class _Reader:
+    """Reads one JSON object and checks its keys, naming the file in every error."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise ConfigError(f"{path}: no such config file") from None
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"{path}: not valid JSON (line {exc.lineno}: {exc.msg})") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: must hold a JSON object")
+        self.data: dict[str, Any] = data
+
+    def fail(self, key: str, why: str) -> ConfigError:
+        return ConfigError(f'{self.path}: "{key}" {why}')
+
+    def get(self, key: str) -> Any:
+        if key not in self.data:
+            raise self.fail(key, "is missing")
+        return self.data[key]
+
+    def int(self, key: str, low: int | None = None, high: int | None = None) -> int:
+        value = self.get(key)
+        if type(value) is not int:
+            raise self.fail(key, f"must be an integer, not {json.dumps(value)}")
+        if (low is not None and value < low) or (high is not None and value > high):
+            raise self.fail(key, f"must be between {low} and {high}, not {value}")
+        return value
+
+    def str(self, key: str) -> str:
+        value = self.get(key)
+        if not isinstance(value, str) or not value:
+            raise self.fail(key, f"must be a non-empty string, not {json.dumps(value)}")
+        return value
+
+    def identity(self, key: str) -> str:
+        value = self.str(key)
+        if any(c.isspace() or c in '"\\' for c in value):
+            raise self.fail(key, "must not contain spaces, quotes or backslashes")
+        return value
+
+    def addr(self, key: str) -> str:
+        value = self.str(key)
+        try:
+            parse_address(value)
+        except ValueError as exc:
+            raise self.fail(key, str(exc)) from None
+        return value
+
+
+def parse_address(address: str) -> tuple[str, int]:
+    """Split ``host:port``; raises ValueError with a readable reason."""
+    host, sep, port = address.rpartition(":")
+    if not sep or not host:
+        raise ValueError(f"must be host:port, not {address!r}")
+    if not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"has a bad port in {address!r}")
+    return host.strip("[]"), int(port)
+
+
+def load_coord_config(path: str | Path) -> CoordConfig:
+    r = _Reader(Path(path))
+    num = r.int("NumServers")
+    if num % 2 == 0 or not 3 <= num <= 7:
+        raise r.fail("NumServers", f"must be odd and between 3 and 7, not {num}")
+    return CoordConfig(
+        client_api_listen_addr=r.addr("ClientAPIListenAddr"),
+        server_api_listen_addr=r.addr("ServerAPIListenAddr"),
+        lost_msgs_thresh=r.int("LostMsgsThresh", 1, 100),
+        num_servers=num,
+        tracing_server_addr=r.addr("TracingServerAddr"),
+        tracing_identity=r.identity("TracingIdentity"),
+    )
+
+
+def load_server_config(path: str | Path) -> ServerConfig:
+    r = _Reader(Path(path))
+    cfg = ServerConfig(
+        server_id=r.int("ServerID", 1, 255),
+        coord_addr=r.addr("CoordAddr"),
+        server_addr=r.addr("ServerAddr"),
+        server_server_addr=r.addr("ServerServerAddr"),
+        server_listen_addr=r.addr("ServerListenAddr"),
+        client_listen_addr=r.addr("ClientListenAddr"),
+        tracing_server_addr=r.addr("TracingServerAddr"),
+        tracing_identity=r.identity("TracingIdentity"),
+    )
+    listens = {
+        "ServerAddr": cfg.server_addr,
+        "ServerListenAddr": cfg.server_listen_addr,
+        "ClientListenAddr": cfg.client_listen_addr,
+    }
+    seen: dict[str, str] = {}
+    for key, addr in listens.items():
+        if addr in seen and parse_address(addr)[1] != 0:
+            raise r.fail(key, f"repeats the address of \"{seen[addr]}\" ({addr})")
+        seen[addr] = key
+    return cfg
+
+
+def load_client_config(path: str | Path) -> ClientConfig:
+    r = _Reader(Path(path))
+    raw_id = r.get("ClientID")
+    if isinstance(raw_id, int) and not isinstance(raw_id, bool):
+        raw_id = str(raw_id)
+    if not isinstance(raw_id, str) or not raw_id or any(c.isspace() for c in raw_id):
+        raise r.fail("ClientID", f"must be a short id such as \"1\", not {json.dumps(raw_id)}")
+    return ClientConfig(
+        client_id=raw_id,
+        coord_ip_port=r.addr("CoordIPPort"),
+        local_coord_ip_port=r.addr("LocalCoordIPPort"),
+        local_leader_server_ip_port=r.addr("LocalLeaderServerIPPort"),
+        ch_capacity=r.int("ChCapacity", 1, 1_000_000),
+        tracing_server_addr=r.addr("TracingServerAddr"),
+        tracing_identity=r.identity("TracingIdentity"),
+    )
+
+
+def check_server_ids(paths: list[Path]) -> None:
+    """Two server configs with one ServerID is an error naming both files."""
+    seen: dict[int, Path] = {}
+    for p in paths:
+        cfg = load_server_config(p)
+        if cfg.server_id in seen:
+            raise ConfigError(
+                f'{p}: "ServerID" {cfg.server_id} is already used by {seen[cfg.server_id]}'
+            )
+        seen[cfg.server_id] = p
+
+
+def write_configs(
+    folder: str | Path,
+    num_servers: int = 5,
+    num_clients: int = 2,
+    ports: list[int] | None = None,
+    lost_msgs_thresh: int = 3,
+    ch_capacity: int = 16,
+) -> Path:
+    """Write a full config folder. With ``ports`` (4 + 4 per server + 2 per client free
+    ports) it is runnable as separate processes; by default it uses the original's ports."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    it = iter(ports) if ports is not None else None
+
+    def addr(default: int) -> str:
+        return f"127.0.0.1:{next(it) if it is not None else default}"
+
+    tracing = addr(21000)
+    _dump(folder / "tracing_server_config.json", {
+        "ServerBind": tracing, "Secret": "",
+        "OutputFile": "trace_output.log", "ShivizOutputFile": "shiviz_output.log",
+    })
+    coord_clients, coord_servers = addr(22000), addr(22001)
+    _dump(folder / "coord_config.json", {
+        "ClientAPIListenAddr": coord_clients, "ServerAPIListenAddr": coord_servers,
+        "LostMsgsThresh": lost_msgs_thresh, "NumServers": num_servers,
+        "TracingServerAddr": tracing, "Secret": "", "TracingIdentity": "coord",
+    })
+    for i in range(1, num_servers + 1):
+        _dump(folder / f"server_config{i}.json", {
+            "ServerID": i, "CoordAddr": coord_servers,
+            "ServerAddr": addr(21000 + i), "ServerServerAddr": addr(21010 + i),
+            "ServerListenAddr": addr(21020 + i), "ClientListenAddr": addr(21030 + i),
+            "TracingServerAddr": tracing, "Secret": "", "TracingIdentity": f"server{i}",
+        })
+    for c in range(1, num_clients + 1):
+        _dump(folder / f"client_config{c}.json", {
+            "ClientID": str(c), "CoordIPPort": coord_clients,
+            "LocalCoordIPPort": addr(23000 + c), "LocalLeaderServerIPPort": addr(23005 + c),
+            "ChCapacity": ch_capacity, "TracingServerAddr": tracing, "Secret": "",
+            "TracingIdentity": f"client{c}",
+        })
+    return folder
+
+
+def _dump(path: Path, data: dict[str, Any]) -> None:
+    path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")

@@ -1,0 +1,244 @@
+"""The tracing server: collects every node's records and writes the trace files.
+
+It is KVRaft's tracing server made lossless and causally ordered. Nodes send
+batches of records over one TCP connection each (``wire`` describes the
+messages); the server acknowledges a batch once it holds it, drops records
+it already has (a client resends a batch whose ack it lost), holds back a
+record until its causal past is written (``ordering``), writes both files
+(``writer``) and appends every written record to ``table``, the EventTable
+that notebooks draw from while the run goes on.
+
+A connection that sends anything malformed is closed with a logged reason;
+the others are not disturbed. ``close()`` stops listening, waits a little
+for records that held ones depend on (they are usually in flight), then
+stops reading everything at once, writes what is still held in a causally
+consistent order and closes the files. A server started with ``append=True``
+on the same files continues them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Any
+
+from teachraft.net.framing import DEFAULT_MAX_FRAME, FrameDecoder, FrameError, encode_frame
+from teachraft.tracing.config import load_tracing_server_config, parse_address
+from teachraft.tracing.events import EventTable
+from teachraft.tracing.ordering import CausalOrderer
+from teachraft.tracing.sinks import Record
+from teachraft.tracing.wire import (
+    ProtocolError,
+    ack_message,
+    clock_reply,
+    error_message,
+    message_type,
+    parse_batch,
+    parse_clock_request,
+)
+from teachraft.tracing.writer import TraceFileWriter
+
+logger = logging.getLogger(__name__)
+
+
+class TracingServer:
+    """An asyncio tracing service on loopback; see the module docstring."""
+
+    def __init__(
+        self,
+        bind: str = "127.0.0.1:0",
+        output_file: str | Path = "trace_output.log",
+        shiviz_output_file: str | Path = "shiviz_output.log",
+        *,
+        table: EventTable | None = None,
+        append: bool = False,
+        max_frame: int = DEFAULT_MAX_FRAME,
+        drain_timeout: float = 2.0,
+    ) -> None:
+        self.bind = bind
+        self._host, self._port = parse_address(bind)
+        self.output_file = Path(output_file)
+        self.shiviz_output_file = Path(shiviz_output_file)
+        self.table = table if table is not None else EventTable()
+        self.append = append
+        self.max_frame = max_frame
+        self.drain_timeout = drain_timeout
+        self._orderer = CausalOrderer()
+        self._writer: TraceFileWriter | None = None
+        self._server: asyncio.Server | None = None
+        self._connections: set[_TracingProtocol] = set()
+        self._closing = False
+        self._stopped = False
+        self._closed = asyncio.Event()
+        self._drained: asyncio.Event | None = None
+
+    @classmethod
+    def from_config(cls, path: str | Path, **kwargs: Any) -> TracingServer:
+        """A server set up from a tracing_server_config.json (ConfigError if invalid)."""
+        config = load_tracing_server_config(path)
+        return cls(config.ServerBind, config.OutputFile, config.ShivizOutputFile, **kwargs)
+
+    # --- life cycle -----------------------------------------------------------
+
+    async def start(self) -> TracingServer:
+        """Open the files and start listening; returns self."""
+        if self._server is not None:
+            raise RuntimeError("the tracing server is already started")
+        writer = TraceFileWriter(self.output_file, self.shiviz_output_file, append=self.append)
+        self._writer = writer
+        self._orderer.restore(writer.existing)
+        if writer.existing and len(self.table) == 0:
+            self.table.extend(writer.existing)
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(
+            lambda: _TracingProtocol(self), self._host, self._port
+        )
+        self._port = self._server.sockets[0].getsockname()[1]
+        logger.info("tracing server listening on %s", self.address)
+        return self
+
+    @property
+    def address(self) -> str:
+        """``host:port`` the server listens on (the real port once started)."""
+        return f"{self._host}:{self._port}"
+
+    @property
+    def port(self) -> int:
+        return self._port
+
+    @property
+    def records_written(self) -> int:
+        """How many records this server has written to the files."""
+        return 0 if self._writer is None else self._writer.written
+
+    @property
+    def held(self) -> int:
+        """How many records wait for their causal past."""
+        return self._orderer.held
+
+    def last_clock(self, identity: str) -> dict[str, int] | None:
+        """The latest clock received from ``identity`` (None if never seen)."""
+        return self._orderer.last_clock(identity)
+
+    async def serve_forever(self) -> None:
+        """Wait until the server is closed (for a tracing-server process)."""
+        await self._closed.wait()
+
+    async def close(self) -> None:
+        """Stop, write everything still held, flush and close both files."""
+        if self._server is None or self._closing:
+            return
+        self._closing = True
+        self._server.close()
+        if self._orderer.held and self._connections:
+            self._drained = asyncio.Event()
+            try:
+                await asyncio.wait_for(self._drained.wait(), self.drain_timeout)
+            except asyncio.TimeoutError:
+                logger.warning("tracing server closing with %d records held", self._orderer.held)
+        self._stopped = True
+        for connection in list(self._connections):
+            connection.close()
+        try:
+            await asyncio.wait_for(self._server.wait_closed(), 5.0)
+        except asyncio.TimeoutError:
+            logger.warning("tracing server connections did not close in time")
+        self._write(self._orderer.drain())
+        if self._writer is not None:
+            self._writer.close()
+        self._closed.set()
+        logger.info("tracing server on %s closed", self.address)
+
+    async def __aenter__(self) -> TracingServer:
+        return await self.start()
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    # --- handling input -----------------------------------------------------------
+
+    def handle(self, message: Any) -> dict[str, Any] | None:
+        """Act on one message; return the reply (ProtocolError if malformed)."""
+        kind = message_type(message)
+        if kind == "rec":
+            seq, records = parse_batch(message)
+            self._accept(records)
+            return ack_message(seq)
+        if kind == "clock":
+            identity = parse_clock_request(message)
+            return clock_reply(identity, self._orderer.last_clock(identity))
+        raise ProtocolError(f"unknown message type {kind!r}")
+
+    def _accept(self, records: list[Record]) -> None:
+        self._write(self._orderer.offer_many(records))
+
+    def _write(self, records: list[Record]) -> None:
+        if not records or self._writer is None:
+            return
+        self._writer.write(records)
+        append = self.table.append
+        for record in records:
+            append(record)
+
+    def after_input(self) -> None:
+        """Called after each read: flush, and end a closing drain once nothing is held."""
+        if self._writer is not None:
+            self._writer.flush()
+        if self._drained is not None and not self._orderer.held:
+            self._stopped = True
+            self._drained.set()
+
+    @property
+    def stopped(self) -> bool:
+        return self._stopped
+
+
+class _TracingProtocol(asyncio.Protocol):
+    """One tracer connection: frames in, acks and clock replies out."""
+
+    def __init__(self, server: TracingServer) -> None:
+        self.server = server
+        self.decoder = FrameDecoder(server.max_frame)
+        self.transport: asyncio.Transport | None = None
+        self.peer = "?"
+        self.failed = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        self.peer = str(transport.get_extra_info("peername"))
+        self.server._connections.add(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.server._connections.discard(self)
+
+    def data_received(self, data: bytes) -> None:
+        if self.failed or self.server.stopped:
+            return
+        replies: list[bytes] = []
+        error: str | None = None
+        try:
+            for message in self.decoder.feed(data):
+                reply = self.server.handle(message)
+                if reply is not None:
+                    replies.append(encode_frame(reply))
+        except (FrameError, ProtocolError) as exc:
+            error = str(exc)
+        self.server.after_input()
+        if replies and self.transport is not None:
+            self.transport.write(b"".join(replies))
+        if error is not None:
+            self.fail(error)
+
+    def fail(self, reason: str) -> None:
+        """Close this connection because its peer broke the protocol."""
+        self.failed = True
+        logger.warning("closing tracing connection from %s: %s", self.peer, reason)
+        if self.transport is not None:
+            self.transport.write(encode_frame(error_message(reason[:500])))
+            self.transport.close()
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
