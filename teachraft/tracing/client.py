@@ -15,6 +15,7 @@ scripts and subprocesses can trace).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 from collections import deque
@@ -136,7 +137,9 @@ class TracingClient:
         await self._disconnect()
         left = self.pending
         if left:
-            logger.warning("tracing client for %s closed with %d records unsent", self.address, left)
+            logger.warning(
+                "tracing client for %s closed with %d records unsent", self.address, left
+            )
         return left
 
     # --- the sender task ----------------------------------------------------------
@@ -273,7 +276,9 @@ class TracingClient:
     # --- restarts -------------------------------------------------------------------
 
     @staticmethod
-    async def fetch_clock(address: str, identity: str, timeout: float = 5.0) -> dict[str, int] | None:
+    async def fetch_clock(
+        address: str, identity: str, timeout: float = 5.0
+    ) -> dict[str, int] | None:
         """The last clock the server at ``address`` has for ``identity`` (None if none).
 
         A tracer restarted under the same identity starts from this clock so
@@ -287,10 +292,8 @@ class TracingClient:
             return await asyncio.wait_for(_read_clock_reply(reader, identity), timeout)
         finally:
             writer.close()
-            try:
+            with contextlib.suppress(*_NETWORK_ERRORS):
                 await asyncio.wait_for(writer.wait_closed(), 1.0)
-            except _NETWORK_ERRORS:
-                pass
 
 
 async def _read_clock_reply(reader: asyncio.StreamReader, identity: str) -> dict[str, int] | None:

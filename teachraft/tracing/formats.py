@@ -61,6 +61,5 @@ def shiviz_event(record: Record, body: str | None = None) -> str:
     if body is None:
         body = body_json(record.body)
     return (
-        f"{record.identity} {shiviz_clock(record.clock)}\n"
-        f"{record.trace_id} {record.tag} {body}\n"
+        f"{record.identity} {shiviz_clock(record.clock)}\n{record.trace_id} {record.tag} {body}\n"
     )

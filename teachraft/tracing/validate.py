@@ -19,8 +19,9 @@ from __future__ import annotations
 import json
 from collections import deque
 from dataclasses import dataclass, field
+from itertools import pairwise
 
-from teachraft.tracing.files import TraceFileError, record_from_json
+from teachraft.tracing.files import record_from_json
 from teachraft.tracing.shiviz import ShivizFormatError, parse_shiviz
 
 
@@ -200,7 +201,7 @@ def _check_entries(
 def _check_monotone(per_host: dict[str, list[ClockedEvent]]) -> list[str]:
     messages = []
     for host, host_events in per_host.items():
-        for before, after in zip(host_events, host_events[1:]):
+        for before, after in pairwise(host_events):
             for other, value in before.clock.items():
                 if after.clock.get(other, 0) < value:
                     messages.append(
@@ -273,7 +274,6 @@ def validate_text(text: str) -> Report:
 __all__ = [
     "ClockedEvent",
     "Report",
-    "TraceFileError",
     "check_events",
     "check_shiviz",
     "check_trace_output",
