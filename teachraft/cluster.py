@@ -510,9 +510,12 @@ class Cluster:
         """Wait until every tracer delivered its records to the tracing server."""
 
         async def flush() -> None:
-            for sink in self._sinks:
-                await sink.flush(timeout=timeout)
-            await self.tracing_server.flush()
+            await self._wait(
+                lambda: not any(s.pending for s in self._sinks) and not self.tracing_server.held,
+                timeout,
+                "trace records were not all delivered",
+            )
+            self.tracing_server.flush()
 
         if self.tracing_server is not None:
             self._run(flush(), timeout + 5)

@@ -95,10 +95,13 @@ async def _tracer(identity: str, address: str) -> tuple[Any, Any]:
 
 
 async def run_tracing_server(args: argparse.Namespace) -> int:
+    from teachraft.tracing.config import load_tracing_server_config
     from teachraft.tracing.server import TracingServer
 
-    path = Path(args.config_dir) / "tracing_server_config.json"
-    server = TracingServer.from_config(path, out_dir=Path(args.out))
+    cfg = load_tracing_server_config(Path(args.config_dir) / "tracing_server_config.json")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    server = TracingServer(cfg.ServerBind, out / cfg.OutputFile, out / cfg.ShivizOutputFile)
     await server.start()
     print(f"tracing server listening on {server.address}", flush=True)
     await _until_stopped()

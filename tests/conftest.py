@@ -16,3 +16,31 @@ REFERENCE_HISTORIES = SHARED / "reference-histories"
 def shared() -> Path:
     """The read-only ../shared folder beside the repo (specs, traces, histories)."""
     return SHARED
+
+
+@pytest.fixture
+def make_cluster(tmp_path: Path):
+    """Start traced in-process clusters; on teardown close them and validate their ShiViz logs.
+
+    Every trace a test produces must be one that ShiViz accepts, so this check
+    runs for every live test rather than in a test of its own.
+    """
+    from teachraft.cluster import Cluster
+    from teachraft.tracing.validate import validate_shiviz
+
+    made: list[Cluster] = []
+
+    def make(**kwargs: object) -> Cluster:
+        kwargs.setdefault("out_dir", tmp_path / f"cluster{len(made) + 1}")
+        cluster = Cluster(**kwargs)  # type: ignore[arg-type]
+        made.append(cluster)
+        return cluster.start()
+
+    yield make
+    for cluster in made:
+        cluster.close()
+    for cluster in made:
+        if cluster.tracing:
+            shiviz = cluster.trace_paths[1]
+            problems = validate_shiviz(shiviz.read_text(encoding="utf-8"))
+            assert not problems, f"{shiviz} is not a valid ShiViz log: {problems[:5]}"

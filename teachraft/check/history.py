@@ -78,6 +78,11 @@ class History:
         return iter(self.ops)
 
 
+def client_label(client: str) -> str:
+    """How a client is named to a reader: Jepsen's numeric processes become "client 3"."""
+    return f"client {client}" if client.isdigit() else client
+
+
 class HistoryRecorder:
     """Collects ops as clients invoke and complete them.
 

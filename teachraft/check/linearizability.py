@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Literal
 
-from teachraft.check.history import OUTCOMES, History, Op
+from teachraft.check.history import OUTCOMES, History, Op, client_label
 from teachraft.check.models import AllKeys, Model, make_model
 from teachraft.check.search import Search
 
@@ -74,7 +74,7 @@ class CheckResult:
         where = "" if self.key is None else f" on key {self.key!r}"
         lines = [
             f"not linearizable{where}: no order of the ops can include "
-            f"op {bad.id} by client {bad.client}: {model.describe(bad)} "
+            f"op {bad.id} by {client_label(bad.client)}: {model.describe(bad)} "
             f"[called {_t(bad.call)}, returned {_t(bad.ret)}]",
             f"longest partial linearization ({len(self.linearization)} ops), "
             f"with the state after each:",

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 import plotly.graph_objects as go
 
-from teachraft.check.history import History, Op
+from teachraft.check.history import History, Op, client_label
 from teachraft.check.linearizability import CheckResult
 from teachraft.check.models import Model, make_model
 
@@ -88,10 +88,6 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
-def _client_name(client: str) -> str:
-    return f"client {client}" if client.isdigit() else client
-
-
 def _add_bars(
     fig: go.Figure,
     history: History,
@@ -134,7 +130,7 @@ def _add_bars(
 def _hover(op: Op, model: Model) -> str:
     ret = "never (unknown)" if math.isinf(op.ret) else f"{op.ret:.4g}"
     return (
-        f"op {op.id}, {_client_name(op.client)}<br>{model.describe(op)}"
+        f"op {op.id}, {client_label(op.client)}<br>{model.describe(op)}"
         f"<br>{op.outcome}: called {op.call:.4g}, returned {ret}"
     )
 
@@ -224,7 +220,7 @@ def _layout(
     rows = max(labels.values(), default=0.0) + 1
     verdict = "" if result is None else f": {result.verdict}"
     if result is not None and result.failed_op is not None:
-        verdict += f" (op {result.failed_op.id} by {_client_name(result.failed_op.client)})"
+        verdict += f" (op {result.failed_op.id} by {client_label(result.failed_op.client)})"
     who = f"{_plural(len(history), 'op')} by {_plural(len(labels), 'client')}"
     fig.update_layout(
         title={
@@ -236,7 +232,7 @@ def _layout(
         xaxis={"title": {"text": "time (s)"}, "range": [start - (end - start) * 0.01, end]},
         yaxis={
             "tickvals": list(labels.values()),
-            "ticktext": [_client_name(c) for c in labels],
+            "ticktext": [client_label(c) for c in labels],
             "autorange": "reversed",
             "zeroline": False,
             "showgrid": False,
