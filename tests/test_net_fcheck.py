@@ -130,13 +130,14 @@ async def test_garbage_datagrams_are_ignored(caplog: pytest.LogCaptureFixture) -
     monitor, responder, results = await watched()
     loop = asyncio.get_running_loop()
     sender, _ = await loop.create_datagram_endpoint(
-        asyncio.DatagramProtocol, remote_addr=("127.0.0.1", responder.port)
+        asyncio.DatagramProtocol, local_addr=("127.0.0.1", 0)
     )
+    host, port = monitor.address.rsplit(":", 1)
     with caplog.at_level(logging.DEBUG, logger="teachraft.net.fcheck"):
-        for junk in [b"\xc1", b"", msgpack.packb({"a": 1}), msgpack.packb(["x", "1"])]:
-            sender.sendto(junk)
-        host, port = monitor.address.rsplit(":", 1)
-        sender.sendto(msgpack.packb(["s1", "not a seq"]), (host, int(port)))
+        for junk in [b"\xc1", b"x", msgpack.packb({"a": 1}), msgpack.packb(["x", "1"])]:
+            sender.sendto(junk, ("127.0.0.1", responder.port))
+            sender.sendto(junk, (host, int(port)))
+        sender.sendto(msgpack.packb(["s1", 10**9]), (host, int(port)))  # unknown seq
         results.drain()
         await results.next_with(True, count=2)
     sender.close()

@@ -60,9 +60,11 @@ async def test_handler_exception_becomes_an_error_reply_and_the_connection_stays
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     server, client, _ = await pair()
-    with caplog.at_level(logging.WARNING, logger="teachraft.net"):
-        with pytest.raises(RemoteError, match="kaboom 1"):
-            await client.call(server.address, "boom", 1, timeout=LONG)
+    with (
+        caplog.at_level(logging.WARNING, logger="teachraft.net"),
+        pytest.raises(RemoteError, match="kaboom 1"),
+    ):
+        await client.call(server.address, "boom", 1, timeout=LONG)
     assert await client.call(server.address, "echo", 2, timeout=LONG) == 2
     assert client.dials == 1
     assert any("handler failed" in r.getMessage() for r in caplog.records)
