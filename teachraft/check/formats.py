@@ -33,24 +33,35 @@ _OP_FIELDS = ("id", "client", "f", "key", "value", "output", "call", "ret", "out
 
 
 class _Pairing:
-    """Turns invoke/complete events into ops, keeping each process's open op."""
+    """Turns invoke/complete events into ops.
+
+    Events pair up by process (a Jepsen process runs one op at a time) or, in
+    files teachraft wrote, by ``:id``, which also allows a client with several
+    ops in flight.
+    """
 
     def __init__(self) -> None:
         self.ops: list[Op] = []
-        self.open: dict[str, Op] = {}
+        self.by_process: dict[str, Op] = {}
+        self.by_id: dict[int, Op] = {}
 
-    def invoke(
-        self, client: str, f: str, key: Any, value: Any, t: float, op_id: int | None
-    ) -> None:
-        if client in self.open:
-            raise ValueError(f"process {client} invokes {f} while its previous op is still open")
-        oid = len(self.ops) if op_id is None else op_id
-        op = Op(oid, client, f, key, value, None, t, math.inf, "unknown")
+    def invoke(self, client: str, f: str, key: Any, value: Any, t: float, op_id: Any) -> None:
+        if op_id is not None:
+            if not isinstance(op_id, int) or isinstance(op_id, bool) or op_id in self.by_id:
+                raise ValueError(f"bad or repeated op id {op_id!r}")
+            op = Op(op_id, client, f, key, value, None, t, math.inf, "unknown")
+            self.by_id[op_id] = op
+        else:
+            if client in self.by_process:
+                raise ValueError(f"process {client} invokes {f} while its last op is still open")
+            op = Op(len(self.ops), client, f, key, value, None, t, math.inf, "unknown")
+            self.by_process[client] = op
         self.ops.append(op)
-        self.open[client] = op
 
-    def complete(self, client: str, kind: str, f: str, value: Any, t: float) -> None:
-        op = self.open.pop(client, None)
+    def complete(
+        self, client: str, kind: str, f: str, value: Any, t: float, op_id: Any = None
+    ) -> None:
+        op = self.by_process.pop(client, None) if op_id is None else self.by_id.pop(op_id, None)
         if op is None:
             raise ValueError(f"process {client} completes {f} without an open op")
         if op.f != f:
@@ -145,13 +156,13 @@ def _edn_event(pairing: _Pairing, event: dict[Any, Any], index: float) -> None:
     value = event.get(edn.Keyword("value"))
     value = str(value) if isinstance(value, edn.Keyword) else _plain(value)
     t = _edn_time(event.get(edn.Keyword("time")), index)
+    op_id = event.get(edn.Keyword("id"))
     if kind == "invoke":
         key = event.get(edn.Keyword("key"))
-        op_id = event.get(edn.Keyword("id"))
         key = None if key is None else _name(key)
         pairing.invoke(client, f, key, value, t, op_id)
     else:
-        pairing.complete(client, kind, f, value, t)
+        pairing.complete(client, kind, f, value, t, op_id)
 
 
 def _name(value: Any) -> str:
@@ -235,18 +246,26 @@ def write_jsonl(history: History, path: PathLike) -> None:
 
 
 def write_edn(history: History, path: PathLike) -> None:
-    """Knossos-style event maps in time order; unknown ops end with ``:info`` at the end."""
+    """Knossos-style event maps in time order, each carrying its op's ``:id``.
+
+    An unknown op ends with ``:info`` just before its client's next invoke (or
+    at the end), where Jepsen would log it; re-reading keeps it unknown.
+    """
     lines = [f";; teachraft history {edn.dumps({edn.Keyword('initial'): history.initial})}"]
     events = sorted(_edn_events(history), key=lambda item: item[0])
     lines += [edn.dumps(event) for _, event in events]
     Path(path).write_text("".join(line + "\n" for line in lines), encoding="utf-8")
 
 
-def _edn_events(history: History) -> list[tuple[tuple[float, float, int, int], dict[Any, Any]]]:
-    """Each op's invoke and completion with a sort key that keeps every process's
-    events paired at equal times: (time, call, position, invoke=0/complete=1)."""
+_EventKey = tuple[float, float, int, int]
+
+
+def _edn_events(history: History) -> list[tuple[_EventKey, dict[Any, Any]]]:
+    """Each op's invoke and completion with a sort key (time, call, position, kind)
+    that keeps invoke before completion for zero-length ops at equal times."""
     kw = edn.Keyword
-    events: list[tuple[tuple[float, float, int, int], dict[Any, Any]]] = []
+    events: list[tuple[_EventKey, dict[Any, Any]]] = []
+    following = _next_of_client(history)
     for pos, op in enumerate(history.ops):
         base: dict[Any, Any] = {kw("process"): _process(op.client), kw("f"): kw(op.f)}
         if op.key is not None:
@@ -255,10 +274,27 @@ def _edn_events(history: History) -> list[tuple[tuple[float, float, int, int], d
         invoke.update({kw("time"): float(op.call), kw("id"): op.id})
         events.append(((op.call, op.call, pos, 0), invoke))
         done = {**base, kw("type"): kw(_edn_type(op)), kw("value"): _edn_done_value(op)}
+        done[kw("id")] = op.id
         if not math.isinf(op.ret):
             done[kw("time")] = float(op.ret)
-        events.append(((op.ret, op.call, pos, 1), done))
+            events.append(((op.ret, op.call, pos, 1), done))
+        elif pos in following:
+            nxt = history.ops[following[pos]]
+            events.append(((nxt.call, nxt.call, following[pos], -1), done))
+        else:
+            events.append(((math.inf, op.call, pos, 1), done))
     return events
+
+
+def _next_of_client(history: History) -> dict[int, int]:
+    """Position of each op -> position of the same client's next op."""
+    last: dict[str, int] = {}
+    following: dict[int, int] = {}
+    for pos, op in enumerate(history.ops):
+        if op.client in last:
+            following[last[op.client]] = pos
+        last[op.client] = pos
+    return following
 
 
 def _process(client: str) -> Any:

@@ -91,7 +91,7 @@ class KVModel:
     def describe(self, op: Op) -> str:
         key = "" if op.key is None else str(op.key)
         if op.f == "get":
-            out = fmt(op.output) if op.outcome == "ok" else "?"
+            out = self.describe_state(op.output) if op.outcome == "ok" else "?"
             return f"get({key}) -> {out}{'' if op.outcome != 'fail' else ' failed'}"
         return f"{op.f}({key}, {fmt(op.value)}){_suffix(op)}"
 
