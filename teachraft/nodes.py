@@ -94,6 +94,15 @@ async def _tracer(identity: str, address: str) -> tuple[Any, Any]:
     return Tracer(identity, sink, clock=clock), sink
 
 
+@contextlib.asynccontextmanager
+async def _flushing(sink: Any) -> Any:
+    """Deliver every trace record on the way out, also when start-up fails."""
+    try:
+        yield
+    finally:
+        await sink.aclose(timeout=10)
+
+
 async def run_tracing_server(args: argparse.Namespace) -> int:
     from teachraft.tracing.config import load_tracing_server_config
     from teachraft.tracing.server import TracingServer
@@ -122,12 +131,12 @@ async def run_coord(args: argparse.Namespace) -> int:
         port=parse_address(cfg.server_api_listen_addr)[1],
         client_port=parse_address(cfg.client_api_listen_addr)[1],
     )
-    await host.start()
-    print(f"coord: servers join at {host.address}, clients at {host.client_address}; "
-          f"waiting for {cfg.num_servers} servers", flush=True)
-    await _until_stopped()
-    await host.stop()
-    await sink.aclose(timeout=10)
+    async with _flushing(sink):
+        await host.start()
+        print(f"coord: servers join at {host.address}, clients at {host.client_address}; "
+              f"waiting for {cfg.num_servers} servers", flush=True)
+        await _until_stopped()
+        await host.stop()
     return 0
 
 
@@ -149,12 +158,12 @@ async def run_server(args: argparse.Namespace) -> int:
         client_port=parse_address(cfg.client_listen_addr)[1],
         heartbeat_port=parse_address(cfg.server_addr)[1],
     )
-    await host.start()
-    print(f"server{cfg.server_id}: listening on {host.address}; joining the coord at "
-          f"{cfg.coord_addr}", flush=True)
-    await _until_stopped()
-    await host.stop()
-    await sink.aclose(timeout=10)
+    async with _flushing(sink):
+        await host.start()
+        print(f"server{cfg.server_id}: listening on {host.address}; joining the coord at "
+              f"{cfg.coord_addr}", flush=True)
+        await _until_stopped()
+        await host.stop()
     return 0
 
 
@@ -166,16 +175,16 @@ async def run_client(args: argparse.Namespace) -> int:
         core, cfg.coord_ip_port, tick_interval=TICK, call_timeout=1.0,
         port=parse_address(cfg.local_coord_ip_port)[1],  # where ChangeLeaderNode arrives
     )
-    await client.start()
     wrong = 0
-    for i in range(args.pairs):
-        key, value = f"k{i}", f"val{i}"
-        await client.put(key, value)
-        got = await client.get(key)
-        ok = got == value
-        wrong += not ok
-        print(f"client{cfg.client_id}: Put({key},{value}) ok; Get({key}) = {got}"
-              f"{'' if ok else '  <-- WRONG'}", flush=True)
-    await client.stop()
-    await sink.aclose(timeout=10)
+    async with _flushing(sink):
+        await client.start()
+        for i in range(args.pairs):
+            key, value = f"k{i}", f"val{i}"
+            await client.put(key, value)
+            got = await client.get(key)
+            ok = got == value
+            wrong += not ok
+            print(f"client{cfg.client_id}: Put({key},{value}) ok; Get({key}) = {got}"
+                  f"{'' if ok else '  <-- WRONG'}", flush=True)
+        await client.stop()
     return 1 if wrong else 0

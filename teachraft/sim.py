@@ -74,6 +74,7 @@ class SimCluster:
                 unsafe_leader_selection=self.unsafe_leader_selection,
             ),
         )
+        self.coord.start()
         self.nodes: dict[int, Server] = {
             i: Server(i, self.tracer_factory(server_name(i))) for i in range(1, self.servers + 1)
         }

@@ -102,6 +102,9 @@ class Coord:
         self.selection_ticks = 0
         self.outbox: list[Effect] = []
         self.history: list[tuple[str, dict[str, Any]]] = []
+
+    def start(self) -> None:
+        """CoordStart: the host calls this once its sockets are bound."""
         trace = self.tracer.create_trace()
         if self.tracing:
             trace.record_action(A.CoordStart())

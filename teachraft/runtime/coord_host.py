@@ -82,6 +82,7 @@ class CoordHost(Host):
             for node in started:
                 await node.close()
             raise
+        self.core.start()
         self.start_ticking()
         self.kick()
 
