@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 import msgpack
 
 from teachraft.net.errors import CallTimeout, NetError, ProtocolError, RemoteError, Unreachable
-from teachraft.net.framing import FrameDecoder, FrameError, frame_header
+from teachraft.net.framing import HEADER, FrameDecoder, FrameError
 from teachraft.net.stats import LinkStats
 
 if TYPE_CHECKING:
@@ -52,6 +52,7 @@ MIN_READ = 16384
 """Smallest free space offered to a socket read."""
 
 _pack = msgpack.Packer(use_bin_type=True).pack
+_pack_header = HEADER.pack
 _ENCODE_ERRORS = (TypeError, ValueError, OverflowError)
 
 
@@ -71,25 +72,29 @@ class Responder:
 
     def ok(self, result: Any) -> None:
         """Send ``result`` as the call's return value."""
-        if not self._claim():
+        conn = self._conn
+        if self.answered or conn.closed:
+            self._refuse()
             return
+        self.answered = True
         try:
-            self._conn.send_frame([OK, self._id, result])
+            conn.send_frame([OK, self._id, result])
         except (*_ENCODE_ERRORS, ProtocolError) as exc:
-            logger.error("%s: cannot encode the result of a call: %s", self._conn.me, exc)
-            self._conn.send_frame([ERROR, self._id, f"cannot encode the result: {exc}"])
+            logger.error("%s: cannot encode the result of a call: %s", conn.me, exc)
+            conn.send_frame([ERROR, self._id, f"cannot encode the result: {exc}"])
 
     def error(self, message: str) -> None:
         """Make the caller's ``call`` raise ``RemoteError(message)``."""
-        if self._claim():
-            self._conn.send_frame([ERROR, self._id, str(message)])
+        if self.answered or self._conn.closed:
+            self._refuse()
+            return
+        self.answered = True
+        self._conn.send_frame([ERROR, self._id, str(message)])
 
-    def _claim(self) -> bool:
+    def _refuse(self) -> None:
         if self.answered:
             logger.warning("%s: request %d answered twice; ignored", self._conn.me, self._id)
-            return False
         self.answered = True
-        return not self._conn.closed
 
 
 def call_timeout(method: str, peer: str, timeout: float) -> CallTimeout:
@@ -143,7 +148,9 @@ class Connection(asyncio.BufferedProtocol):
         if self.address is None and peername:
             self.remote = f"{peername[0]}:{peername[1]}"
         self.node._connection_made(self)
-        self._buffer(_pack([HELLO, self.me]))
+        hello = _pack([HELLO, self.me])
+        self._out += (_pack_header(len(hello)), hello)
+        self._schedule_flush()
 
     def get_buffer(self, sizehint: int) -> memoryview:
         return self._decoder.get_buffer(max(sizehint, MIN_READ))
@@ -187,38 +194,38 @@ class Connection(asyncio.BufferedProtocol):
             raise ProtocolError(f"frame of {len(data)} bytes exceeds the limit of {self.max_frame}")
         if self.peer is None:
             self._early.append(data)
-        else:
+        elif self.faults is not None and self.faults.active:
             self._route(data)
+        else:
+            self._write(data)
 
     def _route(self, data: bytes) -> None:
-        faults = self.faults
-        if faults is not None:
-            delay = faults.route(self.me, self.peer)  # type: ignore[arg-type]
-            if delay is None:
-                self._out_stats.dropped += 1  # type: ignore[union-attr]
-                return
-            if delay > 0.0:
-                self.loop.call_later(delay, self._write, data)
-                return
-        self._write(data)
+        """Send one frame through the fault filter: drop, delay or write it."""
+        delay = self.faults.route(self.me, self.peer)  # type: ignore[union-attr,arg-type]
+        if delay is None:
+            self._out_stats.dropped += 1  # type: ignore[union-attr]
+        elif delay > 0.0:
+            self.loop.call_later(delay, self._write, data)
+        else:
+            self._write(data)
 
     def _write(self, data: bytes) -> None:
         if self.closed:
             return
         self._out_stats.sent += 1  # type: ignore[union-attr]
-        self._buffer(data)
-
-    def _buffer(self, data: bytes) -> None:
         out = self._out
-        out.append(frame_header(len(data)))
+        out.append(_pack_header(len(data)))
         out.append(data)
         if not self._flush_pending:
-            self._flush_pending = True
-            batch = self.node.batch
-            if batch is None:
-                self.loop.call_soon(self._flush)
-            else:
-                batch.append(self)
+            self._schedule_flush()
+
+    def _schedule_flush(self) -> None:
+        self._flush_pending = True
+        batch = self.node.batch
+        if batch is None:
+            self.loop.call_soon(self._flush)
+        else:
+            batch.append(self)
 
     def _flush(self) -> None:
         self._flush_pending = False
@@ -229,32 +236,32 @@ class Connection(asyncio.BufferedProtocol):
 
     # -- calls ---------------------------------------------------------------
 
-    async def call(self, method: str, body: Any, timeout: float) -> Any:
-        """Send a request and wait for its answer (raises a NetError on failure)."""
+    def request(self, method: str, body: Any, timeout: float) -> tuple[int, asyncio.Future]:
+        """Send a request; return its id and the future of its answer.
+
+        The future fails with CallTimeout after ``timeout`` seconds. The caller
+        must call ``node.deadlines.finish()`` and ``pending.pop(id)`` when done.
+        """
         fut = self.loop.create_future()
         rid = self.next_id
         self.next_id = rid + 1
         self.send_frame([REQUEST, rid, method, body])
-        pending = self.pending
-        pending[rid] = fut
-        deadlines = self.node.deadlines
-        deadlines.add(fut, timeout, (method, self.remote, timeout))
-        try:
-            return await fut
-        finally:
-            deadlines.finish()
-            pending.pop(rid, None)
+        self.pending[rid] = fut
+        self.node.deadlines.add(fut, timeout, (method, self.remote, timeout))  # type: ignore[union-attr]
+        return rid, fut
 
     # -- receiving -----------------------------------------------------------
 
     def _dispatch_all(self, frames: list[Any]) -> None:
         node = self.node
         dispatch = self._dispatch
-        for index, frame in enumerate(frames):
-            if self.closed:
+        remaining = iter(frames)
+        for frame in remaining:
+            if node.paused:  # a handler paused the node: hold the rest, in order
+                self._held.append(frame)
+                self._held.extend(remaining)
                 return
-            if node.paused:
-                self._held.extend(frames[index:])
+            if self.closed:
                 return
             dispatch(frame)
 
@@ -280,8 +287,10 @@ class Connection(asyncio.BufferedProtocol):
             self._receive_hello(frame, kind, size)
             return
         self._in_stats.received += 1  # type: ignore[union-attr]
-        if kind == OK and size == 3:
-            self._resolve(frame[1], frame[2], False)
+        if kind == OK and size == 3 and type(frame[1]) is int:
+            fut = self.pending.pop(frame[1], None)
+            if fut is not None and not fut.done():
+                fut.set_result(frame[2])
         elif kind == REQUEST and size == 4:
             self._receive_request(frame[1], frame[2], frame[3])
         elif kind == ONEWAY and size == 3:
@@ -304,7 +313,10 @@ class Connection(asyncio.BufferedProtocol):
         early = self._early
         self._early = []
         for data in early:
-            self._route(data)
+            if self.faults is not None and self.faults.active:
+                self._route(data)
+            else:
+                self._write(data)
 
     def _resolve(self, rid: Any, value: Any, failed: bool) -> None:
         if type(rid) is not int:
@@ -322,9 +334,10 @@ class Connection(asyncio.BufferedProtocol):
         if type(rid) is not int or type(method) is not str:
             self.abort(f"request with a bad id or method: {_preview([rid, method])}")
             return
-        body = self._check_body(method, body)
-        if body is _REJECTED:
-            return
+        if self.schema is not None:
+            body = self._check_body(method, body)
+            if body is _REJECTED:
+                return
         responder = Responder(self, rid)
         try:
             self.handler(method, body, self.peer, responder)  # type: ignore[arg-type]
@@ -339,9 +352,10 @@ class Connection(asyncio.BufferedProtocol):
         if type(method) is not str:
             self.abort(f"one-way message with a bad method: {_preview(method)}")
             return
-        body = self._check_body(method, body)
-        if body is _REJECTED:
-            return
+        if self.schema is not None:
+            body = self._check_body(method, body)
+            if body is _REJECTED:
+                return
         try:
             self.handler(method, body, self.peer, None)  # type: ignore[arg-type]
         except Exception:
@@ -354,10 +368,8 @@ class Connection(asyncio.BufferedProtocol):
             )
 
     def _check_body(self, method: str, body: Any) -> Any:
-        schema = self.schema
-        if schema is None:
-            return body
-        decode = schema.get(method)
+        """Decode ``body`` with the schema, or close the connection and return _REJECTED."""
+        decode = self.schema.get(method)  # type: ignore[union-attr]
         if decode is None:
             self.abort(f"unknown method {method!r}")
             return _REJECTED

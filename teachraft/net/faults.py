@@ -47,7 +47,8 @@ class FaultFilter:
         self._delays: dict[tuple[str, str], tuple[float, float]] = {}
         self._rngs: dict[tuple[str, str], random.Random] = {}
         self._subscribers: list[Subscriber] = []
-        self._active = False
+        self.active = False
+        """True while any fault is installed (read it, never set it)."""
 
     # -- changing the faults -------------------------------------------------
 
@@ -120,14 +121,9 @@ class FaultFilter:
 
     # -- asking about the faults ---------------------------------------------
 
-    @property
-    def active(self) -> bool:
-        """True while any fault is installed."""
-        return self._active
-
     def route(self, src: str, dst: str) -> float | None:
         """Decide one src->dst frame: None to drop it, else its delay in seconds."""
-        if not self._active:
+        if not self.active:
             return 0.0
         key = (src, dst)
         if key in self._cuts or self._partitioned(src, dst):
@@ -184,7 +180,7 @@ class FaultFilter:
         return rng
 
     def _changed(self, kind: str, details: dict) -> None:
-        self._active = bool(self._groups or self._cuts or self._drops or self._delays)
+        self.active = bool(self._groups or self._cuts or self._drops or self._delays)
         for fn in list(self._subscribers):
             try:
                 fn(kind, details)

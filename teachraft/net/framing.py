@@ -21,6 +21,7 @@ import msgpack
 
 HEADER = struct.Struct(">I")
 DEFAULT_MAX_FRAME = 4 * 1024 * 1024
+_SHRINK_ABOVE = 1024 * 1024
 
 _unpackb = msgpack.unpackb
 _unpack_header = HEADER.unpack_from
@@ -70,11 +71,12 @@ class FrameDecoder:
     After a FrameError the decoder's state is undefined: close the connection.
     """
 
-    __slots__ = ("_buf", "_end", "_start", "_view", "max_frame")
+    __slots__ = ("_buf", "_capacity", "_end", "_start", "_view", "max_frame")
 
     def __init__(self, max_frame: int = DEFAULT_MAX_FRAME, capacity: int = 65536) -> None:
         self.max_frame = max_frame
-        self._buf = bytearray(max(capacity, 16))
+        self._capacity = max(capacity, 16)
+        self._buf = bytearray(self._capacity)
         self._view = memoryview(self._buf)
         self._start = 0  # first byte not yet decoded
         self._end = 0  # one past the last byte received
@@ -99,6 +101,10 @@ class FrameDecoder:
         self._scan(out)
         if self._start == self._end:
             self._start = self._end = 0
+            if len(self._buf) > _SHRINK_ABOVE:  # a big frame passed: give the memory back
+                self._view.release()
+                self._buf = bytearray(self._capacity)
+                self._view = memoryview(self._buf)
         return out
 
     def _scan(self, out: list[Any]) -> None:
@@ -108,17 +114,24 @@ class FrameDecoder:
         pos = self._start
         end = self._end
         limit = self.max_frame
-        while end - pos >= 4:
-            (size,) = _unpack_header(buf, pos)
-            if size > limit:
-                raise FrameError(f"frame of {size} bytes exceeds the limit of {limit}")
-            stop = pos + 4 + size
-            if stop > end:
-                self._start = pos
-                self._reserve_frame(pos, 4 + size)
-                return
-            out.append(decode_body(view[pos + 4 : stop]))
-            pos = stop
+        append = out.append
+        try:
+            while end - pos >= 4:
+                (size,) = _unpack_header(buf, pos)
+                if size > limit:
+                    raise FrameError(f"frame of {size} bytes exceeds the limit of {limit}")
+                stop = pos + 4 + size
+                if stop > end:
+                    self._start = pos
+                    self._reserve_frame(pos, 4 + size)
+                    return
+                append(_unpackb(view[pos + 4 : stop], raw=False, strict_map_key=True))
+                pos = stop
+        except FrameError:
+            raise
+        except Exception:
+            decode_body(view[pos + 4 : stop])  # raises the FrameError that explains it
+            raise
         self._start = pos
 
     def _reserve_frame(self, pos: int, frame_size: int) -> None:

@@ -157,8 +157,15 @@ class Node:
         """Call ``method`` on the node at ``address`` and return its (decoded) result."""
         if self._closed:
             raise Unreachable(f"node {self.name} is closed")
-        conn = self._connection(address, min(timeout, REDIAL_BUDGET))
-        result = await conn.call(method, body, timeout)
+        conn = self._conns.get(address)
+        if conn is None or conn.transport is None:
+            conn = self._connection(address, min(timeout, REDIAL_BUDGET))
+        rid, fut = conn.request(method, body, timeout)
+        try:
+            result = await fut
+        finally:
+            self.deadlines.finish()  # type: ignore[union-attr]
+            conn.pending.pop(rid, None)
         if decode is None:
             return result
         try:

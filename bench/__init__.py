@@ -1,0 +1,1 @@
+"""Benchmarks for teachraft, runnable as ``python -m bench.<name>``."""
