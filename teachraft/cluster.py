@@ -472,6 +472,35 @@ class Cluster:
         coord = self.coord.core.status() if self.coord else {}
         return {"servers": servers, "coord": coord, "leader": coord.get("leader", 0)}
 
+    def node_names(self) -> list[str]:
+        """Every node of the deployment: tracing server, coord, servers, clients."""
+        names = ["tracing"] if self.tracing else []
+        names.append("coord")
+        names += [server_name(i) for i in range(1, self.num_servers + 1)]
+        names += [f"client{i}" for i in range(1, self.num_clients + 1)]
+        return names
+
+    def links(self) -> dict[tuple[str, str], dict[str, Any]]:
+        """Per directed link ``(src, dst)``: frames sent, received, dropped, and its state
+        (``up``, ``cut``, ``one-way``, ``lossy``, ``slow``) under the current faults."""
+        return self.call_in_loop(self._links)
+
+    def _links(self) -> dict[tuple[str, str], dict[str, Any]]:
+        hosts: list[Any] = [self.coord, *self.servers.values(), *self.clients.values()]
+        out: dict[tuple[str, str], dict[str, Any]] = {}
+        for host in hosts:
+            if host is None:
+                continue
+            for node in host.nodes():
+                for (src, dst), st in node.stats.items():
+                    row = out.setdefault((src, dst), {"sent": 0, "received": 0, "dropped": 0})
+                    row["sent"] += st.sent if src == host.name else 0
+                    row["received"] += st.received if dst == host.name else 0
+                    row["dropped"] += st.dropped if src == host.name else 0
+        for (src, dst), row in out.items():
+            row["state"] = self.faults.link_state(src, dst)
+        return out
+
     def log(self, server_id: int) -> list[Entry]:
         """The entries of one server's log (index 1 first)."""
         host = self._server(server_id)
