@@ -21,6 +21,7 @@ import logging
 import random
 import tempfile
 import threading
+import time
 import weakref
 from collections.abc import Awaitable, Callable, Iterable
 from concurrent.futures import Future
@@ -37,6 +38,7 @@ from teachraft.net.faults import FaultFilter
 from teachraft.runtime.client_host import KVClient
 from teachraft.runtime.coord_host import CoordHost
 from teachraft.runtime.server_host import ServerHost
+from teachraft.runtime.storage import Storage
 from teachraft.tracing import actions as A
 from teachraft.tracing.tracer import NullTracer, Tracer
 
@@ -89,6 +91,9 @@ class Cluster:
         unsafe_leader_selection: bool = False,
         timing: Timing | None = None,
         history: bool = True,
+        persist: bool = False,
+        data_dir: str | Path | None = None,
+        fsync: bool = True,
     ) -> None:
         if servers % 2 == 0 or not 3 <= servers <= 7:
             raise ClusterError(f"servers must be odd and between 3 and 7, not {servers}")
@@ -111,7 +116,12 @@ class Cluster:
             prefix="teachraft-"
         )
         self.out_dir = Path(out_dir) if out_dir is not None else Path(self._own_dir.name)
+        self.persist = persist or data_dir is not None
+        self.data_dir = Path(data_dir) if data_dir is not None else self.out_dir / "data"
+        self.fsync = fsync
         self.faults = FaultFilter(seed=self.seed)
+        self.fault_log: list[tuple[float, float, str]] = []
+        self._open_faults: dict[str, tuple[float, str]] = {}
         self.recorder: Any = None
         if history:
             from teachraft.check.history import HistoryRecorder
@@ -254,12 +264,20 @@ class Cluster:
 
     async def _start_server(self, sid: int, clock: dict[str, int] | None = None) -> ServerHost:
         assert self.coord is not None
-        core = Server(sid, self._tracer(server_name(sid), clock), ServerOptions())
+        core = Server(sid, self._tracer(server_name(sid), clock), ServerOptions(persist=self.persist))
+        storage = None
+        if self.persist:
+            path = self.data_dir / f"{server_name(sid)}.log"
+            saved = Storage.load(path)
+            if saved is not None:
+                core.restore(*saved)
+            storage = Storage(path, fsync=self.fsync)
         host = ServerHost(
             core,
             self.coord.address,
             tick_interval=self.timing.server_tick,
             faults=self.faults,
+            storage=storage,
         )
         await host.start()
         self.servers[sid] = host
@@ -391,8 +409,66 @@ class Cluster:
         if host.stopped:
             return
         self._record_fault("fail", [host.name], "fail-stop")
+        self._begin_fault(f"fail:{host.name}", f"{host.name} failed")
         self.failed.add(server_id)
         await host.stop()
+
+    def restart(self, server_id: int) -> None:
+        """Start a failed server again from its data directory; it rejoins and catches up.
+
+        Its tracer continues its old clock, so the trace stays valid for ShiViz.
+        """
+        self._run(self.arestart_inner(server_id), timeout=30)
+
+    async def arestart(self, server_id: int) -> None:
+        await self._await(self.arestart_inner(server_id))
+
+    async def arestart_inner(self, server_id: int) -> None:
+        old = self._server(server_id)
+        if not self.persist:
+            raise ClusterError(
+                "restart needs stable storage: create the cluster with persist=True "
+                "(or data_dir=...), as a Raft server must keep its log and term"
+            )
+        if not old.stopped:
+            raise ClusterError(f"server {server_id} is running; fail it first")
+        clock = old.core.tracer.clock if self.tracing else None
+        await self._start_server(server_id, clock)
+        self.failed.discard(server_id)
+        self._end_fault(f"fail:{server_name(server_id)}")
+        self._record_heal("restart", [server_name(server_id)])
+
+    def pause(self, server_id: int) -> None:
+        """Pause a server: it stops processing but keeps its sockets open."""
+        self._run(self._apause(server_id, True), timeout=10)
+
+    def resume(self, server_id: int) -> None:
+        """Resume a paused server; what it was sent meanwhile is processed in order."""
+        self._run(self._apause(server_id, False), timeout=10)
+
+    async def _apause(self, server_id: int, pause: bool) -> None:
+        host = self._server(server_id)
+        if host.stopped or host.paused == pause:
+            return
+        name = server_name(server_id)
+        if pause:
+            self._record_fault("pause", [name], "paused")
+            self._begin_fault(f"pause:{name}", f"{name} paused")
+            host.pause()
+        else:
+            host.resume()
+            self._end_fault(f"pause:{name}")
+            self._record_heal("pause", [name])
+
+    def drop(self, a: int | str, b: int | str, p: float) -> None:
+        """Lose each message from a to b with probability p (seeded)."""
+        na, nb = self._node_name(a), self._node_name(b)
+        self.call_in_loop(lambda: self.faults.drop(na, nb, p))
+
+    def delay(self, a: int | str, b: int | str, mean: float, jitter: float = 0.0) -> None:
+        """Delay each message from a to b by mean +- jitter seconds (which reorders them)."""
+        na, nb = self._node_name(a), self._node_name(b)
+        self.call_in_loop(lambda: self.faults.delay(na, nb, mean, jitter))
 
     def leader(self) -> int:
         """The id of the current leader as the coord sees it (0 while none is chosen)."""
@@ -438,9 +514,31 @@ class Cluster:
     def _fault_changed(self, kind: str, details: dict[str, Any]) -> None:
         nodes = sorted({str(n) for v in details.values() for n in _flatten(v)})
         if kind == "heal":
+            for key in [k for k in self._open_faults if k.startswith("net:")]:
+                self._end_fault(key)
             self._record_heal(kind, nodes)
         else:
+            self._begin_fault(f"net:{kind}:{','.join(nodes)}", f"{kind} {' '.join(nodes)}")
             self._record_fault(kind, nodes, repr(details))
+
+    def _begin_fault(self, key: str, label: str) -> None:
+        if key not in self._open_faults:
+            self._open_faults[key] = (time.monotonic(), label)
+
+    def _end_fault(self, key: str) -> None:
+        started = self._open_faults.pop(key, None)
+        if started is not None:
+            self.fault_log.append((started[0], time.monotonic(), started[1]))
+
+    def fault_periods(self) -> list[tuple[float, float, str]]:
+        """(start, end, label) of every fault so far, on the history's clock; open ones end now."""
+
+        def snapshot() -> list[tuple[float, float, str]]:
+            now = time.monotonic()
+            still = [(t, now, label) for t, label in self._open_faults.values()]
+            return sorted(self.fault_log + still)
+
+        return self.call_in_loop(snapshot)
 
     def _fault_trace(self) -> Any:
         if self._fault_tracer is None:

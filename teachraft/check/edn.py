@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterator
 from typing import Any
 
 _TOKEN = re.compile(
@@ -46,48 +45,45 @@ class EdnError(ValueError):
 
 
 def loads_all(text: str) -> list[Any]:
-    """Every top-level form in ``text``, in order."""
-    tokens = _tokens(text)
-    forms: list[Any] = []
-    for kind, tok in tokens:
-        forms.append(_form(kind, tok, tokens))
-    return forms
-
-
-def _tokens(text: str) -> Iterator[tuple[str, str]]:
+    """Every top-level form in ``text``, in order (an iterative parser: no recursion limit)."""
+    top: list[Any] = []
+    stack: list[tuple[str, list[Any]]] = []
+    items = top
     pos = 0
-    while pos < len(text):
-        m = _TOKEN.match(text, pos)
-        if m is None:
+    atoms: dict[str, Any] = {}
+    for m in _TOKEN.finditer(text):
+        if m.start() != pos:
             raise EdnError(f"cannot read EDN at character {pos}: {text[pos : pos + 20]!r}")
         pos = m.end()
-        kind = m.lastgroup or ""
-        if kind != "ws":
-            yield kind, m.group()
-
-
-def _form(kind: str, tok: str, tokens: Iterator[tuple[str, str]]) -> Any:
-    if kind == "open":
-        return _collection(tok, tokens)
-    if kind == "close":
-        raise EdnError(f"unexpected {tok!r}")
-    if kind == "string":
-        return _string(tok)
-    if kind == "symbolic":
-        return {"##Inf": math.inf, "##-Inf": -math.inf, "##NaN": math.nan}[tok]
-    return _atom(tok)
-
-
-def _collection(opener: str, tokens: Iterator[tuple[str, str]]) -> Any:
-    items: list[Any] = []
-    closer = _CLOSERS[opener]
-    for kind, tok in tokens:
-        if kind == "close":
-            if tok != closer:
+        kind = m.lastgroup
+        if kind == "ws":
+            continue
+        tok = m.group()
+        if kind == "atom":
+            value = atoms.get(tok, atoms)
+            if value is atoms:
+                value = atoms[tok] = _atom(tok)
+            items.append(value)
+        elif kind == "string":
+            items.append(tok[1:-1] if "\\" not in tok else _string(tok))
+        elif kind == "open":
+            stack.append((tok, items))
+            items = []
+        elif kind == "close":
+            if not stack:
+                raise EdnError(f"unexpected {tok!r}")
+            opener, outer = stack.pop()
+            if _CLOSERS[opener] != tok:
                 raise EdnError(f"{opener!r} closed by {tok!r}")
-            return _build(opener, items)
-        items.append(_form(kind, tok, tokens))
-    raise EdnError(f"unclosed {opener!r}")
+            outer.append(_build(opener, items))
+            items = outer
+        else:
+            items.append({"##Inf": math.inf, "##-Inf": -math.inf, "##NaN": math.nan}[tok])
+    if pos != len(text):
+        raise EdnError(f"cannot read EDN at character {pos}: {text[pos : pos + 20]!r}")
+    if stack:
+        raise EdnError(f"unclosed {stack[-1][0]!r}")
+    return top
 
 
 def _build(opener: str, items: list[Any]) -> Any:

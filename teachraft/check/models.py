@@ -8,6 +8,9 @@ state) pairs. Both models act on one key: the checker partitions a history by
 key and checks each key on its own, which is sound because keys are
 independent objects (linearizability is local).
 
+A model may also offer ``stepper(op)``: ``step`` specialised to one op, a
+closure the search calls millions of times; it must agree with ``step``.
+
 ``relevant(op)`` lets the checker leave out ops that can neither change nor
 constrain the state: a read whose result is unknown, or an op that definitely
 did not take effect. Leaving them out changes no verdict; it only shrinks the
@@ -17,12 +20,13 @@ search.
 from __future__ import annotations
 
 import json
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from typing import Any, Protocol
 
 from teachraft.check.history import History, Op
 
 State = Hashable
+Stepper = Callable[[State], tuple[bool, State]]
 
 
 class Model(Protocol):
@@ -83,6 +87,21 @@ class KVModel:
             return True, ("" if state is None else state) + op.value
         raise ValueError(f"the kv model has no operation {f!r}")
 
+    def stepper(self, op: Op) -> Stepper:
+        """``step`` specialised to one op: the checker's hot loop calls this."""
+        if op.f == "get":
+            out = op.output
+            if op.outcome != "ok":
+                return lambda s: (True, s)
+            return lambda s: (s == out, s)
+        if op.f == "put":
+            res = (True, op.value)
+            return lambda s: res
+        if op.f == "append":
+            v = op.value
+            return lambda s: (True, ("" if s is None else s) + v)
+        raise ValueError(f"the kv model has no operation {op.f!r}")
+
     def relevant(self, op: Op) -> bool:
         if op.f not in self.OPS:
             raise ValueError(f"op {op.id}: the kv model has no operation {op.f!r}")
@@ -129,6 +148,26 @@ class EtcdModel:
                 return state != expect, state
             return True, (new if state == expect else state)
         raise ValueError(f"the etcd model has no operation {f!r}")
+
+    def stepper(self, op: Op) -> Stepper:
+        """``step`` specialised to one op: the checker's hot loop calls this."""
+        if op.f == "read":
+            out = op.output
+            if op.outcome != "ok":
+                return lambda s: (True, s)
+            return lambda s: (s == out, s)
+        if op.f == "write":
+            res = (True, op.value)
+            return lambda s: res
+        if op.f != "cas":
+            raise ValueError(f"the etcd model has no operation {op.f!r}")
+        expect, new = op.value
+        applied = (True, new)
+        if op.outcome == "ok":
+            return lambda s: applied if s == expect else (False, s)
+        if op.outcome == "fail":
+            return lambda s: (s != expect, s)
+        return lambda s: applied if s == expect else (True, s)
 
     def relevant(self, op: Op) -> bool:
         if op.f not in self.OPS:

@@ -23,7 +23,7 @@ import time
 from collections.abc import Hashable
 
 from teachraft.check.history import Op
-from teachraft.check.models import Model
+from teachraft.check.models import Model, Stepper
 
 _HEAD = 0
 _DEADLINE_EVERY = 1024
@@ -46,7 +46,7 @@ class Search:
         self.lin = 0
         self.stack: list[tuple[int, Hashable, int]] = []
         self.cache: set[tuple[int, Hashable]] = set()
-        self.tables: list[dict[Hashable, tuple[bool, Hashable]]] = [{} for _ in ops]
+        self.steppers = [_stepper(model, op) for op in ops]
         self.remaining = sum(self.definite)
         self.entry = self.nxt[_HEAD]
         self.steps = 0
@@ -86,9 +86,8 @@ class Search:
         if deadline is not None and time.monotonic() > deadline:
             return None
         nxt, prv, match = self.nxt, self.prv, self.match
-        is_call, node_op, tables, bits = self.is_call, self.node_op, self.tables, self.bits
-        definite, cache, stack, ops = self.definite, self.cache, self.stack, self.ops
-        step = self.model.step
+        is_call, node_op, steppers, bits = self.is_call, self.node_op, self.steppers, self.bits
+        definite, cache, stack = self.definite, self.cache, self.stack
         entry, state, lin, remaining = self.entry, self.state, self.lin, self.remaining
         steps = 0
         while steps < budget:
@@ -97,10 +96,7 @@ class Search:
                 break
             if is_call[entry]:
                 i = node_op[entry]
-                table = tables[i]
-                res = table.get(state)
-                if res is None:
-                    res = table[state] = step(state, ops[i])
+                res = steppers[i](state)
                 if res[0]:
                     new_lin = lin | bits[i]
                     key = (new_lin, res[1])
@@ -163,6 +159,23 @@ class Search:
             self.order = [self.ops[self.node_op[e]].id for e, _, _ in stack]
             self.failed = None
             self.cache.clear()
-            self.tables.clear()
+            self.steppers.clear()
         else:
             self.cache.clear()
+
+
+def _stepper(model: Model, op: Op) -> Stepper:
+    """The model's own fast step for ``op`` if it has one, else a memoised ``model.step``."""
+    compiled = getattr(model, "stepper", None)
+    if compiled is not None:
+        return compiled(op)
+    table: dict[Hashable, tuple[bool, Hashable]] = {}
+    step = model.step
+
+    def memoised(state: Hashable) -> tuple[bool, Hashable]:
+        res = table.get(state)
+        if res is None:
+            res = table[state] = step(state, op)
+        return res
+
+    return memoised

@@ -115,6 +115,7 @@ class Server:
         self.applied: list[tuple[Entry, str | None]] = []
         self.keep_applied = False
         self.duplicates_answered = 0
+        self.restarted = False
 
     # ------------------------------------------------------------------ helpers
     def take(self) -> list[Effect]:
@@ -141,8 +142,12 @@ class Server:
 
     def restore(self, term: int, entries: list[Entry]) -> None:
         """Load state kept on disk by a previous life of this server (crash-restart)."""
+        for i, e in enumerate(entries, start=1):
+            if e.index != i:
+                raise ValueError(f"{self.name}: stored log has index {e.index} at position {i}")
         self.current_term = term
         self.log = Log(entries)
+        self.restarted = True
 
     # --------------------------------------------------------------------- join
     def start(self, server_addr: str, heartbeat_addr: str, client_addr: str = "") -> None:
@@ -150,6 +155,8 @@ class Server:
         trace = self.tracer.create_trace()
         if self.tracing:
             trace.record_action(A.ServerStart(ServerId=self.server_id))
+            if self.restarted:
+                trace.record_action(A.ServerRestart(ServerId=self.server_id))
             trace.record_action(A.ServerJoining(ServerId=self.server_id))
         token = trace.generate_token()
         self._send("coord", ServerJoin(self.server_id, server_addr, heartbeat_addr, client_addr or server_addr, token))

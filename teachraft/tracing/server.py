@@ -74,10 +74,22 @@ class TracingServer:
         self._drained: asyncio.Event | None = None
 
     @classmethod
-    def from_config(cls, path: str | Path, **kwargs: Any) -> TracingServer:
-        """A server set up from a tracing_server_config.json (ConfigError if invalid)."""
+    def from_config(
+        cls, path: str | Path, *, out_dir: str | Path | None = None, **kwargs: Any
+    ) -> TracingServer:
+        """A server set up from a tracing_server_config.json (ConfigError if invalid).
+
+        Relative output file names are taken relative to ``out_dir`` when given
+        (else to the current directory, as in KVRaft).
+        """
         config = load_tracing_server_config(path)
-        return cls(config.ServerBind, config.OutputFile, config.ShivizOutputFile, **kwargs)
+        folder = Path(out_dir) if out_dir is not None else Path()
+        return cls(
+            config.ServerBind,
+            folder / config.OutputFile,
+            folder / config.ShivizOutputFile,
+            **kwargs,
+        )
 
     # --- life cycle -----------------------------------------------------------
 
@@ -180,6 +192,11 @@ class TracingServer:
         append = self.table.append
         for record in records:
             append(record)
+
+    def flush(self) -> None:
+        """Hand everything written so far to the operating system."""
+        if self._writer is not None and not self._closed.is_set():
+            self._writer.flush()
 
     def after_input(self) -> None:
         """Called after each read: flush, and end a closing drain once nothing is held."""
