@@ -240,7 +240,7 @@ async def test_over_a_one_way_cut_the_request_arrives_but_the_reply_is_lost() ->
     faults.cut("s1", "c1", one_way=True)
     with pytest.raises(CallTimeout):
         await client.call(server.address, "echo", 1, timeout=0.3)
-    assert recorder.bodies("echo") == [0, 1]
+    await wait_until(lambda: recorder.bodies("echo") == [0, 1])
     assert server.stats[("s1", "c1")].dropped == 1
     await close_all(client, server)
 

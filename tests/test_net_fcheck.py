@@ -11,7 +11,7 @@ from test_net_support import WAIT_BOUND, close_all, run_async, within
 
 from teachraft.net import BindError, FaultFilter, HeartbeatMonitor, HeartbeatResponder
 
-INTERVAL = 0.02
+INTERVAL = 0.05
 
 
 class Results:
