@@ -380,3 +380,16 @@ def test_kv_verdicts_match_brute_force(h: History) -> None:
 def test_etcd_verdicts_match_brute_force(h: History) -> None:
     expected = brute_force(h, EtcdModel())
     assert check(h, model="etcd", timeout=GENEROUS).ok == expected
+
+
+states = st.one_of(st.none(), st.sampled_from(["", "0", "1", "01"]), st.integers(0, 2))
+
+
+@settings(max_examples=300, deadline=None)
+@given(h=st.one_of(small_histories("kv"), small_histories("etcd")), state=states)
+def test_each_models_fast_stepper_agrees_with_its_step(h: History, state: Any) -> None:
+    model: Model = EtcdModel() if h.ops[0].f in EtcdModel.OPS else KVModel()
+    for o in h.ops:
+        if isinstance(model, KVModel) and o.f == "append" and not isinstance(state, str | None):
+            continue  # appending to an integer is not a kv state
+        assert model.stepper(o)(state) == model.step(state, o)

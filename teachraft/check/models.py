@@ -143,7 +143,7 @@ class EtcdModel:
         if f == "cas":
             expect, new = op.value
             if op.outcome == "ok":
-                return state == expect, new
+                return (True, new) if state == expect else (False, state)
             if op.outcome == "fail":
                 return state != expect, state
             return True, (new if state == expect else state)
