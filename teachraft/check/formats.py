@@ -24,7 +24,8 @@ from typing import Any
 from teachraft.check import edn
 from teachraft.check.history import OUTCOMES, History, Op, PathLike
 
-_JEPSEN_LINE = re.compile(r"^INFO\s+jepsen\.util\s+-\s+(\d+)\s+:(\w+)\s+:(\w+)\s*(.*?)\s*$")
+_JEPSEN_LINE = re.compile(r"\bINFO\s+jepsen\.util\s+-\s+(\d+)\s+:(\w+)\s+:(\w+)\s*(.*?)\s*$")
+_JEPSEN_SNIFF = re.compile(r"\bINFO\s+jepsen\.util\s+-\s+\d+\s+:")
 _JEPSEN_VALUE = re.compile(
     r"^(?:(?P<nil>nil)|(?P<int>-?\d+)|\[\s*(?P<a>nil|-?\d+)\s+(?P<b>nil|-?\d+)\s*\]|:(?P<kw>[\w-]+))$"
 )
@@ -85,12 +86,12 @@ def load_history(path: PathLike) -> History:
     first = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
     if not first:
         return History()
-    if "jepsen.util" in first:
-        return parse_jepsen_log(text)
     if first.startswith('{"'):
         return parse_jsonl(text)
     if first[0] in "{[(;":
         return parse_edn(text)
+    if "jepsen" in first or _JEPSEN_SNIFF.search(text):
+        return parse_jepsen_log(text)
     raise ValueError(f"unrecognised history format (first line: {first[:60]!r})")
 
 
@@ -98,7 +99,7 @@ def parse_jepsen_log(text: str) -> History:
     """A Jepsen etcd log: ``INFO jepsen.util - PROCESS TYPE F VALUE`` per event."""
     pairing = _Pairing()
     for lineno, line in enumerate(text.splitlines(), 1):
-        m = _JEPSEN_LINE.match(line.strip())
+        m = _JEPSEN_LINE.search(line.strip())
         if m is None:
             continue  # other log lines (setup, teardown) carry no ops
         proc, kind, f, raw = m.groups()

@@ -26,6 +26,7 @@ from teachraft.check.search import Search
 Verdict = Literal["linearizable", "not linearizable", "unknown"]
 FIRST_SLICE = 20_000
 EXPLAIN_TAIL = 25
+_ROW_LEAD = 2 + 4 + 5 + 5 + 1 + 8 + 2 + 40  # the width of a row before its " =>"
 
 
 @dataclass
@@ -80,6 +81,8 @@ class CheckResult:
             f"with the state after each:",
         ]
         state = model.init()
+        start = f"{'':8}(initial state)"
+        lines.append(f"{start:<{_ROW_LEAD}} => {_clip(model.describe_state(state))}")
         rows = []
         for n, op_id in enumerate(self.linearization, 1):
             op = self.ops[op_id]

@@ -115,7 +115,7 @@ def _add_bars(
                 "color": COLOURS[outcome],
                 "opacity": 0.45 if outcome == "unknown" else 0.9,
                 "pattern": {"shape": "/" if outcome == "unknown" else ""},
-                "line": {"width": 0},
+                "line": {"width": 0.5, "color": "white"},  # keeps back-to-back ops apart
             },
             text=[model.describe(op) for op in ops] if show_text else None,
             textposition="inside",
