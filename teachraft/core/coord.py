@@ -272,9 +272,11 @@ class Coord:
                 else:
                     self._start_selection(self.leader)
             return
-        if self.leader and rec.server_id != self.leader:
-            view = ClusterView(self.term, self.leader, trace.generate_token())
-            self._send(server_name(rec.server_id), view)
+        if self.leader and self.phase == SERVING:
+            peers = self._peers()
+            for sid in self.view:
+                view = ClusterView(self.term, self.leader, peers, trace.generate_token())
+                self._send(server_name(sid), view)
 
     def _lose_quorum(self, trace: Any) -> None:
         self.phase = NO_QUORUM

@@ -225,12 +225,17 @@ class FailOverDone(Message):
     token: bytes
 
 
-@message("cluster_view")
+@message("cluster_view", peers="peers")
 class ClusterView(Message):
-    """The coord tells a server that rejoined the view who leads which term."""
+    """The coord tells servers who leads which term and where every server listens.
+
+    Sent when a server rejoins the view: the rejoined server learns the leader,
+    and the leader learns the address of a restarted server.
+    """
 
     term: int
     leader: int
+    peers: list
     token: bytes
 
 

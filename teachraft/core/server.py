@@ -534,13 +534,22 @@ class Server:
         self._send("coord", FailOverDone(self.server_id, self.current_term, trace.generate_token()))
 
     def cluster_view(self, msg: ClusterView) -> None:
-        """The coord tells a server that rejoined its view which leader and term are current."""
+        """The coord's view after a rejoin: current leader and term, and every address."""
         trace = self._trace(msg.token)
+        self._update_peers(dict(msg.peers))
         self._see_term(msg.term, trace)
         if msg.term >= self.current_term and msg.leader != self.server_id:
             self.leader_id = msg.leader
             if self.role == LEADER:
                 self._become_follower(trace)
+
+    def _update_peers(self, peers: dict[int, str]) -> None:
+        """A peer at a new address is a new incarnation: forget what it was known to hold."""
+        for sid, addr in peers.items():
+            if self.peers.get(sid) != addr and sid != self.server_id:
+                self.peers[sid] = addr
+                if self.role == LEADER:
+                    self.progress[sid] = FollowerProgress(next_index=self.log.last_index + 1)
 
     # ----------------------------------------------------------------- status
     def status(self) -> dict[str, Any]:

@@ -29,7 +29,6 @@ from teachraft.tracing.wire import (
     batch_message,
     clock_request,
     message_type,
-    parse_record,
     record_to_wire,
 )
 
@@ -175,25 +174,16 @@ class TracingClient:
         self._signalled = False
 
     def _take_batch(self) -> list[Record]:
-        """Move up to batch_size checked records from the buffer into a batch."""
+        """Move up to batch_size records from the buffer into a batch.
+
+        Records are not checked here: the server refuses a bad one, and the
+        client then resends that batch one record at a time (``_on_rejected``).
+        """
         self._signalled = False
         size = 1 if self._single_until > self.delivered else self.batch_size
         buffer = self._buffer
-        batch = []
-        for _ in range(min(size, len(buffer))):
-            record = buffer.popleft()
-            if self._valid(record):
-                batch.append(record)
-        return batch
-
-    def _valid(self, record: Record) -> bool:
-        try:
-            parse_record(record_to_wire(record))
-        except ProtocolError as exc:
-            self.dropped += 1
-            logger.error("dropping a record the tracing server would refuse: %s", exc)
-            return False
-        return True
+        popleft = buffer.popleft
+        return [popleft() for _ in range(min(size, len(buffer)))]
 
     async def _send_inflight(self) -> None:
         if self._writer is None:

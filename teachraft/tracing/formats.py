@@ -13,6 +13,9 @@ them (ShiViz does not care, and sorted output is reproducible).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from operator import itemgetter
+
 from teachraft.tracing.gojson import go_json, go_string
 from teachraft.tracing.sinks import Record
 
@@ -26,40 +29,89 @@ SHIVIZ_HEADER = SHIVIZ_REGEX + "\n\n"
 """The first two lines of a single-run ShiViz log."""
 
 
+_CLOCK_FORMATS: dict[tuple[str, ...], tuple[Callable[[dict], tuple], str, str]] = {}
+
+
+def _clock_formats(keys: tuple[str, ...]) -> tuple[Callable[[dict], tuple], str, str]:
+    """(values getter, trace format, ShiViz format) for clocks with these keys."""
+    ordered = sorted(keys)
+    parts = [go_string(host).replace("%", "%%") + ":%d" for host in ordered]
+    if len(ordered) == 1:
+        only = ordered[0]
+
+        def getter(clock: dict) -> tuple:
+            return (clock[only],)
+    else:
+        getter = itemgetter(*ordered)
+    if len(_CLOCK_FORMATS) > 10_000:
+        _CLOCK_FORMATS.clear()
+    entry = (getter, "{" + ",".join(parts) + "}", "{" + ", ".join(parts) + "}")
+    _CLOCK_FORMATS[keys] = entry
+    return entry
+
+
+def clock_texts(clock: dict[str, int]) -> tuple[str, str]:
+    """(trace_output.log form, ShiViz form) of a clock, keys sorted.
+
+    The formats are cached per key set, because a tracer's clock keeps its keys
+    from one event to the next: formatting is then one %-substitution.
+    """
+    keys = tuple(clock)
+    entry = _CLOCK_FORMATS.get(keys)
+    if entry is None:
+        entry = _clock_formats(keys)
+    getter, trace_format, shiviz_format = entry
+    values = getter(clock)
+    return trace_format % values, shiviz_format % values
+
+
 def clock_json(clock: dict[str, int]) -> str:
     """``{"a":1,"b":2}``: trace_output.log's VectorClock, keys sorted."""
-    parts = [f"{go_string(host)}:{value}" for host, value in sorted(clock.items())]
-    return "{" + ",".join(parts) + "}"
+    return clock_texts(clock)[0]
 
 
 def shiviz_clock(clock: dict[str, int]) -> str:
     """``{"a":1, "b":2}``: a ShiViz clock, keys sorted, joined by ``", "``."""
-    parts = [f"{go_string(host)}:{value}" for host, value in sorted(clock.items())]
-    return "{" + ", ".join(parts) + "}"
+    return clock_texts(clock)[1]
 
 
 def body_json(body: dict) -> str:
     """The Body's JSON text; a body JSON cannot hold becomes an Error object."""
+    if not body:
+        return "{}"
     try:
         return go_json(body)
     except (TypeError, ValueError) as exc:
         return go_json({"Error": f"unencodable body: {exc}"})
 
 
+_TRACE_LINE = '{"TracerIdentity":%s,"TraceID":%d,"Tag":%s,"Body":%s,"VectorClock":%s}\n'
+_SHIVIZ_PAIR = "%s %s\n%d %s %s\n"
+
+
+def record_lines(record: Record) -> tuple[str, str]:
+    """(trace_output.log line, ShiViz line pair) for one record, Body encoded once."""
+    body = body_json(record.body)
+    trace_clock, shiviz_clock_text = clock_texts(record.clock)
+    identity, trace_id, tag = record.identity, record.trace_id, record.tag
+    return (
+        _TRACE_LINE % (go_string(identity), trace_id, go_string(tag), body, trace_clock),
+        _SHIVIZ_PAIR % (identity, shiviz_clock_text, trace_id, tag, body),
+    )
+
+
 def trace_line(record: Record, body: str | None = None) -> str:
     """One trace_output.log line (with its newline) for ``record``."""
     if body is None:
         body = body_json(record.body)
-    return (
-        f'{{"TracerIdentity":{go_string(record.identity)},"TraceID":{record.trace_id},'
-        f'"Tag":{go_string(record.tag)},"Body":{body},"VectorClock":{clock_json(record.clock)}}}\n'
-    )
+    trace_clock = clock_texts(record.clock)[0]
+    quoted = go_string(record.identity), go_string(record.tag)
+    return _TRACE_LINE % (quoted[0], record.trace_id, quoted[1], body, trace_clock)
 
 
 def shiviz_event(record: Record, body: str | None = None) -> str:
     """The two ShiViz lines (with newlines) for ``record``."""
     if body is None:
         body = body_json(record.body)
-    return (
-        f"{record.identity} {shiviz_clock(record.clock)}\n{record.trace_id} {record.tag} {body}\n"
-    )
+    shiviz = clock_texts(record.clock)[1]
+    return _SHIVIZ_PAIR % (record.identity, shiviz, record.trace_id, record.tag, body)

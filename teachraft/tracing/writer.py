@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from teachraft.tracing.files import record_from_json
-from teachraft.tracing.formats import SHIVIZ_HEADER, body_json, shiviz_event, trace_line
+from teachraft.tracing.formats import SHIVIZ_HEADER, record_lines
 from teachraft.tracing.sinks import Record
 
 logger = logging.getLogger(__name__)
@@ -53,10 +53,11 @@ class TraceFileWriter:
         """Format and write ``records`` to both files; return how many."""
         trace_parts: list[str] = []
         shiviz_parts: list[str] = []
+        add_trace, add_shiviz = trace_parts.append, shiviz_parts.append
         for record in records:
-            body = body_json(record.body)
-            trace_parts.append(trace_line(record, body))
-            shiviz_parts.append(shiviz_event(record, body))
+            trace, shiviz = record_lines(record)
+            add_trace(trace)
+            add_shiviz(shiviz)
         if trace_parts:
             self._trace.write("".join(trace_parts).encode("utf-8", "replace"))
             self._shiviz.write("".join(shiviz_parts).encode("utf-8", "replace"))

@@ -1,0 +1,239 @@
+"""Seeded chaos runs: a workload, a nemesis, and a linearizability verdict at the end.
+
+``teachraft chaos --seed S --duration SEC`` starts a cluster with stable
+storage, lets C clients run a mixed get/put workload on a few keys, and lets a
+nemesis driven by ``random.Random(S)`` kill, restart, pause, partition, cut
+and slow the network (the fault model of labrpc, Maelstrom and Jepsen over
+real sockets). At the end everything heals, every server's applied state must
+converge, and the recorded history must be linearizable.
+
+The schedule is a pure function of the seed; the timing of a real network is
+not, so a seed names a scenario rather than an exact interleaving.
+
+``--unsafe`` switches the original's leader selection back on (no fencing) and
+uses the ``isolate`` nemesis: it cuts the leader from the coord but not from
+its followers, while the links between servers are slow, so the old leader
+keeps committing writes that the next leader overwrites. The checker catches it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from teachraft.check import check
+from teachraft.cluster import Cluster
+from teachraft.core.server import server_name
+from teachraft.errors import KVError
+
+log = logging.getLogger(__name__)
+
+NEMESES = ("kill", "pause", "partition", "cut-leader", "drop", "delay")
+
+
+@dataclass
+class ChaosReport:
+    """What a chaos run did and found."""
+
+    seed: int
+    ok: int = 0
+    fail: int = 0
+    unknown: int = 0
+    faults: list[str] = field(default_factory=list)
+    verdict: str = "unknown"
+    converged: bool = False
+    explanation: str = ""
+    history: Any = None
+    result: Any = None
+    fault_periods: list[tuple[float, float, str]] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return self.verdict == "linearizable" and self.converged
+
+    def summary(self) -> str:
+        return (
+            f"chaos seed={self.seed}: ops ok={self.ok} fail={self.fail} unknown={self.unknown}, "
+            f"faults={len(self.faults)}, verdict={self.verdict}, "
+            f"{'converged' if self.converged else 'NOT converged'}"
+        )
+
+
+class Nemesis:
+    """Injects one seeded fault at a time and heals it, never more than F servers down."""
+
+    def __init__(self, cluster: Cluster, rng: random.Random, kinds: tuple[str, ...]) -> None:
+        self.c = cluster
+        self.rng = rng
+        self.kinds = kinds
+        self.down: set[int] = set()
+        self.paused: set[int] = set()
+        self.log: list[str] = []
+
+    @property
+    def max_down(self) -> int:
+        return (self.c.num_servers - 1) // 2
+
+    async def step(self) -> None:
+        """Heal what is broken, or break something new."""
+        c = self.c
+        if (self.down or self.paused) and self.rng.random() < 0.5:
+            await self._revive()
+            return
+        kind = self.rng.choice(self.kinds)
+        servers = list(range(1, c.num_servers + 1))
+        if kind == "kill" and len(self.down | self.paused) < self.max_down:
+            sid = self.rng.choice([s for s in servers if s not in self.down | self.paused])
+            await c.afail_inner(sid)
+            self.down.add(sid)
+        elif kind == "pause" and len(self.down | self.paused) < self.max_down:
+            sid = self.rng.choice([s for s in servers if s not in self.down | self.paused])
+            await c._apause(sid, True)
+            self.paused.add(sid)
+        elif kind == "partition":
+            self.rng.shuffle(servers)
+            cut = self.rng.randint(1, len(servers) // 2)
+            side = ["coord", *servers[cut:]]
+            c.faults.partition([server_name(s) for s in servers[:cut]],
+                               [s if isinstance(s, str) else server_name(s) for s in side])
+        elif kind == "cut-leader" and c._leader():
+            c.faults.cut("coord", server_name(c._leader()))
+        elif kind == "drop":
+            a, b = self.rng.sample(servers, 2)
+            c.faults.drop(server_name(a), server_name(b), self.rng.uniform(0.1, 0.5))
+        elif kind == "delay":
+            for a in servers:
+                for b in servers:
+                    if a != b:
+                        c.faults.delay(server_name(a), server_name(b), 0.01, 0.01)
+        else:
+            c.faults.heal()
+            kind = "heal"
+        self.log.append(kind)
+
+    async def _revive(self) -> None:
+        c = self.c
+        for sid in sorted(self.paused):
+            await c._apause(sid, False)
+        for sid in sorted(self.down):
+            await c.arestart_inner(sid)
+        self.paused.clear()
+        self.down.clear()
+        c.faults.heal()
+
+    async def heal_all(self) -> None:
+        await self._revive()
+
+
+async def _client_loop(c: Cluster, cid: int, rng: random.Random, keys: int, until: float) -> None:
+    """One client: sequential random gets and puts with unique values, until the deadline."""
+    client = c.client(cid)
+    n = 0
+    while time.monotonic() < until:
+        n += 1
+        key = f"k{rng.randrange(keys)}"
+        try:
+            if rng.random() < 0.5:
+                await client.put(key, f"c{cid}-{n}")
+            else:
+                await client.get(key)
+        except KVError:
+            await asyncio.sleep(0.02)
+
+
+async def _run(c: Cluster, report: ChaosReport, duration: float, clients: int, keys: int,
+               kinds: tuple[str, ...], interval: float) -> None:
+    rng = random.Random(report.seed)
+    nemesis = Nemesis(c, random.Random(rng.random()), kinds)
+    until = time.monotonic() + duration
+    workers = [
+        asyncio.ensure_future(_client_loop(c, i, random.Random(rng.random()), keys, until))
+        for i in range(1, clients + 1)
+    ]
+    while time.monotonic() < until:
+        await asyncio.sleep(nemesis.rng.uniform(interval * 0.5, interval * 1.5))
+        if time.monotonic() < until - interval:
+            await nemesis.step()
+    await nemesis.heal_all()
+    await asyncio.gather(*workers)
+    report.faults = nemesis.log
+
+
+def run_chaos(
+    seed: int,
+    duration: float = 10.0,
+    servers: int = 5,
+    clients: int = 3,
+    keys: int = 3,
+    unsafe: bool = False,
+    tracing: bool = False,
+    out_dir: str | Path | None = None,
+    check_timeout: float = 30.0,
+) -> ChaosReport:
+    """Run one chaos scenario and return its report (it never raises for a violation)."""
+    report = ChaosReport(seed)
+    kinds = ("cut-leader", "delay") if unsafe else NEMESES
+    interval = 0.4 if unsafe else 0.7
+    with Cluster(servers=servers, clients=clients, tracing=tracing, seed=seed, persist=True,
+                 fsync=False, out_dir=out_dir, unsafe_leader_selection=unsafe) as c:
+        if unsafe:
+            c.call_in_loop(lambda: _slow_servers(c))
+        c.run(_run(c, report, duration, clients, keys, kinds, interval), timeout=duration + 120)
+        try:
+            c.wait_converged(timeout=30)
+            report.converged = _same_state(c)
+        except Exception as exc:
+            log.warning("chaos seed %d: %s", seed, exc)
+        report.history = c.history()
+        report.fault_periods = c.fault_periods()
+    report.result = check(report.history, "kv", timeout=check_timeout)
+    report.verdict = report.result.verdict
+    report.explanation = report.result.explain() if not report.result.ok else ""
+    for op in report.history.ops:
+        setattr(report, op.outcome, getattr(report, op.outcome) + 1)
+    return report
+
+
+def _slow_servers(c: Cluster) -> None:
+    """Slow links between servers: it widens the window the unsafe selection leaves open."""
+    names = [server_name(i) for i in range(1, c.num_servers + 1)]
+    for a in names:
+        for b in names:
+            if a != b:
+                c.faults.delay(a, b, 0.01, 0.008)
+
+
+def _same_state(c: Cluster) -> bool:
+    states = [c.kv(i) for i in sorted(c.servers) if not c.servers[i].stopped]
+    return all(s == states[0] for s in states)
+
+
+def main(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="teachraft chaos", description=__doc__.splitlines()[0])
+    p.add_argument("--seed", type=int, required=True)
+    p.add_argument("--duration", type=float, default=10.0, help="seconds of workload")
+    p.add_argument("--servers", type=int, default=5)
+    p.add_argument("--clients", type=int, default=3)
+    p.add_argument("--keys", type=int, default=3)
+    p.add_argument("--unsafe", action="store_true",
+                   help="the original's leader selection without fencing")
+    p.add_argument("--trace", action="store_true", help="record a vector-clock trace")
+    p.add_argument("--out", default=None, help="folder for the trace and the history")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    report = run_chaos(args.seed, args.duration, args.servers, args.clients, args.keys,
+                       unsafe=args.unsafe, tracing=args.trace, out_dir=args.out)
+    print(report.summary())
+    if args.out:
+        from teachraft.check import write_jsonl
+
+        write_jsonl(report.history, Path(args.out) / "history.jsonl")
+    if report.explanation:
+        print(report.explanation)
+    return 0 if report.passed else 1
