@@ -120,3 +120,16 @@ def test_any_arrival_order_is_written_causally_and_completely(run: str, seed: in
     assert orderer.held == 0
     assert sorted(keys(out)) == sorted(keys(records))
     assert_happened_before_order(out)
+
+
+def test_expire_writes_records_whose_past_never_came_and_releases_their_waiters() -> None:
+    orderer = CausalOrderer()
+    assert orderer.offer(rec("b", b=1, a=1), now=10.0) == []  # a:1 is lost
+    assert orderer.offer(rec("c", c=1, b=1), now=12.0) == []  # waits for b:1 only
+    assert orderer.offer(rec("b", b=2, a=1), now=13.0) == []  # also waits for a:1
+    assert orderer.expire(now=14.0, timeout=5.0) == []
+    assert keys(orderer.expire(now=15.0, timeout=5.0)) == [("b", 1), ("c", 1)]
+    assert orderer.held == 1
+    assert keys(orderer.expire(now=18.0, timeout=5.0)) == [("b", 2)]
+    assert orderer.held == 0
+    assert orderer.offer(rec("a", a=1)) == [rec("a", a=1)]

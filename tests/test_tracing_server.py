@@ -20,6 +20,7 @@ from teachraft.tracing.client import TracingClient
 from teachraft.tracing.config import ConfigError, load_tracing_server_config
 from teachraft.tracing.files import load_trace_output
 from teachraft.tracing.server import TracingServer
+from teachraft.tracing.sinks import MemorySink, Record
 from teachraft.tracing.tracer import Tracer
 from teachraft.tracing.validate import validate_shiviz, validate_trace_output
 
@@ -352,3 +353,48 @@ async def _from_config(folder: Path) -> Path:
 def test_server_from_config(tmp_path: Path) -> None:
     trace = asyncio.run(_from_config(tmp_path))
     assert trace.read_text().count("\n") == 1
+
+
+async def _lost_past(folder: Path) -> tuple[TracingServer, int]:
+    server = TracingServer("127.0.0.1:0", folder / "t.log", folder / "s.log", hold_timeout=0.5)
+    await server.start()
+    lost = Tracer("lost", MemorySink())  # its records never reach the server
+    client = TracingClient(server.address)
+    tracer = Tracer("alive", client)
+    tracer.receive_token(lost.create_trace().generate_token()).record_action(ServerStart(1))
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + STEP
+    while len(server.table) < 2 and loop.time() < deadline:
+        await asyncio.sleep(0.05)
+    written = len(server.table)
+    await client.aclose()
+    await server.close()
+    return server, written
+
+
+def test_records_whose_past_is_lost_are_written_after_the_hold_timeout(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="teachraft.tracing.server")
+    server, written = asyncio.run(_lost_past(tmp_path))
+    assert written == 2, "written while the server was still running"
+    assert [e.tag for e in server.table] == ["ReceiveTokenTrace", "ServerStart"]
+    assert any("did not arrive within" in r.getMessage() for r in caplog.records)
+
+
+async def _poisoned_client(folder: Path) -> tuple[int, int, int]:
+    server = await TracingServer("127.0.0.1:0", folder / "t.log", folder / "s.log").start()
+    client = TracingClient(server.address)
+    tracer = Tracer("good", client)
+    trace = tracer.create_trace()
+    trace.record_action(ServerStart(1))
+    client.emit(Record("bad host", 1, "X", {}, {"bad host": 1}))  # refused by the server
+    trace.record_action(ServerStart(2))
+    left = await client.aclose()
+    await server.close()
+    return left, client.dropped, len(server.table)
+
+
+def test_a_record_the_server_refuses_is_dropped_alone(tmp_path: Path) -> None:
+    left, dropped, written = asyncio.run(_poisoned_client(tmp_path))
+    assert (left, dropped, written) == (0, 1, 3)

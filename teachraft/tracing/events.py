@@ -15,6 +15,7 @@ the files hold either way.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, overload
@@ -56,52 +57,75 @@ class Event:
 class EventTable:
     """A list of Events with indexes by host, trace and (host, own time).
 
-    ``append`` is also available as ``emit``, so a table is a Sink.
+    Adding is lazy: ``add``/``extend`` (and ``emit``, so a table is a Sink)
+    only keep the record, and the Event with its indexes and partner link is
+    built when the table is next read. The tracing server's hot path then pays
+    a list append, and a notebook reading the table from another thread
+    builds the new events under a lock. ``append`` adds eagerly and returns
+    the Event.
     """
 
     def __init__(self, records: Iterable[Record] = ()) -> None:
+        self._records: list[Record] = list(records)
         self._events: list[Event] = []
         self._by_key: dict[tuple[str, int], int] = {}
         self._by_host: dict[str, list[int]] = {}
         self._by_trace: dict[int, list[int]] = {}
         self._unmatched: dict[tuple[str, int], list[int]] = {}
-        for record in records:
-            self.append(record)
+        self._lock = threading.Lock()
 
     # --- building --------------------------------------------------------------
 
-    def append(self, record: Record) -> Event:
-        """Add one record as the next event and link it to its message partner."""
-        index = len(self._events)
-        host = record.identity
-        time = record.clock.get(host, 0)
-        event = Event(
-            index, host, time, record.clock, record.trace_id, record.tag, record.body, None
-        )
-        self._events.append(event)
-        self._by_key.setdefault((host, time), index)
-        by_host = self._by_host.get(host)
-        if by_host is None:
-            self._by_host[host] = [index]
-        else:
-            by_host.append(index)
-        by_trace = self._by_trace.get(record.trace_id)
-        if by_trace is None:
-            self._by_trace[record.trace_id] = [index]
-        else:
-            by_trace.append(index)
-        if record.tag == RECEIVE:
-            self._link_receive(event)
-        elif record.tag == GENERATE:
-            self._link_generate(event)
-        return event
+    def add(self, record: Record) -> None:
+        """Add one record as the next event (built when the table is next read)."""
+        self._records.append(record)
 
-    emit = append
+    emit = add
 
     def extend(self, records: Iterable[Record]) -> None:
-        """Append several records."""
-        for record in records:
-            self.append(record)
+        """Add several records (built when the table is next read)."""
+        self._records.extend(records)
+
+    def append(self, record: Record) -> Event:
+        """Add one record as the next event now, and return that Event."""
+        self._records.append(record)
+        self._sync()
+        return self._events[-1]
+
+    def _sync(self) -> None:
+        """Build the events of every record added since the last read."""
+        if len(self._events) == len(self._records):
+            return
+        with self._lock:
+            records = self._records
+            for i in range(len(self._events), len(records)):
+                self._build(records[i])
+
+    def _build(self, record: Record) -> None:
+        events = self._events
+        index = len(events)
+        host = record.identity
+        clock = record.clock
+        time = clock.get(host, 0)
+        tag = record.tag
+        trace_id = record.trace_id
+        event = Event(index, host, time, clock, trace_id, tag, record.body, None)
+        events.append(event)
+        key = (host, time)
+        if key not in self._by_key:
+            self._by_key[key] = index
+        try:
+            self._by_host[host].append(index)
+        except KeyError:
+            self._by_host[host] = [index]
+        try:
+            self._by_trace[trace_id].append(index)
+        except KeyError:
+            self._by_trace[trace_id] = [index]
+        if tag == RECEIVE:
+            self._link_receive(event)
+        elif tag == GENERATE:
+            self._link_generate(event)
 
     def _link_receive(self, event: Event) -> None:
         sender = _token_sender(event.body.get("Token"))
@@ -121,42 +145,50 @@ class EventTable:
     # --- reading ---------------------------------------------------------------
 
     def __len__(self) -> int:
-        return len(self._events)
+        return len(self._records)
 
     def __iter__(self) -> Iterator[Event]:
-        return iter(self._events)
+        self._sync()
+        return iter(self._events[: len(self._events)])
 
     @overload
     def __getitem__(self, index: int) -> Event: ...
     @overload
     def __getitem__(self, index: slice) -> list[Event]: ...
     def __getitem__(self, index: int | slice) -> Event | list[Event]:
+        self._sync()
         return self._events[index]
 
     def __repr__(self) -> str:
+        self._sync()
         return f"EventTable({len(self)} events, {len(self._by_host)} hosts)"
 
     def hosts(self) -> list[str]:
         """Hosts in ShiViz's default order: most events first, then first seen."""
+        self._sync()
         return sorted(self._by_host, key=lambda host: -len(self._by_host[host]))
 
     def by_host(self, host: str) -> list[Event]:
         """The host's events in own-time order."""
+        self._sync()
         events = [self._events[i] for i in self._by_host.get(host, ())]
         events.sort(key=lambda event: event.time)
         return events
 
     def find(self, host: str, time: int) -> Event | None:
         """The event of ``host`` with own time ``time``, if recorded."""
+        self._sync()
         index = self._by_key.get((host, time))
         return None if index is None else self._events[index]
 
     def tags(self) -> list[str]:
         """The distinct Tags, in order of first appearance."""
+        self._sync()
         return list(dict.fromkeys(event.tag for event in self._events))
 
     def trace_ids(self) -> list[int]:
         """The distinct trace ids, in order of first appearance."""
+        self._sync()
         return list(self._by_trace)
 
     def filter(
@@ -169,6 +201,7 @@ class EventTable:
 
         The events keep their indices in this table (and their partners).
         """
+        self._sync()
         events: Iterable[Event] = self._events
         if trace_ids is not None:
             wanted = sorted({i for t in trace_ids for i in self._by_trace.get(t, ())})
@@ -187,6 +220,7 @@ class EventTable:
         For one Put this is the client's Put, the token hops to the leader, the
         leader's actions and replication rounds of that trace, and the reply.
         """
+        self._sync()
         indices = set(self._by_trace.get(trace_id, ()))
         for index in list(indices):
             partner = self._events[index].partner
@@ -195,8 +229,8 @@ class EventTable:
         return sorted(indices)
 
     def to_records(self) -> list[Record]:
-        """Every event as a Record, in table order."""
-        return [event.to_record() for event in self._events]
+        """Every record, in table order."""
+        return self._records[: len(self._records)]
 
 
 def _pair(generate: Event, receive: Event) -> None:

@@ -81,7 +81,7 @@ def body_json(body: dict) -> str:
         return "{}"
     try:
         return go_json(body)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, RecursionError) as exc:
         return go_json({"Error": f"unencodable body: {exc}"})
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+from collections.abc import Callable
 from typing import Any
 
 _GO_SPECIAL = re.compile("[<>&\u2028\u2029]|\\\\[bf]")
@@ -35,9 +36,25 @@ def _default(value: Any) -> Any:
     raise TypeError(f"a trace body cannot hold a {type(value).__name__}")
 
 
-_encode = json.JSONEncoder(
-    ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=_default
-).encode
+def _make_encoder() -> Callable[[Any], str]:
+    """The C encoder called directly: ``JSONEncoder.encode`` rebuilds it per call,
+    which costs more than encoding a small body. No circular-reference markers:
+    bodies are trees (a cycle ends in RecursionError)."""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    quote = getattr(json.encoder, "c_encode_basestring", None)
+    if make is None or quote is None:
+        return json.JSONEncoder(
+            ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=_default
+        ).encode
+    iterencode = make(None, _default, quote, None, ":", ",", False, False, False)
+
+    def encode(value: Any) -> str:
+        return "".join(iterencode(value, 0))
+
+    return encode
+
+
+_encode = _make_encoder()
 
 
 def _fix(match: re.Match[str]) -> str:
@@ -48,7 +65,7 @@ def _fix(match: re.Match[str]) -> str:
 def go_json(value: Any) -> str:
     """Compact JSON text of ``value`` with Go's escaping; bytes become base64.
 
-    Raises TypeError or ValueError for values JSON cannot hold (NaN, objects).
+    Raises TypeError, ValueError or RecursionError for values JSON cannot hold.
     """
     text = _encode(value)
     if _GO_SPECIAL.search(text) is None:

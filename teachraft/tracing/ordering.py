@@ -11,7 +11,8 @@ filed under the one event it waits for, and woken when that event is written.
 
 Records are deduplicated by (identity, own time), so a client may resend a
 batch whose ack it lost. ``drain`` gives up waiting (at shutdown) and returns
-what is held in an order consistent with happened-before among those records.
+what is held in an order consistent with happened-before among those records;
+``expire`` does the same for records that waited too long.
 The class is pure: no I/O, no clock, easy to test with scripted arrivals.
 """
 
@@ -33,6 +34,8 @@ class CausalOrderer:
         self._held: dict[Key, Record] = {}
         self._waiting: dict[Key, list[Record]] = {}
         self._last: dict[str, dict[str, int]] = {}
+        self._since: dict[Key, float] = {}
+        self._now = 0.0
 
     # --- state ---------------------------------------------------------------
 
@@ -71,11 +74,13 @@ class CausalOrderer:
 
     # --- delivery ------------------------------------------------------------
 
-    def offer(self, record: Record) -> list[Record]:
+    def offer(self, record: Record, now: float = 0.0) -> list[Record]:
         """Accept one record; return every record that can now be written, in order.
 
         A record already written or held (same identity and own time) is ignored.
+        ``now`` (any clock) stamps a record that has to wait, for ``expire``.
         """
+        self._now = now
         host = record.identity
         time = record.clock.get(host, 0)
         if time <= 0 or self.seen(host, time):
@@ -85,12 +90,34 @@ class CausalOrderer:
         self._deliver(record, out)
         return out
 
-    def offer_many(self, records: Iterable[Record]) -> list[Record]:
-        """``offer`` for several records; the writable ones in one list."""
+    def offer_many(self, records: Iterable[Record], now: float = 0.0) -> list[Record]:
+        """``offer`` for several records; the writable ones in one list.
+
+        The common case (the host's next event, whose causal past is written,
+        nothing waiting on it) is handled inline; everything else goes through
+        the general path.
+        """
+        self._now = now
         out: list[Record] = []
+        upto = self._upto
+        extra = self._extra
+        held = self._held
+        waiting = self._waiting
         for record in records:
             host = record.identity
-            time = record.clock.get(host, 0)
+            clock = record.clock
+            time = clock.get(host, 0)
+            if time == upto.get(host, 0) + 1 and not extra and (host, time) not in held:
+                for other, value in clock.items():
+                    if other != host and value > upto.get(other, 0):
+                        break
+                else:
+                    upto[host] = time
+                    self._note_last(record, time)
+                    out.append(record)
+                    if waiting:
+                        self._wake((host, time), out)
+                    continue
             if time <= 0 or self.seen(host, time):
                 continue
             self._note_last(record, time)
@@ -98,38 +125,73 @@ class CausalOrderer:
         return out
 
     def drain(self) -> list[Record]:
-        """Stop waiting: return every held record in a causally consistent order.
+        """Stop waiting: return every held record in a causally consistent order."""
+        out: list[Record] = []
+        self._force(list(self._held.values()), out)
+        self._waiting.clear()
+        return out
+
+    def expire(self, now: float, timeout: float) -> list[Record]:
+        """Give up on records held since before ``now - timeout``; return what to write.
+
+        Their missing causal past is presumed lost (a tracer that died with
+        unsent records). Records waiting only for them are released too.
+        """
+        limit = now - timeout
+        stale = [self._held[key] for key, since in self._since.items() if since <= limit]
+        out: list[Record] = []
+        if stale:
+            self._now = now
+            self._force(stale, out)
+        return out
+
+    def _force(self, records: list[Record], out: list[Record]) -> None:
+        """Write ``records`` without their missing past, in causal order among them.
 
         Sorting by the sum of the clock is a linear extension of happened-before
         (an event's clock is componentwise at least its predecessor's, and larger).
         """
-        held = sorted(
-            self._held.values(),
-            key=lambda r: (sum(r.clock.values()), r.identity, r.clock[r.identity]),
-        )
-        self._held.clear()
-        self._waiting.clear()
-        for record in held:
-            self._mark_written(record.identity, record.clock[record.identity])
-        return held
+        records.sort(key=lambda r: (sum(r.clock.values()), r.identity, r.clock[r.identity]))
+        for record in records:
+            key = (record.identity, record.clock[record.identity])
+            if key not in self._held:
+                continue  # released meanwhile by an earlier forced record
+            del self._held[key]
+            self._since.pop(key, None)
+            self._mark_written(*key)
+            out.append(record)
+            self._wake(key, out)
+
+    def _wake(self, key: Key, out: list[Record]) -> None:
+        woken = self._waiting.pop(key, None)
+        for sleeper in reversed(woken or ()):
+            sleeper_key = (sleeper.identity, sleeper.clock[sleeper.identity])
+            if sleeper_key in self._held:
+                self._deliver(sleeper, out)
 
     def _deliver(self, record: Record, out: list[Record]) -> None:
         stack = [record]
         while stack:
             current = stack.pop()
             host = current.identity
-            time = current.clock[host]
+            key = (host, current.clock[host])
             blocker = self._blocker(current, host)
             if blocker is not None:
-                self._held[(host, time)] = current
+                if key not in self._held:
+                    self._held[key] = current
+                    self._since[key] = self._now
                 self._waiting.setdefault(blocker, []).append(current)
                 continue
-            self._held.pop((host, time), None)
-            self._mark_written(host, time)
+            if self._held.pop(key, None) is not None:
+                del self._since[key]
+            self._mark_written(*key)
             out.append(current)
-            woken = self._waiting.pop((host, time), None)
+            woken = self._waiting.pop(key, None)
             if woken:
-                stack.extend(reversed(woken))
+                held = self._held
+                stack.extend(
+                    r for r in reversed(woken) if (r.identity, r.clock[r.identity]) in held
+                )
 
     def _blocker(self, record: Record, host: str) -> Key | None:
         """The first event ``record`` depends on that is not written yet, or None."""

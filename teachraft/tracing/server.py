@@ -12,8 +12,10 @@ A connection that sends anything malformed is closed with a logged reason;
 the others are not disturbed. ``close()`` stops listening, waits a little
 for records that held ones depend on (they are usually in flight), then
 stops reading everything at once, writes what is still held in a causally
-consistent order and closes the files. A server started with ``append=True``
-on the same files continues them.
+consistent order and closes the files. A record whose causal past has not
+arrived after ``hold_timeout`` seconds is written anyway (with a warning), so
+that one tracer that died with unsent records cannot freeze the files. A
+server started with ``append=True`` on the same files continues them.
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ class TracingServer:
         append: bool = False,
         max_frame: int = DEFAULT_MAX_FRAME,
         drain_timeout: float = 2.0,
+        hold_timeout: float | None = 10.0,
     ) -> None:
         self.bind = bind
         self._host, self._port = parse_address(bind)
@@ -64,6 +67,8 @@ class TracingServer:
         self.append = append
         self.max_frame = max_frame
         self.drain_timeout = drain_timeout
+        self.hold_timeout = hold_timeout
+        self._expirer: asyncio.Task[None] | None = None
         self._orderer = CausalOrderer()
         self._writer: TraceFileWriter | None = None
         self._server: asyncio.Server | None = None
@@ -107,6 +112,8 @@ class TracingServer:
             lambda: _TracingProtocol(self), self._host, self._port
         )
         self._port = self._server.sockets[0].getsockname()[1]
+        if self.hold_timeout is not None:
+            self._expirer = loop.create_task(self._expire_held(self.hold_timeout))
         logger.info("tracing server listening on %s", self.address)
         return self
 
@@ -143,6 +150,9 @@ class TracingServer:
             return
         self._closing = True
         self._server.close()
+        if self._expirer is not None:
+            self._expirer.cancel()
+            await asyncio.gather(self._expirer, return_exceptions=True)
         if self._orderer.held and self._connections:
             self._drained = asyncio.Event()
             try:
@@ -183,15 +193,32 @@ class TracingServer:
         raise ProtocolError(f"unknown message type {kind!r}")
 
     def _accept(self, records: list[Record]) -> None:
-        self._write(self._orderer.offer_many(records))
+        self._write(self._orderer.offer_many(records, asyncio.get_running_loop().time()))
+
+    async def _expire_held(self, timeout: float) -> None:
+        """Write records whose causal past has not arrived for ``timeout`` s.
+
+        That past is presumed lost (a tracer died with unsent records); waiting
+        longer would freeze the files and the live event table for good.
+        """
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(min(1.0, timeout / 4))
+            expired = self._orderer.expire(loop.time(), timeout)
+            if expired:
+                logger.warning(
+                    "writing %d records whose causal past did not arrive within %.1f s",
+                    len(expired),
+                    timeout,
+                )
+                self._write(expired)
+                self.flush()
 
     def _write(self, records: list[Record]) -> None:
         if not records or self._writer is None:
             return
         self._writer.write(records)
-        append = self.table.append
-        for record in records:
-            append(record)
+        self.table.extend(records)
 
     def flush(self) -> None:
         """Hand everything written so far to the operating system."""
