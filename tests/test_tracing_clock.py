@@ -168,3 +168,17 @@ def test_a_real_tracer_treats_an_empty_token_as_a_new_trace() -> None:
 
 def test_reference_traces_folder_is_beside_the_repo() -> None:
     assert Path(REFERENCE_TRACES).is_dir()
+
+
+def test_a_malformed_token_starts_a_new_trace_instead_of_crashing_the_node() -> None:
+    tracer, sink = _tracer()
+    tracer.receive_token(b"\x01\x02garbage")
+    assert [r.tag for r in sink] == ["CreateTrace"]
+
+
+def test_record_event_checks_the_tag_and_makes_the_body_plain() -> None:
+    tracer, sink = _tracer()
+    tracer.record_event(5, "Custom", {1: (b"x", 2)})
+    assert (sink.records[0].tag, sink.records[0].body) == ("Custom", {"1": [b"x", 2]})
+    with pytest.raises(ValueError):
+        tracer.record_event(5, "two words", {})

@@ -398,3 +398,20 @@ async def _poisoned_client(folder: Path) -> tuple[int, int, int]:
 def test_a_record_the_server_refuses_is_dropped_alone(tmp_path: Path) -> None:
     left, dropped, written = asyncio.run(_poisoned_client(tmp_path))
     assert (left, dropped, written) == (0, 1, 3)
+
+
+async def _no_server() -> tuple[int, int]:
+    probe = await TracingServer("127.0.0.1:0", os.devnull, os.devnull).start()
+    address = probe.address
+    await probe.close()  # nothing listens on this port any more
+    client = TracingClient(address, max_backoff=0.05)
+    tracer = Tracer("lonely", client)
+    tracer.create_trace().record_action(ServerStart(1))
+    await asyncio.sleep(0.2)
+    pending = client.pending
+    return pending, await client.aclose(timeout=0.5)
+
+
+def test_a_client_keeps_its_records_while_no_server_answers() -> None:
+    pending, left = asyncio.run(_no_server())
+    assert (pending, left) == (2, 2), "buffered, not dropped; aclose says what was not sent"

@@ -146,7 +146,10 @@ class TracingServer:
 
     async def close(self) -> None:
         """Stop, write everything still held, flush and close both files."""
-        if self._server is None or self._closing:
+        if self._server is None:
+            return
+        if self._closing:
+            await self._closed.wait()
             return
         self._closing = True
         self._server.close()

@@ -18,9 +18,9 @@ import random
 from collections.abc import Mapping
 from typing import Any
 
-from teachraft.tracing.actions import action_body
+from teachraft.tracing.actions import action_body, plain
 from teachraft.tracing.sinks import MemorySink, Record, Sink, TeeSink
-from teachraft.tracing.tokens import decode_token, encode_token
+from teachraft.tracing.tokens import TokenError, decode_token, encode_token
 
 __all__ = [
     "NULL_TRACE",
@@ -33,6 +33,7 @@ __all__ = [
     "Trace",
     "Tracer",
     "check_identity",
+    "check_name",
 ]
 
 logger = logging.getLogger(__name__)
@@ -40,13 +41,18 @@ logger = logging.getLogger(__name__)
 _BAD_IDENTITY_CHARS = frozenset(' \t\n\r\v\f"\\')
 
 
+def check_name(name: str, what: str = "tracer identity") -> str:
+    """Return ``name`` if ShiViz can show it as a host or tag, else raise ValueError."""
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"a {what} must be a non-empty string")
+    if any(ch in _BAD_IDENTITY_CHARS or ch.isspace() for ch in name):
+        raise ValueError(f"{what} {name!r} must not contain whitespace, '\"' or '\\'")
+    return name
+
+
 def check_identity(identity: str) -> str:
     """Return ``identity`` if ShiViz can use it as a host name, else raise ValueError."""
-    if not isinstance(identity, str) or not identity:
-        raise ValueError("a tracer identity must be a non-empty string")
-    if any(ch in _BAD_IDENTITY_CHARS or ch.isspace() for ch in identity):
-        raise ValueError(f"tracer identity {identity!r} must not contain whitespace, '\"' or '\\'")
-    return identity
+    return check_name(identity, "tracer identity")
 
 
 class Tracer:
@@ -99,15 +105,22 @@ class Tracer:
         """Take in a token from another node; records ``ReceiveTokenTrace``.
 
         Own entry +1 first, then max-merge with the token's clock. The returned
-        trace has the id carried by the token. An empty token (from a peer with
-        tracing off) starts a new trace instead, with a warning.
+        trace has the id carried by the token. A token that is empty (from a
+        peer with tracing off) or malformed (a hostile or broken peer) starts a
+        new trace instead, with a warning: a bad token must not crash a node.
         """
-        if not token:
+        try:
+            _, trace_id, received = decode_token(token) if token else (None, 0, None)
+        except TokenError as exc:
+            logger.warning(
+                "%s received a malformed token (%s); starting a new trace", self.identity, exc
+            )
+            return self.create_trace()
+        if received is None:
             if not self._warned_empty:
                 self._warned_empty = True
                 logger.warning("%s received an empty token; starting a new trace", self.identity)
             return self.create_trace()
-        _, trace_id, received = decode_token(token)
         clock = self._clock
         clock[self.identity] += 1
         for key, value in received.items():
@@ -131,8 +144,9 @@ class Tracer:
         self._emit(Record(self.identity, trace_id, type(action).__name__, body, self._tick()))
 
     def record_event(self, trace_id: int, tag: str, body: dict[str, Any]) -> None:
-        """Record an event given as Tag and plain body (for tags without a class)."""
-        self._emit(Record(self.identity, trace_id, tag, body, self._tick()))
+        """Record an event given as Tag and body (for tags without an action class)."""
+        check_name(tag, "tag")
+        self._emit(Record(self.identity, trace_id, tag, plain(body), self._tick()))
 
     def close(self) -> None:
         """Flush and close the sink, if it can be (a no-op for a MemorySink)."""

@@ -10,6 +10,7 @@ a restarted tracer with the clock it reached.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from collections.abc import Iterable
@@ -74,7 +75,8 @@ class TraceFileWriter:
         for handle in (self._trace, self._shiviz):
             if not handle.closed:
                 handle.flush()
-                os.fsync(handle.fileno())
+                with contextlib.suppress(OSError):  # e.g. /dev/null cannot be synced
+                    os.fsync(handle.fileno())
                 handle.close()
 
 
