@@ -35,6 +35,7 @@ from teachraft.errors import KVError
 log = logging.getLogger(__name__)
 
 NEMESES = ("kill", "pause", "partition", "cut-leader", "drop", "delay")
+SCENARIOS = {"mixed": NEMESES, "isolate": ("isolate",)}
 
 
 @dataclass
@@ -86,6 +87,9 @@ class Nemesis:
         if (self.down or self.paused) and self.rng.random() < 0.5:
             await self._revive()
             return
+        if self.kinds == ("isolate",):
+            await self._isolate_or_heal()
+            return
         kind = self.rng.choice(self.kinds)
         servers = list(range(1, c.num_servers + 1))
         if kind == "kill" and len(self.down | self.paused) < self.max_down:
@@ -117,6 +121,38 @@ class Nemesis:
             kind = "heal"
         self.log.append(kind)
 
+    async def _isolate_or_heal(self) -> None:
+        """Alternate: cut the leader from the coord (not from its followers), then heal.
+
+        One follower lags behind the old leader (a slow link) but is the first to
+        answer the coord. The unsafe coord takes it as the new leader; the old
+        leader, which nobody fenced, had meanwhile committed with the others
+        entries the new leader lacks, and they are overwritten. A fencing coord
+        waits for a majority and picks the most up-to-date among them instead.
+        """
+        c = self.c
+        if self.log and self.log[-1] == "isolate":
+            self._heal()
+            self.log.append("heal")
+            return
+        old = c._leader()
+        if not old:
+            return
+        others = [s for s in range(1, c.num_servers + 1) if s != old]
+        lagging = self.rng.choice(others)
+        c.faults.cut("coord", server_name(old))
+        for cid in c.clients:  # the clients keep writing through the old leader
+            c.faults.cut("coord", f"client{cid}")
+        # One follower lags behind the old leader but answers the coord first.
+        c.faults.delay(server_name(old), server_name(lagging), 0.03, 0.0)
+        for s in others:
+            if s != lagging:
+                c.faults.delay("coord", server_name(s), 0.01, 0.0)
+        self.log.append("isolate")
+
+    def _heal(self) -> None:
+        self.c.faults.heal()
+
     async def _revive(self) -> None:
         c = self.c
         for sid in sorted(self.paused):
@@ -125,7 +161,7 @@ class Nemesis:
             await c.arestart_inner(sid)
         self.paused.clear()
         self.down.clear()
-        c.faults.heal()
+        self._heal()
 
     async def heal_all(self) -> None:
         await self._revive()
@@ -160,8 +196,9 @@ async def _run(c: Cluster, report: ChaosReport, duration: float, clients: int, k
         await asyncio.sleep(nemesis.rng.uniform(interval * 0.5, interval * 1.5))
         if time.monotonic() < until - interval:
             await nemesis.step()
-    await nemesis.heal_all()
     await asyncio.gather(*workers)
+    await nemesis.heal_all()
+    c.faults.heal()
     report.faults = nemesis.log
 
 
@@ -175,15 +212,22 @@ def run_chaos(
     tracing: bool = False,
     out_dir: str | Path | None = None,
     check_timeout: float = 30.0,
+    scenario: str | None = None,
 ) -> ChaosReport:
-    """Run one chaos scenario and return its report (it never raises for a violation)."""
+    """Run one chaos scenario and return its report (it never raises for a violation).
+
+    ``scenario`` is "mixed" (every nemesis) or "isolate" (the old leader cut from
+    the coord but not from its followers); the default is "isolate" with
+    ``unsafe`` and "mixed" without.
+    """
     report = ChaosReport(seed)
-    kinds = ("cut-leader", "delay") if unsafe else NEMESES
-    interval = 0.4 if unsafe else 0.7
+    scenario = scenario or ("isolate" if unsafe else "mixed")
+    if scenario not in SCENARIOS:
+        raise ValueError(f"unknown scenario {scenario!r}; choose from {', '.join(SCENARIOS)}")
+    kinds = SCENARIOS[scenario]
+    interval = 0.5 if scenario == "isolate" else 0.7
     with Cluster(servers=servers, clients=clients, tracing=tracing, seed=seed, persist=True,
                  fsync=False, out_dir=out_dir, unsafe_leader_selection=unsafe) as c:
-        if unsafe:
-            c.call_in_loop(lambda: _slow_servers(c))
         c.run(_run(c, report, duration, clients, keys, kinds, interval), timeout=duration + 120)
         try:
             c.wait_converged(timeout=30)
@@ -200,15 +244,6 @@ def run_chaos(
     return report
 
 
-def _slow_servers(c: Cluster) -> None:
-    """Slow links between servers: it widens the window the unsafe selection leaves open."""
-    names = [server_name(i) for i in range(1, c.num_servers + 1)]
-    for a in names:
-        for b in names:
-            if a != b:
-                c.faults.delay(a, b, 0.01, 0.008)
-
-
 def _same_state(c: Cluster) -> bool:
     states = [c.kv(i) for i in sorted(c.servers) if not c.servers[i].stopped]
     return all(s == states[0] for s in states)
@@ -223,12 +258,15 @@ def main(argv: list[str]) -> int:
     p.add_argument("--keys", type=int, default=3)
     p.add_argument("--unsafe", action="store_true",
                    help="the original's leader selection without fencing")
+    p.add_argument("--scenario", choices=sorted(SCENARIOS), default=None,
+                   help="mixed: every nemesis; isolate: the leader cut from the coord only")
     p.add_argument("--trace", action="store_true", help="record a vector-clock trace")
     p.add_argument("--out", default=None, help="folder for the trace and the history")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     report = run_chaos(args.seed, args.duration, args.servers, args.clients, args.keys,
-                       unsafe=args.unsafe, tracing=args.trace, out_dir=args.out)
+                       unsafe=args.unsafe, tracing=args.trace, out_dir=args.out,
+                       scenario=args.scenario)
     print(report.summary())
     if args.out:
         from teachraft.check import write_jsonl

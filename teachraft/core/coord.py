@@ -335,9 +335,9 @@ class Coord:
         if msg.fenced_term != self.term and not unsafe:
             return
         self.fenced[msg.server_id] = msg
-        # The original reads whichever live servers answer; teachraft waits for a
-        # fenced majority of all servers.
-        enough = len(self.view) if unsafe else self.majority
+        # The original takes whichever server answers, fencing none; teachraft
+        # waits for a fenced majority of all servers.
+        enough = 1 if unsafe else self.majority
         if len(self.fenced) >= enough:
             self._choose(trace)
 
