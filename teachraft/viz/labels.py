@@ -25,13 +25,20 @@ def wrap(text: str, width: int = WRAP, limit: int = BODY_LIMIT) -> str:
     """HTML-escape ``text``, cut it at ``limit`` characters and break it every ``width``."""
     if len(text) > limit:
         text = text[: limit - 1] + "…"
-    lines = [text[i : i + width] for i in range(0, len(text), width)] or [""]
-    return "<br>".join(html.escape(line) for line in lines)
+    if len(text) <= width:
+        return _escape(text)
+    return "<br>".join(_escape(text[i : i + width]) for i in range(0, len(text), width))
+
+
+def _escape(text: str) -> str:
+    if "<" in text or ">" in text or "&" in text:
+        return html.escape(text, quote=False)
+    return text
 
 
 def clock_text(clock: Mapping[str, int]) -> str:
     """A vector clock as compact JSON with sorted keys."""
-    return json.dumps(dict(sorted(clock.items())), separators=(", ", ":"))
+    return "{" + ", ".join(f'"{k}":{clock[k]}' for k in sorted(clock)) + "}"
 
 
 def body_text(event: Event) -> str:
@@ -66,14 +73,18 @@ def message_note(event: Event, partner: Event | None) -> str:
 
 
 def event_hover(event: Event, partner: Event | None = None) -> str:
-    """The hover box of one event: host and own time, tag, body, clock, trace id."""
-    lines = [f"<b>{html.escape(event.tag)}</b> at {html.escape(event.host)} (own time {event.time})"]
-    note = message_note(event, partner)
-    if note:
-        lines.append(html.escape(note))
-    body = body_text(event)
-    if body not in ("", "{}"):
-        lines.append("body: " + wrap(body))
+    """The hover box of one event: host and own time, tag, body, clock, trace id.
+
+    A token event shows the message it sent or took instead of its opaque token.
+    """
+    tag, host = _escape(event.tag), _escape(event.host)
+    lines = [f"<b>{tag}</b> at {host} (own time {event.time})"]
+    if event.tag in (GENERATE, RECEIVE):
+        lines.append(_escape(message_note(event, partner)))
+    else:
+        body = body_text(event)
+        if body not in ("", "{}"):
+            lines.append("body: " + wrap(body))
     lines.append("clock: " + wrap(clock_text(event.clock)))
     lines.append(f"trace {event.trace_id} · event #{event.index}")
     return "<br>".join(lines)

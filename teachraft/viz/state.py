@@ -141,15 +141,13 @@ def snapshot_of_cluster(cluster: Any) -> Snapshot:
 
 
 def _fill_fault_states(cluster: Any, snap: Snapshot) -> None:
-    """Add the fault state of coord/server links that carried no frame yet."""
+    """Add the fault state of links that carried no frame yet (a cut before any traffic)."""
     faults = getattr(cluster, "faults", None)
     link_state = getattr(faults, "link_state", None)
-    if link_state is None:
+    if link_state is None or not getattr(faults, "active", True):
         return
-    names = [v.name for v in snap.servers.values()]
-    pairs = [(a, b) for a in ["coord", *names] for b in names if a != b]
-    pairs += [(b, a) for a, b in pairs]
-    missing = [p for p in pairs if p not in snap.links]
+    names = [n for n in snap.nodes if n != "tracing"]
+    missing = [(a, b) for a in names for b in names if a != b and (a, b) not in snap.links]
     if not missing:
         return
     states = cluster.call_in_loop(lambda: [link_state(a, b) for a, b in missing])

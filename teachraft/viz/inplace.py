@@ -1,0 +1,49 @@
+"""Refreshing a live ``FigureWidget`` in place, without flicker or growing memory.
+
+A live panel redraws its figures every fraction of a second. Replacing a
+``FigureWidget`` each time would flash the whole output and leak views;
+instead the new figure's data is copied into the existing traces inside one
+``batch_update`` (plotly sends only the properties that changed), and the
+trace list is rebuilt only when its shape changes. teachraft's figures keep
+a fixed list of traces for a given cluster, so in practice that never happens
+during a run. ``uirevision`` in the figures' layouts keeps a student's zoom
+and pan across refreshes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import plotly.graph_objects as go
+
+
+def same_shape(widget: go.FigureWidget, fig: go.Figure) -> bool:
+    """True when both have the same number of traces, of the same types, in order."""
+    return len(widget.data) == len(fig.data) and all(
+        old.type == new.type for old, new in zip(widget.data, fig.data, strict=True)
+    )
+
+
+def update_in_place(widget: go.FigureWidget, fig: go.Figure) -> None:
+    """Make ``widget`` show ``fig``, reusing its traces when the shape matches."""
+    if not same_shape(widget, fig):
+        widget.data = ()
+        widget.add_traces(list(fig.data))
+        widget.layout = fig.layout
+        return
+    with widget.batch_update():
+        for old, new in zip(widget.data, fig.data, strict=True):
+            old.update(_plain(new), overwrite=True)
+        widget.layout.update(fig.layout.to_plotly_json(), overwrite=True)
+
+
+def _plain(trace: Any) -> dict[str, Any]:
+    data = trace.to_plotly_json()
+    data.pop("type", None)
+    data.pop("uid", None)
+    return data
+
+
+def as_widget(fig: go.Figure) -> go.FigureWidget:
+    """A ``FigureWidget`` of ``fig`` (needs the ``anywidget`` package, a teachraft dependency)."""
+    return go.FigureWidget(fig)

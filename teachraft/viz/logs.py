@@ -1,0 +1,259 @@
+"""The logs figure: every server's log side by side, one row per server.
+
+Each cell is one log entry, coloured by its term, so a new leader's No-Op and
+everything after it stand out as a new colour. Committed entries are solid and
+entries not yet committed are faded; a thick bar marks each row's commit index
+and a small triangle its last applied index. An entry that differs from the
+leader's entry at the same index (a follower's stale suffix, or the symptom of
+a bug) is outlined in red. Hovering a cell gives ``Put(k13,val13)``, its term,
+index and client op.
+
+Long logs stay readable: the figure opens on the newest ``window`` entries and
+can be dragged or zoomed back to index 1; cell labels are drawn only when the
+grid is small enough to hold them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import plotly.graph_objects as go
+
+from teachraft.core.log import Entry
+from teachraft.viz.labels import entry_hover, plural, short_entry
+from teachraft.viz.sources import snapshot_of
+from teachraft.viz.state import ServerView, Snapshot
+from teachraft.viz.style import (
+    DIFFERS,
+    FONT,
+    LEADER,
+    ROLE_COLOURS,
+    ROLE_LABELS,
+    UNCOMMITTED_OPACITY,
+    term_colour,
+)
+
+WINDOW = 40
+MAX_TEXT_CELLS = 6000
+ROW_PX = 64
+
+
+def logs_figure(
+    source: Any, at: int | None = None, window: int = WINDOW, title: str | None = None
+) -> go.Figure:
+    """Draw every server's log (``window``: how many of the newest entries to show first)."""
+    snap = snapshot_of(source, at)
+    views = list(snap.servers.values())
+    rows = [_row_label(v, snap) for v in views]
+    width = max((len(v.log) for v in views), default=0)
+    reference = leader_log(snap)
+    fig = go.Figure()
+    for committed in (True, False):
+        fig.add_trace(_cells(views, rows, width, committed, reference))
+    fig.add_trace(_differs_trace(views, reference))
+    fig.add_trace(_marker_trace(views, "commit"))
+    fig.add_trace(_marker_trace(views, "applied"))
+    _layout(fig, snap, rows, width, window, title)
+    return fig
+
+
+def leader_log(snap: Snapshot) -> list[Entry] | None:
+    """The log other rows are compared with: the coord's leader, else any leader."""
+    view = snap.servers.get(snap.leader)
+    if view is None:
+        view = next((v for v in snap.servers.values() if v.role == LEADER), None)
+    return None if view is None else view.log
+
+
+def differs(entry: Entry, reference: list[Entry] | None) -> bool:
+    """True when the leader has another entry (or none) at this entry's index."""
+    if reference is None:
+        return False
+    pos = entry.index - 1
+    return pos >= len(reference) or reference[pos] != entry
+
+
+def _row_label(view: ServerView, snap: Snapshot) -> str:
+    role = view.shown_role
+    mark = {"leader": " ★", "failed": " ✕"}.get(role, "")
+    text = f"<b>{view.name}</b>{mark}"
+    if role != "follower":
+        colour = ROLE_COLOURS[role] if role != "paused" else "#777777"
+        text += f"<br><span style='color:{colour}'>{ROLE_LABELS[role]}</span>"
+    return text
+
+
+def _cells(
+    views: list[ServerView],
+    rows: list[str],
+    width: int,
+    committed: bool,
+    reference: list[Entry] | None,
+) -> go.Heatmap:
+    z: list[list[int | None]] = []
+    text: list[list[str]] = []
+    hover: list[list[str]] = []
+    show_text = len(views) * width <= MAX_TEXT_CELLS
+    for view in views:
+        z_row: list[int | None] = [None] * width
+        t_row = [""] * width
+        h_row = [""] * width
+        for entry in view.log:
+            if (entry.index <= view.commit_index) != committed or not 0 < entry.index <= width:
+                continue
+            pos = entry.index - 1
+            z_row[pos] = entry.term
+            t_row[pos] = short_entry(entry) if show_text else ""
+            h_row[pos] = entry_hover(entry, view.name, committed, differs(entry, reference))
+        z.append(z_row)
+        text.append(t_row)
+        hover.append(h_row)
+    top = max((e.term for v in views for e in v.log), default=1)
+    return go.Heatmap(
+        z=z,
+        x=list(range(1, width + 1)),
+        y=list(range(len(rows))),
+        text=text,
+        texttemplate="%{text}" if show_text else None,
+        textfont={"size": 10, "family": FONT, "color": "#111111"},
+        customdata=hover,
+        hovertemplate="%{customdata}<extra></extra>",
+        colorscale=term_scale(top),
+        zmin=0.5,
+        zmax=top + 0.5,
+        showscale=committed,
+        colorbar=_colorbar(top),
+        xgap=2,
+        ygap=8,
+        opacity=1.0 if committed else UNCOMMITTED_OPACITY,
+        name="committed" if committed else "not committed",
+        hoverongaps=False,
+    )
+
+
+def _colorbar(top: int) -> dict[str, Any]:
+    step = max(1, top // 10)
+    ticks = list(range(1, top + 1, step))
+    return {
+        "title": {"text": "term"},
+        "tickvals": ticks,
+        "ticktext": [str(t) for t in ticks],
+        "len": 0.9,
+        "thickness": 14,
+        "x": 1.01,
+    }
+
+
+def term_scale(top: int) -> list[list[Any]]:
+    """A stepwise colour scale: each term 1..top gets one flat band."""
+    top = max(top, 1)
+    scale: list[list[Any]] = []
+    for term in range(1, top + 1):
+        colour = term_colour(term)
+        scale.append([(term - 1) / top, colour])
+        scale.append([term / top, colour])
+    return scale
+
+
+def _differs_trace(views: list[ServerView], reference: list[Entry] | None) -> go.Scatter:
+    xs, ys, hover = [], [], []
+    for row, view in enumerate(views):
+        for entry in view.log:
+            if differs(entry, reference):
+                xs.append(entry.index)
+                ys.append(row)
+                hover.append(
+                    f"{view.name} index {entry.index}: {entry.describe()} differs from the leader"
+                )
+    return go.Scatter(
+        x=xs,
+        y=ys,
+        mode="markers",
+        marker={
+            "symbol": "square-open",
+            "size": 30,
+            "color": DIFFERS,
+            "line": {"width": 3, "color": DIFFERS},
+        },
+        hovertext=hover,
+        hoverinfo="text",
+        name="differs from the leader",
+        showlegend=True,
+    )
+
+
+def _marker_trace(views: list[ServerView], which: str) -> go.Scatter:
+    if which == "commit":
+        xs = [v.commit_index + 0.5 for v in views]
+        ys = [float(i) for i in range(len(views))]
+        hover = [f"{v.name}: commit index {v.commit_index}" for v in views]
+        marker = {"symbol": "line-ns", "size": ROW_PX - 12, "line": {"width": 4, "color": "#111"}}
+        name = "commit index"
+    else:
+        xs = [v.last_applied + 0.5 for v in views]
+        ys = [i + 0.4 for i in range(len(views))]
+        hover = [f"{v.name}: last applied {v.last_applied}" for v in views]
+        marker = {
+            "symbol": "triangle-up",
+            "size": 11,
+            "color": "#111",
+            "line": {"width": 1, "color": "white"},
+        }
+        name = "last applied"
+    return go.Scatter(
+        x=xs,
+        y=ys,
+        mode="markers",
+        marker=marker,
+        hovertext=hover,
+        hoverinfo="text",
+        name=name,
+    )
+
+
+def logs_title(snap: Snapshot, width: int, window: int) -> str:
+    leader = f"leader server{snap.leader}" if snap.leader else "no leader"
+    text = f"Logs per server · {leader} · term {snap.term} · {plural(width, 'entry')}"
+    if snap.name:
+        text = f"{snap.name}: {text}"
+    if width > window:
+        text += f" (newest {window} shown: drag or zoom out to see more)"
+    if snap.at is not None:
+        text += f"<br><sup>after event {snap.event}</sup>"
+    return text.replace("entrys", "entries")
+
+
+def _layout(
+    fig: go.Figure, snap: Snapshot, rows: list[str], width: int, window: int, title: str | None
+) -> None:
+    n = max(len(rows), 1)
+    lo = max(0.5, width - window + 0.5)
+    fig.update_layout(
+        title={"text": title or logs_title(snap, width, window), "x": 0.02},
+        height=150 + ROW_PX * n,
+        width=1000,
+        template="plotly_white",
+        font={"family": FONT},
+        plot_bgcolor="#F2F2F2",
+        xaxis={
+            "title": {"text": "log index"},
+            "range": [lo, max(width, 1) + 0.9],
+            "tickformat": "d",
+            "showgrid": False,
+            "zeroline": False,
+        },
+        yaxis={
+            "range": [n - 0.5, -0.5],
+            "tickvals": list(range(n)),
+            "ticktext": rows,
+            "showgrid": False,
+            "zeroline": False,
+            "fixedrange": True,
+        },
+        legend={"orientation": "h", "yanchor": "top", "y": -0.25 - 0.5 / n, "x": 0},
+        margin={"l": 130, "r": 60, "t": 80, "b": 60},
+        hoverlabel={"align": "left"},
+        uirevision="logs",
+        dragmode="pan",
+        meta={"entries": width, "leader": snap.leader},
+    )
