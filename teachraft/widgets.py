@@ -1,0 +1,512 @@
+"""Notebook panels: drive a live cluster, or scrub through a finished run.
+
+``ControlPanel(cluster)`` puts a put/get form, fault buttons, a slow-motion
+slider, live figures and a ShiViz download in one place. ``TimelinePanel(run)``
+puts a time cursor on a finished run so a lesson can step through a leader
+failure event by event.
+
+Rules these panels keep (see ``../shared/specs/notebooks.md``):
+
+- every action goes through the Cluster's public API;
+- widgets are touched only on the kernel's thread: inside a kernel, actions run
+  as tasks on the kernel's event loop awaiting the cluster's async twins, so a
+  slow Put never freezes the page; without a running loop (a script, pytest)
+  they run synchronously;
+- errors (no quorum, a failed server, a timeout) are shown in the panel, never
+  as a traceback;
+- live figures are ``FigureWidget``s refreshed in place at a steady cadence,
+  with a fixed list of traces, so they neither flicker nor grow.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import html
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import ipywidgets as W
+import plotly.graph_objects as go
+
+from teachraft.errors import ClusterError, KVError, NoQuorumError, OpTimeoutError
+from teachraft.viz.download import shiviz_download
+from teachraft.viz.inplace import as_widget, update_in_place
+from teachraft.viz.logs import logs_figure
+from teachraft.viz.sources import is_running, live_events
+from teachraft.viz.spacetime import cursor_trace, spacetime_figure
+from teachraft.viz.state import Snapshot, snapshot_of_cluster
+from teachraft.viz.timeline import Timeline
+from teachraft.viz.topology import topology_figure, topology_title
+
+log = logging.getLogger(__name__)
+
+REFRESH = 0.5
+LIVE_EVENTS = 300
+OK_STYLE = "color:#1B5E20"
+ERROR_STYLE = "color:#B00020;font-weight:bold"
+BUSY_STYLE = "color:#555555"
+
+
+def error_text(exc: BaseException) -> str:
+    """One line a student can act on, for any error an action can raise."""
+    text = str(exc) or type(exc).__name__
+    if isinstance(exc, NoQuorumError):
+        return f"No quorum: {text}"
+    if isinstance(exc, OpTimeoutError):
+        return f"Timed out (the op may or may not have happened): {text}"
+    if isinstance(exc, KVError):
+        return f"The operation failed: {text}"
+    if isinstance(exc, ClusterError):
+        return f"Cluster: {text}"
+    if isinstance(exc, TimeoutError):
+        return "Timed out waiting for the cluster"
+    return f"{type(exc).__name__}: {text}"
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
+def _button(text: str, style: str = "", tip: str = "") -> W.Button:
+    return W.Button(
+        description=text,
+        button_style=style,
+        tooltip=tip or text,
+        layout=W.Layout(width="auto"),
+    )
+
+
+class _Runner:
+    """Runs panel actions: as tasks on the kernel's loop, or inline without one."""
+
+    def __init__(self, status: W.HTML, after: Callable[[], None]) -> None:
+        self.status = status
+        self.after = after
+        self.tasks: set[asyncio.Task[Any]] = set()
+
+    def show(self, text: str, style: str = OK_STYLE) -> None:
+        self.status.value = f"<span style='{style}'>{html.escape(text)}</span>"
+
+    def run(
+        self,
+        label: str,
+        sync_call: Callable[[], Any],
+        async_call: Callable[[], Awaitable[Any]] | None = None,
+        done: Callable[[Any], str] | None = None,
+    ) -> None:
+        """Run one action and report its result (``done(result)``) or its error."""
+        loop = _running_loop()
+        if loop is None or async_call is None:
+            try:
+                result = sync_call()
+            except Exception as exc:
+                self._failed(label, exc)
+            else:
+                self._succeeded(label, result, done)
+            return
+        self.show(f"{label}…", BUSY_STYLE)
+        task = loop.create_task(self._run_async(label, async_call, done))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def _run_async(
+        self,
+        label: str,
+        async_call: Callable[[], Awaitable[Any]],
+        done: Callable[[Any], str] | None,
+    ) -> None:
+        try:
+            result = await async_call()
+        except Exception as exc:
+            self._failed(label, exc)
+        else:
+            self._succeeded(label, result, done)
+
+    def _succeeded(self, label: str, result: Any, done: Callable[[Any], str] | None) -> None:
+        self.show(done(result) if done else f"{label}: done")
+        self._refresh()
+
+    def _failed(self, label: str, exc: BaseException) -> None:
+        log.info("%s failed: %s", label, exc)
+        self.show(f"{label}: {error_text(exc)}", ERROR_STYLE)
+        self._refresh()
+
+    def _refresh(self) -> None:
+        try:
+            self.after()
+        except Exception:
+            log.exception("refreshing the panel failed")
+
+
+class ControlPanel(W.VBox):
+    """Drive a live cluster from a notebook: ops, faults, speed, live figures, ShiViz.
+
+    >>> panel = ControlPanel(cluster)   # doctest: +SKIP
+    >>> panel                           # doctest: +SKIP
+
+    Inside a kernel the figures refresh every ``refresh`` seconds while the
+    cluster runs; call :meth:`refresh` to redraw at once, :meth:`stop` to end
+    the refreshing. ``spacetime`` adds a live diagram of the last
+    ``LIVE_EVENTS`` events.
+    """
+
+    def __init__(self, cluster: Any, refresh: float = REFRESH, spacetime: bool = False) -> None:
+        self.cluster = cluster
+        self.interval = refresh
+        self.next_slow_motion = float(getattr(cluster, "slow_motion", 1.0))
+        self.refreshes = 0
+        self._refresh_task: asyncio.Task[None] | None = None
+        self.header = W.HTML()
+        self.status = W.HTML("<span style='color:#555'>Ready.</span>")
+        self.runner = _Runner(self.status, self.refresh)
+        self.topology = as_widget(go.Figure())
+        self.logs = as_widget(go.Figure())
+        self.spacetime = as_widget(go.Figure()) if spacetime else None
+        self.shiviz = W.HTML()
+        super().__init__(self._build())
+        self.refresh()
+        self.start()
+
+    # --- building -------------------------------------------------------------------------
+
+    def _build(self) -> list[W.Widget]:
+        rows = [
+            self.header,
+            self._ops_row(),
+            self._fault_row(),
+            self._partition_row(),
+            self._speed_row(),
+            self.status,
+            self.topology,
+            self.logs,
+        ]
+        if self.spacetime is not None:
+            rows.append(self.spacetime)
+        rows.append(self._shiviz_row())
+        return rows
+
+    def _ops_row(self) -> W.HBox:
+        self.key = W.Text(value="k1", description="key", layout=W.Layout(width="180px"))
+        self.value = W.Text(value="v1", description="value", layout=W.Layout(width="180px"))
+        clients = list(range(1, int(getattr(self.cluster, "num_clients", 1)) + 1)) or [1]
+        self.client_picker = W.Dropdown(
+            options=[(f"client{i}", i) for i in clients],
+            value=clients[0],
+            description="via",
+            layout=W.Layout(width="160px"),
+        )
+        self.put_button = _button("Put", "primary", "Put key=value through the client")
+        self.get_button = _button("Get", "info", "Get key through the log")
+        self.put_button.on_click(lambda _: self.do_put())
+        self.get_button.on_click(lambda _: self.do_get())
+        return W.HBox([self.key, self.value, self.client_picker, self.put_button, self.get_button])
+
+    def _fault_row(self) -> W.HBox:
+        self.fail_leader_button = _button("Fail leader", "danger", "Fail-stop the current leader")
+        self.server_picker = W.Dropdown(
+            options=[(f"server{i}", i) for i in self._server_ids()],
+            description="server",
+            layout=W.Layout(width="170px"),
+        )
+        self.fail_button = _button("Fail server", "warning", "Fail-stop the picked server")
+        self.heal_button = _button("Heal", "success", "Remove every network fault")
+        self.fail_leader_button.on_click(lambda _: self.do_fail_leader())
+        self.fail_button.on_click(lambda _: self.do_fail())
+        self.heal_button.on_click(lambda _: self.do_heal())
+        items: list[W.Widget] = [self.fail_leader_button, self.server_picker, self.fail_button]
+        self.restart_button: W.Button | None = None
+        if callable(getattr(self.cluster, "restart", None)):
+            self.restart_button = _button("Restart server", "", "Restart the picked server")
+            self.restart_button.on_click(lambda _: self.do_restart())
+            items.append(self.restart_button)
+        items.append(self.heal_button)
+        return W.HBox(items)
+
+    def _partition_row(self) -> W.HBox:
+        names = [n for n in self.cluster.node_names() if n != "tracing"]
+        self.side = W.SelectMultiple(
+            options=names,
+            rows=min(len(names), 5),
+            description="one side",
+            layout=W.Layout(width="230px"),
+        )
+        self.partition_button = _button(
+            "Partition", "warning", "Cut the picked nodes off from all the others"
+        )
+        self.partition_button.on_click(lambda _: self.do_partition())
+        hint = W.HTML(
+            "<small>Pick the nodes on one side (ctrl/cmd-click for several); every other "
+            "node is on the other side.</small>"
+        )
+        return W.HBox([self.side, W.VBox([self.partition_button, hint])])
+
+    def _speed_row(self) -> W.HBox:
+        self.speed = W.FloatLogSlider(
+            value=self.next_slow_motion,
+            base=10,
+            min=-1,
+            max=1.3,
+            step=0.05,
+            description="slow motion",
+            readout_format=".2g",
+            continuous_update=False,
+            layout=W.Layout(width="420px"),
+        )
+        self.speed_note = W.HTML()
+        self.speed.observe(lambda change: self.set_slow_motion(change["new"]), names="value")
+        self._speed_help()
+        return W.HBox([self.speed, self.speed_note])
+
+    def _shiviz_row(self) -> W.HBox:
+        self.shiviz_button = _button("ShiViz log", "", "Make the run's ShiViz log downloadable")
+        self.shiviz_button.on_click(lambda _: self.do_shiviz())
+        return W.HBox([self.shiviz_button, self.shiviz])
+
+    def _server_ids(self) -> list[int]:
+        return list(range(1, int(getattr(self.cluster, "num_servers", 0)) + 1))
+
+    # --- actions ---------------------------------------------------------------------------
+
+    def do_put(self) -> None:
+        key, value, client = self.key.value, self.value.value, self.client_picker.value
+        c = self.cluster
+        self.runner.run(
+            f"Put({key},{value})",
+            lambda: c.put(key, value, client=client),
+            lambda: c.aput(key, value, client=client),
+            lambda _: f"Put({key},{value}) committed",
+        )
+
+    def do_get(self) -> None:
+        key, client = self.key.value, self.client_picker.value
+        c = self.cluster
+
+        def said(value: str | None) -> str:
+            return f"Get({key}) → {value!r}" if value is not None else f"Get({key}): never put"
+
+        self.runner.run(
+            f"Get({key})",
+            lambda: c.get(key, client=client),
+            lambda: c.aget(key, client=client),
+            said,
+        )
+
+    def do_fail_leader(self) -> None:
+        c = self.cluster
+        self.runner.run(
+            "Fail leader",
+            c.fail_leader,
+            c.afail_leader,
+            lambda sid: f"server{sid} (the leader) failed; the coord picks a new leader",
+        )
+
+    def do_fail(self) -> None:
+        sid = self.server_picker.value
+        if sid is None:
+            self.runner.show("Pick a server first.", ERROR_STYLE)
+            return
+        c = self.cluster
+        self.runner.run(
+            f"Fail server{sid}",
+            lambda: c.fail(sid),
+            lambda: c.afail(sid),
+            lambda _: f"server{sid} failed",
+        )
+
+    def do_restart(self) -> None:
+        sid = self.server_picker.value
+        restart = getattr(self.cluster, "restart", None)
+        if sid is None or restart is None:
+            self.runner.show("Pick a server first.", ERROR_STYLE)
+            return
+        arestart = getattr(self.cluster, "arestart", None)
+        self.runner.run(
+            f"Restart server{sid}",
+            lambda: restart(sid),
+            (lambda: arestart(sid)) if arestart is not None else None,
+            lambda _: f"server{sid} restarted",
+        )
+
+    def do_partition(self) -> None:
+        side = list(self.side.value)
+        rest = [n for n in self.side.options if n not in side]
+        if not side or not rest:
+            self.runner.show("Pick some nodes, but not all, for one side.", ERROR_STYLE)
+            return
+        self.runner.run(
+            "Partition",
+            lambda: self.cluster.partition(side, rest),
+            None,
+            lambda _: f"Partitioned: {', '.join(side)} | {', '.join(rest)}",
+        )
+
+    def do_heal(self) -> None:
+        self.runner.run("Heal", self.cluster.heal, None, lambda _: "Every network fault removed")
+
+    def do_shiviz(self) -> None:
+        def make() -> str:
+            link = shiviz_download(self.cluster)
+            self.shiviz.value = link.html()
+            return f"ShiViz log ready ({link.events} events)"
+
+        self.runner.run("ShiViz log", make, None, lambda text: text)
+
+    def set_slow_motion(self, factor: float) -> None:
+        """Change the speed now if the cluster can, else remember it for the next cluster."""
+        self.next_slow_motion = float(factor)
+        setter = getattr(self.cluster, "set_slow_motion", None)
+        if callable(setter):
+            note = f"Slow motion: timers x{factor:.2g}"
+            self.runner.run("Slow motion", lambda: setter(factor), None, lambda _: note)
+        self._speed_help()
+
+    def _speed_help(self) -> None:
+        live = callable(getattr(self.cluster, "set_slow_motion", None))
+        factor = f"{self.next_slow_motion:.2g}"
+        if live:
+            text = f"every timer x{factor} (applies now)"
+        else:
+            text = (
+                f"this cluster keeps its speed; start the next one with "
+                f"<code>Cluster(slow_motion={factor})</code> "
+                "(or <code>panel.next_slow_motion</code>)"
+            )
+        self.speed_note.value = f"<small>{text}</small>"
+
+    # --- refreshing ---------------------------------------------------------------------
+
+    def refresh(self) -> None:
+        """Redraw the header and figures from the cluster's current state."""
+        if not is_running(self.cluster):
+            self.header.value = "<b>This cluster is closed.</b> Start a new one to continue."
+            self.stop()
+            return
+        snap = snapshot_of_cluster(self.cluster)
+        self._show(snap)
+        if self.spacetime is not None:
+            table = live_events(self.cluster, last=LIVE_EVENTS)
+            fig = spacetime_figure(table, window=None, title=f"The last {len(table)} events")
+            update_in_place(self.spacetime, fig)
+        self.refreshes += 1
+
+    def _show(self, snap: Snapshot) -> None:
+        self.header.value = f"<h3 style='margin:4px 0'>KVRaft: {topology_title(snap)}</h3>"
+        update_in_place(self.topology, topology_figure(snap))
+        update_in_place(self.logs, logs_figure(snap))
+
+    def start(self) -> bool:
+        """Refresh every ``interval`` seconds on the kernel's loop (False without a loop)."""
+        loop = _running_loop()
+        if loop is None or self._refresh_task is not None:
+            return False
+        self._refresh_task = loop.create_task(self._refresh_forever())
+        return True
+
+    def stop(self) -> None:
+        """Stop refreshing (the panel keeps working; call ``refresh`` to redraw)."""
+        task, self._refresh_task = self._refresh_task, None
+        if task is not None and task is not _current_task():
+            task.cancel()
+
+    async def _refresh_forever(self) -> None:
+        failures = 0
+        while self._refresh_task is not None and is_running(self.cluster):
+            await asyncio.sleep(self.interval * (1 + min(failures, 10)))
+            try:
+                self.refresh()
+                failures = 0
+            except Exception as exc:
+                failures += 1
+                log.info("live refresh failed: %s", exc)
+                if failures == 1:
+                    self.runner.show(f"Refresh: {error_text(exc)}", ERROR_STYLE)
+        self._refresh_task = None
+
+    def close(self) -> None:
+        self.stop()
+        for widget in (self.topology, self.logs, self.spacetime):
+            if widget is not None:
+                with contextlib.suppress(Exception):
+                    widget.close()
+        super().close()
+
+
+def _current_task() -> asyncio.Task[Any] | None:
+    with contextlib.suppress(RuntimeError):
+        return asyncio.current_task()
+    return None
+
+
+class TimelinePanel(W.VBox):
+    """Scrub through a finished run: a slider moves every figure to one event.
+
+    Buttons step one event at a time, or jump to the next fault or leadership
+    change; the caption shows the event at the cursor.
+    """
+
+    def __init__(self, source: Any, start: int | None = None, window: int = 200) -> None:
+        self.timeline = Timeline(source, window=window)
+        last = max(self.timeline.last, 0)
+        self.slider = W.IntSlider(
+            value=last if start is None else max(0, min(start, last)),
+            min=0,
+            max=last,
+            description="event",
+            continuous_update=False,
+            layout=W.Layout(width="640px"),
+        )
+        self.play = W.Play(min=0, max=last, interval=400, description="play")
+        W.jslink((self.play, "value"), (self.slider, "value"))
+        self.caption = W.HTML()
+        topology, logs, spacetime = self.timeline.figures(self.slider.value)
+        self.topology = as_widget(topology)
+        self.logs = as_widget(logs)
+        self.spacetime = as_widget(spacetime)
+        self._cursor = len(self.spacetime.data) - 1
+        self.slider.observe(lambda change: self.show(change["new"]), names="value")
+        super().__init__([self._controls(), self.caption, self.topology, self.logs, self.spacetime])
+        self._caption(self.slider.value)
+
+    def _controls(self) -> W.HBox:
+        buttons = [
+            ("◀◀ moment", lambda: self.timeline.previous_moment(self.slider.value)),
+            ("◀ event", lambda: self.slider.value - 1),
+            ("event ▶", lambda: self.slider.value + 1),
+            ("moment ▶▶", lambda: self.timeline.next_moment(self.slider.value)),
+        ]
+        widgets: list[W.Widget] = [self.play, self.slider]
+        self.buttons: dict[str, W.Button] = {}
+        for text, target in buttons:
+            button = _button(
+                text, "", "Jump to a fault or leader change" if "moment" in text else text
+            )
+            button.on_click(lambda _, to=target: self.go(to()))
+            self.buttons[text] = button
+            widgets.append(button)
+        return W.HBox(widgets)
+
+    def go(self, index: int) -> None:
+        """Move the cursor to event ``index`` (clamped to the run)."""
+        self.slider.value = max(self.slider.min, min(int(index), self.slider.max))
+
+    def show(self, index: int) -> None:
+        """Redraw every figure at event ``index``."""
+        snap = self.timeline.snapshot(index)
+        update_in_place(self.topology, topology_figure(snap))
+        update_in_place(self.logs, logs_figure(snap))
+        line = cursor_trace(index, len(self.spacetime.layout.yaxis.tickvals or ()))
+        with self.spacetime.batch_update():
+            self.spacetime.data[self._cursor].x = line.x
+            self.spacetime.data[self._cursor].y = line.y
+            self.spacetime.data[self._cursor].showlegend = True
+            self.spacetime.layout.xaxis.range = self.timeline.spacetime_range(index)
+        self._caption(index)
+
+    def _caption(self, index: int) -> None:
+        text = html.escape(self.timeline.describe(index))
+        self.caption.value = f"<b>After event</b> <code>{text}</code>"
