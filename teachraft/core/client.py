@@ -97,6 +97,7 @@ class ClientSession:
         self.asking = False
         self.last_error = ""
         self.stopped = False
+        self.on_wire = 0  # ops sent and not yet answered or failed
 
     def take(self) -> list[Any]:
         out, self.outbox = self.outbox, []
@@ -151,17 +152,17 @@ class ClientSession:
             if not self.asking and self.ops:
                 self._ask_leader()
             return
-        on_wire = sum(1 for op in self.ops.values() if op.on_wire)
+        if self.on_wire >= self.max_in_flight or self.on_wire >= len(self.ops):
+            return
         for op in self.ops.values():
-            if on_wire >= self.max_in_flight:
+            if self.on_wire >= self.max_in_flight:
                 break
-            if op.on_wire:
-                continue
-            self._send(op)
-            on_wire += 1
+            if not op.on_wire:
+                self._send(op)
 
     def _send(self, op: PendingOp) -> None:
         op.on_wire = True
+        self.on_wire += 1
         op.sent = True
         op.attempts += 1
         req = ClientRequest(
@@ -199,8 +200,7 @@ class ClientSession:
         changed = info.leader_addr != self.leader_addr
         self.leader, self.leader_addr = info.leader, info.leader_addr
         if changed:
-            for op in self.ops.values():
-                op.on_wire = False
+            self._all_off_wire()
         self._pump()
 
     def reply(self, rep: ClientReply, attempt: int = 0) -> None:
@@ -234,7 +234,7 @@ class ClientSession:
         op = self.ops.get(op_id)
         if op is None or not op.on_wire or (attempt and attempt != op.attempts):
             return
-        op.on_wire = False
+        self._off_wire(op)
         self.last_error = error
         if hint_addr and hint_addr != self.leader_addr:
             self.leader_addr = hint_addr
@@ -243,8 +243,7 @@ class ClientSession:
             return
         if self.leader_addr is not None:
             self.leader, self.leader_addr = 0, None
-            for other in self.ops.values():
-                other.on_wire = False
+            self._all_off_wire()
         if not self.asking:
             self._ask_leader()
 
@@ -267,7 +266,19 @@ class ClientSession:
         for op in list(self.ops.values()):
             self._finish(op, False, None, error)
 
+    def _off_wire(self, op: PendingOp) -> None:
+        if op.on_wire:
+            op.on_wire = False
+            self.on_wire -= 1
+
+    def _all_off_wire(self) -> None:
+        """A leader change: every op in flight will be sent again (same op ids)."""
+        for op in self.ops.values():
+            op.on_wire = False
+        self.on_wire = 0
+
     def _finish(self, op: PendingOp, ok: bool, value: str | None, error: str) -> None:
+        self._off_wire(op)
         del self.ops[op.op_id]
         self.done[op.op_id] = Deliver(op.op_id, op.kind, op.key, ok, value, error, op.sent)
         while self.next_to_deliver in self.done:

@@ -30,8 +30,14 @@ class Session:
         if op_id <= self.acked_below:
             return
         self.acked_below = op_id
-        for old in [k for k in self.results if k < op_id]:
-            del self.results[old]
+        results = self.results
+        # Results arrive in op order nearly always, so the oldest sit in front;
+        # a straggler behind a newer op goes once that op is forgotten too.
+        while results:
+            first = next(iter(results))
+            if first >= op_id:
+                break
+            del results[first]
 
 
 class KVStore:

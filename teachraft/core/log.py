@@ -10,16 +10,18 @@ the figures and error messages: ``Put(k13,val13)``, ``Get(k13)``, ``No-Op``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 NOOP, PUT, GET = 0, 1, 2
 KIND_NAMES = {NOOP: "NoOp", PUT: "Put", GET: "Get"}
 
 
-@dataclass(slots=True, frozen=True)
-class Entry:
-    """One log entry. Field order mirrors KVRaft's ``{Term, Command, Index}``."""
+class Entry(NamedTuple):
+    """One log entry. Field order mirrors KVRaft's ``{Term, Command, Index}``.
+
+    A named tuple: entries are created for every replicated command, so they
+    must be cheap to build, compare and send (the wire form is the tuple itself).
+    """
 
     term: int
     index: int
@@ -30,29 +32,27 @@ class Entry:
     op_id: int = 0
     acked_below: int = 0
 
-    def to_wire(self) -> list[Any]:
-        return [
-            self.term,
-            self.index,
-            self.kind,
-            self.key,
-            self.value,
-            self.client_id,
-            self.op_id,
-            self.acked_below,
-        ]
+    def to_wire(self) -> Entry:
+        return self  # msgpack packs a tuple as an array
 
     @classmethod
     def from_wire(cls, item: Any) -> Entry:
+        if type(item) is not list or len(item) != 8:
+            raise ValueError("malformed log entry")
+        term, index, kind, key, value, client_id, op_id, acked_below = item
         if (
-            type(item) is not list
-            or len(item) != 8
-            or not all(type(item[i]) is int for i in (0, 1, 2, 6, 7))
-            or not all(type(item[i]) is str for i in (3, 4, 5))
-            or item[2] not in KIND_NAMES
+            type(term) is not int
+            or type(index) is not int
+            or type(kind) is not int
+            or type(key) is not str
+            or type(value) is not str
+            or type(client_id) is not str
+            or type(op_id) is not int
+            or type(acked_below) is not int
+            or kind not in KIND_NAMES
         ):
             raise ValueError("malformed log entry")
-        return cls(*item)
+        return cls._make(item)
 
     def describe(self) -> str:
         """The original's text for a command: ``Put(k13,val13)``, ``Get(k13)``, ``No-Op``."""

@@ -15,6 +15,7 @@ what a transport node is given.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from typing import Any, ClassVar
@@ -28,40 +29,62 @@ class MessageError(ValueError):
     """A received body does not match its message's shape."""
 
 
-def _check(value: Any, kind: Any, name: str, msg: str) -> Any:
-    """Return ``value`` if it has the declared wire type, else raise MessageError."""
-    if kind is int:
-        ok = type(value) is int
-    elif kind is bool:
-        ok = type(value) is bool
-    elif kind is str:
-        ok = type(value) is str
-    elif kind is bytes:
-        ok = type(value) is bytes
-    elif kind == "int?":
-        ok = value is None or type(value) is int
-    elif kind == "str?":
-        ok = value is None or type(value) is str
-    elif kind == "entries":
-        if type(value) is not list:
-            raise MessageError(f"{msg}.{name}: expected a list of entries")
-        return [Entry.from_wire(item) for item in value]
-    elif kind == "peers":
-        ok = type(value) is list and all(
-            type(p) is list and len(p) == 2 and type(p[0]) is int and type(p[1]) is str
-            for p in value
-        )
-        if ok:
-            return [(p[0], p[1]) for p in value]
-    elif kind == "ints":
-        ok = type(value) is list and all(type(v) is int for v in value)
-    elif kind == "any":
-        ok = True
-    else:  # pragma: no cover - a programming error in a message declaration
-        raise TypeError(f"unknown wire kind {kind!r}")
-    if not ok:
-        raise MessageError(f"{msg}.{name}: {type(value).__name__} is not a valid {kind}")
-    return value
+def _int(v: Any) -> Any:
+    if type(v) is not int:
+        raise MessageError(f"{type(v).__name__} is not an int")
+    return v
+
+
+def _str(v: Any) -> Any:
+    if type(v) is not str:
+        raise MessageError(f"{type(v).__name__} is not a str")
+    return v
+
+
+def _bytes(v: Any) -> Any:
+    if type(v) is not bytes:
+        raise MessageError(f"{type(v).__name__} is not bytes")
+    return v
+
+
+def _bool(v: Any) -> Any:
+    if type(v) is not bool:
+        raise MessageError(f"{type(v).__name__} is not a bool")
+    return v
+
+
+def _opt_str(v: Any) -> Any:
+    if v is not None and type(v) is not str:
+        raise MessageError(f"{type(v).__name__} is not a str or nil")
+    return v
+
+
+def _entries(v: Any) -> Any:
+    if type(v) is not list:
+        raise MessageError("expected a list of entries")
+    return [Entry.from_wire(item) for item in v]
+
+
+def _peers(v: Any) -> Any:
+    if type(v) is not list:
+        raise MessageError("expected a list of [id, address] pairs")
+    out = []
+    for p in v:
+        if type(p) is not list or len(p) != 2 or type(p[0]) is not int or type(p[1]) is not str:
+            raise MessageError("expected a list of [id, address] pairs")
+        out.append((p[0], p[1]))
+    return out
+
+
+CHECKS: dict[str, Callable[[Any], Any]] = {
+    "int": _int,
+    "str": _str,
+    "bytes": _bytes,
+    "bool": _bool,
+    "str?": _opt_str,
+    "entries": _entries,
+    "peers": _peers,
+}
 
 
 class Message:
@@ -70,30 +93,31 @@ class Message:
     __slots__ = ()
     METHOD: ClassVar[str] = ""
     WIRE: ClassVar[tuple[tuple[str, Any], ...]] = ()
+    _CHECKS: ClassVar[tuple[Callable[[Any], Any], ...]] = ()
+    _FIELDS: ClassVar[Callable[[Any], tuple[Any, ...]]]
 
-    def to_wire(self) -> list[Any]:
-        out: list[Any] = []
-        for name, kind in self.WIRE:
-            value = getattr(self, name)
-            if kind == "entries":
-                value = [e.to_wire() for e in value]
-            elif kind == "peers":
-                value = [list(p) for p in value]
-            out.append(value)
-        return out
+    def to_wire(self) -> tuple[Any, ...]:
+        """The fields in order; msgpack packs tuples (entries, peers too) as arrays."""
+        return self._FIELDS(self)
 
     @classmethod
     def from_wire(cls, body: Any) -> Message:
-        if type(body) is not list or len(body) != len(cls.WIRE):
-            raise MessageError(f"{cls.__name__}: expected an array of {len(cls.WIRE)} fields")
-        args = [
-            _check(value, kind, name, cls.__name__)
-            for value, (name, kind) in zip(body, cls.WIRE, strict=True)
-        ]
-        return cls(*args)
+        checks = cls._CHECKS
+        if type(body) is not list or len(body) != len(checks):
+            raise MessageError(f"{cls.__name__}: expected an array of {len(checks)} fields")
+        try:
+            return cls(*[check(value) for check, value in zip(checks, body)])
+        except MessageError as exc:
+            raise MessageError(f"{cls.__name__}: {exc}") from None
+        except ValueError as exc:
+            raise MessageError(f"{cls.__name__}: {exc}") from None
 
 
-_WIRE_KINDS = {"int": int, "str": str, "bytes": bytes, "bool": bool}
+_WIRE_KINDS = {"int": "int", "str": "str", "bytes": "bytes", "bool": "bool"}
+
+
+def _any(v: Any) -> Any:
+    return v
 
 
 def message(method: str, **overrides: Any) -> Callable[[type], type]:
@@ -107,6 +131,8 @@ def message(method: str, **overrides: Any) -> Callable[[type], type]:
             wire.append((f.name, kind))
         dc.METHOD = method
         dc.WIRE = tuple(wire)
+        dc._FIELDS = operator.attrgetter(*(name for name, _ in wire))
+        dc._CHECKS = tuple(CHECKS.get(kind, _any) for _, kind in wire)
         return dc
 
     return wrap

@@ -175,6 +175,40 @@ class Node:
                 f"reply to {method} from {address} rejected: {type(exc).__name__}: {exc}"
             ) from exc
 
+    def call_later(
+        self,
+        address: str,
+        method: str,
+        body: Any,
+        *,
+        timeout: float,
+        callback: Callable[[Any, BaseException | None], None],
+    ) -> None:
+        """Like ``call``, but ``callback(result, error)`` runs when it ends.
+
+        The hot path of a client: no task and no coroutine per request. The
+        callback runs on the loop; exactly one of result and error is meaningful.
+        """
+        if self._closed:
+            callback(None, Unreachable(f"node {self.name} is closed"))
+            return
+        conn = self._conns.get(address)
+        if conn is None or conn.transport is None:
+            conn = self._connection(address, min(timeout, REDIAL_BUDGET))
+        rid, fut = conn.request(method, body, timeout)
+        deadlines = self.deadlines
+
+        def done(f: asyncio.Future) -> None:
+            deadlines.finish()  # type: ignore[union-attr]
+            conn.pending.pop(rid, None)
+            if f.cancelled():
+                callback(None, Unreachable(f"call to {address} cancelled"))
+                return
+            exc = f.exception()
+            callback(None if exc is not None else f.result(), exc)
+
+        fut.add_done_callback(done)
+
     def send(self, address: str, method: str, body: Any) -> None:
         """Send a one-way message; never raises (unreachable peers drop it)."""
         if self._closed:

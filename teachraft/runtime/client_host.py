@@ -138,24 +138,33 @@ class KVClient(Host):
     def other_effect(self, effect: Any) -> None:
         kind = type(effect)
         if kind is SendRequest:
-            self.spawn(self._send(effect))
+            self._send(effect)
         elif kind is Deliver:
             self._deliver(effect)
         elif kind is AskLeader:
             self.spawn(self._ask_leader(effect.token))
 
-    async def _send(self, eff: SendRequest) -> None:
+    def _send(self, eff: SendRequest) -> None:
+        """Send one op to the leader; its outcome comes back to the core as an input."""
         assert self.node is not None
-        try:
-            rep = await self.node.call(
-                eff.address, "client_request", eff.request.to_wire(),
-                timeout=self.call_timeout, decode=ClientReply.from_wire,
-            )
-        except NetError as exc:
-            self.dispatch(self.core.failed, eff.op_id, str(exc) or type(exc).__name__, 0, None,
-                          eff.attempt)
-            return
-        self.dispatch(self.core.reply, rep, eff.attempt)
+        op_id, attempt = eff.op_id, eff.attempt
+
+        def done(result: Any, error: BaseException | None) -> None:
+            if error is None:
+                try:
+                    rep = ClientReply.from_wire(result)
+                except ValueError as exc:
+                    error = exc
+                else:
+                    self.dispatch(self.core.reply, rep, attempt)
+                    return
+            self.dispatch(self.core.failed, op_id, str(error) or type(error).__name__, 0, None,
+                          attempt)
+
+        self.node.call_later(
+            eff.address, "client_request", eff.request.to_wire(),
+            timeout=self.call_timeout, callback=done,
+        )
 
     async def _ask_leader(self, token: bytes) -> None:
         assert self.node is not None
