@@ -104,8 +104,10 @@ class Nemesis:
             self.rng.shuffle(servers)
             cut = self.rng.randint(1, len(servers) // 2)
             side = ["coord", *servers[cut:]]
-            c.faults.partition([server_name(s) for s in servers[:cut]],
-                               [s if isinstance(s, str) else server_name(s) for s in side])
+            c.faults.partition(
+                [server_name(s) for s in servers[:cut]],
+                [s if isinstance(s, str) else server_name(s) for s in side],
+            )
         elif kind == "cut-leader" and c._leader():
             c.faults.cut("coord", server_name(c._leader()))
         elif kind == "drop":
@@ -183,8 +185,15 @@ async def _client_loop(c: Cluster, cid: int, rng: random.Random, keys: int, unti
             await asyncio.sleep(0.02)
 
 
-async def _run(c: Cluster, report: ChaosReport, duration: float, clients: int, keys: int,
-               kinds: tuple[str, ...], interval: float) -> None:
+async def _run(
+    c: Cluster,
+    report: ChaosReport,
+    duration: float,
+    clients: int,
+    keys: int,
+    kinds: tuple[str, ...],
+    interval: float,
+) -> None:
     rng = random.Random(report.seed)
     nemesis = Nemesis(c, random.Random(rng.random()), kinds)
     until = time.monotonic() + duration
@@ -226,8 +235,16 @@ def run_chaos(
         raise ValueError(f"unknown scenario {scenario!r}; choose from {', '.join(SCENARIOS)}")
     kinds = SCENARIOS[scenario]
     interval = 0.5 if scenario == "isolate" else 0.7
-    with Cluster(servers=servers, clients=clients, tracing=tracing, seed=seed, persist=True,
-                 fsync=False, out_dir=out_dir, unsafe_leader_selection=unsafe) as c:
+    with Cluster(
+        servers=servers,
+        clients=clients,
+        tracing=tracing,
+        seed=seed,
+        persist=True,
+        fsync=False,
+        out_dir=out_dir,
+        unsafe_leader_selection=unsafe,
+    ) as c:
         c.run(_run(c, report, duration, clients, keys, kinds, interval), timeout=duration + 120)
         try:
             c.wait_converged(timeout=30)
@@ -256,17 +273,30 @@ def main(argv: list[str]) -> int:
     p.add_argument("--servers", type=int, default=5)
     p.add_argument("--clients", type=int, default=3)
     p.add_argument("--keys", type=int, default=3)
-    p.add_argument("--unsafe", action="store_true",
-                   help="the original's leader selection without fencing")
-    p.add_argument("--scenario", choices=sorted(SCENARIOS), default=None,
-                   help="mixed: every nemesis; isolate: the leader cut from the coord only")
+    p.add_argument(
+        "--unsafe", action="store_true", help="the original's leader selection without fencing"
+    )
+    p.add_argument(
+        "--scenario",
+        choices=sorted(SCENARIOS),
+        default=None,
+        help="mixed: every nemesis; isolate: the leader cut from the coord only",
+    )
     p.add_argument("--trace", action="store_true", help="record a vector-clock trace")
     p.add_argument("--out", default=None, help="folder for the trace and the history")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    report = run_chaos(args.seed, args.duration, args.servers, args.clients, args.keys,
-                       unsafe=args.unsafe, tracing=args.trace, out_dir=args.out,
-                       scenario=args.scenario)
+    report = run_chaos(
+        args.seed,
+        args.duration,
+        args.servers,
+        args.clients,
+        args.keys,
+        unsafe=args.unsafe,
+        tracing=args.trace,
+        out_dir=args.out,
+        scenario=args.scenario,
+    )
     print(report.summary())
     if args.out:
         from teachraft.check import write_jsonl

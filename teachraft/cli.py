@@ -12,7 +12,10 @@ import sys
 
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("teachraft.demo", "run a 5-server cluster, fail the leader mid-workload, print logs"),
-    "tracing-server": ("teachraft.nodes", "run the tracing server (config/tracing_server_config.json)"),
+    "tracing-server": (
+        "teachraft.nodes",
+        "run the tracing server (config/tracing_server_config.json)",
+    ),
     "coord": ("teachraft.nodes", "run the coord (config/coord_config.json)"),
     "server": ("teachraft.nodes", "run server ID (config/server_config{ID}.json)"),
     "client": ("teachraft.nodes", "run client ID (config/client_config{ID}.json)"),

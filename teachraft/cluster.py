@@ -32,7 +32,7 @@ from typing import Any, TypeVar
 from teachraft.core.client import ClientSession
 from teachraft.core.coord import SERVING, Coord, CoordOptions
 from teachraft.core.log import Entry
-from teachraft.core.server import LEADER, Server, ServerOptions, server_name
+from teachraft.core.server import Server, ServerOptions, server_name
 from teachraft.errors import ClusterError
 from teachraft.net.faults import FaultFilter
 from teachraft.runtime.client_host import KVClient
@@ -112,8 +112,8 @@ class Cluster:
         self.unsafe_leader_selection = unsafe_leader_selection
         self.base_timing = timing or Timing()
         self.timing = self.base_timing.scaled(slow_motion)
-        self._own_dir = None if out_dir is not None else tempfile.TemporaryDirectory(
-            prefix="teachraft-"
+        self._own_dir = (
+            None if out_dir is not None else tempfile.TemporaryDirectory(prefix="teachraft-")
         )
         self.out_dir = Path(out_dir) if out_dir is not None else Path(self._own_dir.name)
         self.persist = persist or data_dir is not None
@@ -237,8 +237,11 @@ class Cluster:
         await self.coord.start()
         for sid in range(1, self.num_servers + 1):
             await self._start_server(sid)
-        await self._wait(lambda: self.coord is not None and self.coord.core.phase == SERVING,
-                         self.timing.start_timeout, "the servers did not all join")
+        await self._wait(
+            lambda: self.coord is not None and self.coord.core.phase == SERVING,
+            self.timing.start_timeout,
+            "the servers did not all join",
+        )
         for cid in range(1, self.num_clients + 1):
             await self._start_client(cid)
 
@@ -264,7 +267,9 @@ class Cluster:
 
     async def _start_server(self, sid: int, clock: dict[str, int] | None = None) -> ServerHost:
         assert self.coord is not None
-        core = Server(sid, self._tracer(server_name(sid), clock), ServerOptions(persist=self.persist))
+        core = Server(
+            sid, self._tracer(server_name(sid), clock), ServerOptions(persist=self.persist)
+        )
         storage = None
         if self.persist:
             path = self.data_dir / f"{server_name(sid)}.log"
@@ -290,7 +295,9 @@ class Cluster:
             self._tracer(f"client{cid}"),
             ch_capacity=self.ch_capacity,
             max_in_flight=self.max_in_flight,
-            op_timeout_ticks=max(1, round(self.base_timing.op_timeout / self.base_timing.client_tick)),
+            op_timeout_ticks=max(
+                1, round(self.base_timing.op_timeout / self.base_timing.client_tick)
+            ),
         )
         client = KVClient(
             core,
@@ -547,7 +554,9 @@ class Cluster:
 
     def _record_fault(self, kind: str, nodes: list[str], detail: str) -> None:
         if self.tracing:
-            self._fault_trace().record_action(A.FaultInjected(Kind=kind, Nodes=nodes, Detail=detail))
+            self._fault_trace().record_action(
+                A.FaultInjected(Kind=kind, Nodes=nodes, Detail=detail)
+            )
 
     def _record_heal(self, kind: str, nodes: list[str]) -> None:
         if self.tracing:
@@ -623,8 +632,7 @@ class Cluster:
             return True
         first = live[0]
         return all(
-            c.log.entries == first.log.entries and c.last_applied == c.log.last_index
-            for c in live
+            c.log.entries == first.log.entries and c.last_applied == c.log.last_index for c in live
         )
 
     def events(self) -> Any:
@@ -659,9 +667,7 @@ class Cluster:
         self.flush_traces()
         table = self.events()
         target = Path(path)
-        self.call_in_loop(
-            lambda: export_shiviz({name: table} if name else table, target)
-        )
+        self.call_in_loop(lambda: export_shiviz({name: table} if name else table, target))
         return target
 
     def history(self) -> Any:

@@ -151,7 +151,7 @@ def load_server_config(path: str | Path) -> ServerConfig:
     seen: dict[str, str] = {}
     for key, addr in listens.items():
         if addr in seen and parse_address(addr)[1] != 0:
-            raise r.fail(key, f"repeats the address of \"{seen[addr]}\" ({addr})")
+            raise r.fail(key, f'repeats the address of "{seen[addr]}" ({addr})')
         seen[addr] = key
     return cfg
 
@@ -162,7 +162,7 @@ def load_client_config(path: str | Path) -> ClientConfig:
     if isinstance(raw_id, int) and not isinstance(raw_id, bool):
         raw_id = str(raw_id)
     if not isinstance(raw_id, str) or not raw_id or any(c.isspace() for c in raw_id):
-        raise r.fail("ClientID", f"must be a short id such as \"1\", not {json.dumps(raw_id)}")
+        raise r.fail("ClientID", f'must be a short id such as "1", not {json.dumps(raw_id)}')
     return ClientConfig(
         client_id=raw_id,
         coord_ip_port=r.addr("CoordIPPort"),
@@ -204,30 +204,57 @@ def write_configs(
         return f"127.0.0.1:{next(it) if it is not None else default}"
 
     tracing = addr(21000)
-    _dump(folder / "tracing_server_config.json", {
-        "ServerBind": tracing, "Secret": "",
-        "OutputFile": "trace_output.log", "ShivizOutputFile": "shiviz_output.log",
-    })
+    _dump(
+        folder / "tracing_server_config.json",
+        {
+            "ServerBind": tracing,
+            "Secret": "",
+            "OutputFile": "trace_output.log",
+            "ShivizOutputFile": "shiviz_output.log",
+        },
+    )
     coord_clients, coord_servers = addr(22000), addr(22001)
-    _dump(folder / "coord_config.json", {
-        "ClientAPIListenAddr": coord_clients, "ServerAPIListenAddr": coord_servers,
-        "LostMsgsThresh": lost_msgs_thresh, "NumServers": num_servers,
-        "TracingServerAddr": tracing, "Secret": "", "TracingIdentity": "coord",
-    })
+    _dump(
+        folder / "coord_config.json",
+        {
+            "ClientAPIListenAddr": coord_clients,
+            "ServerAPIListenAddr": coord_servers,
+            "LostMsgsThresh": lost_msgs_thresh,
+            "NumServers": num_servers,
+            "TracingServerAddr": tracing,
+            "Secret": "",
+            "TracingIdentity": "coord",
+        },
+    )
     for i in range(1, num_servers + 1):
-        _dump(folder / f"server_config{i}.json", {
-            "ServerID": i, "CoordAddr": coord_servers,
-            "ServerAddr": addr(21000 + i), "ServerServerAddr": addr(21010 + i),
-            "ServerListenAddr": addr(21020 + i), "ClientListenAddr": addr(21030 + i),
-            "TracingServerAddr": tracing, "Secret": "", "TracingIdentity": f"server{i}",
-        })
+        _dump(
+            folder / f"server_config{i}.json",
+            {
+                "ServerID": i,
+                "CoordAddr": coord_servers,
+                "ServerAddr": addr(21000 + i),
+                "ServerServerAddr": addr(21010 + i),
+                "ServerListenAddr": addr(21020 + i),
+                "ClientListenAddr": addr(21030 + i),
+                "TracingServerAddr": tracing,
+                "Secret": "",
+                "TracingIdentity": f"server{i}",
+            },
+        )
     for c in range(1, num_clients + 1):
-        _dump(folder / f"client_config{c}.json", {
-            "ClientID": str(c), "CoordIPPort": coord_clients,
-            "LocalCoordIPPort": addr(23000 + c), "LocalLeaderServerIPPort": addr(23005 + c),
-            "ChCapacity": ch_capacity, "TracingServerAddr": tracing, "Secret": "",
-            "TracingIdentity": f"client{c}",
-        })
+        _dump(
+            folder / f"client_config{c}.json",
+            {
+                "ClientID": str(c),
+                "CoordIPPort": coord_clients,
+                "LocalCoordIPPort": addr(23000 + c),
+                "LocalLeaderServerIPPort": addr(23005 + c),
+                "ChCapacity": ch_capacity,
+                "TracingServerAddr": tracing,
+                "Secret": "",
+                "TracingIdentity": f"client{c}",
+            },
+        )
     return folder
 
 

@@ -50,8 +50,10 @@ def run(servers: int, pairs: int, out: Path, tracing: bool) -> int:
             got = cluster.get(key)
             if i == FAIL_AFTER_PUT:
                 took = time.monotonic() - t0
-                print(f"- Coord picked server {cluster.leader()}; Get({key}) answered "
-                      f"{took:.2f} s after the failure")
+                print(
+                    f"- Coord picked server {cluster.leader()}; Get({key}) answered "
+                    f"{took:.2f} s after the failure"
+                )
             if got != value:
                 wrong += 1
                 print(f"  Get({key}) returned {got!r}, expected {value!r}  <-- WRONG")
@@ -80,5 +82,7 @@ def _report_traces(out: Path) -> None:
     if problems:
         print(f"{shiviz}: {len(problems)} problems, e.g. {problems[0]}")
     else:
-        print(f"{shiviz}: valid for ShiViz. Upload the file (do not paste it) at "
-              "https://bestchai.bitbucket.io/shiviz/")
+        print(
+            f"{shiviz}: valid for ShiViz. Upload the file (do not paste it) at "
+            "https://bestchai.bitbucket.io/shiviz/"
+        )

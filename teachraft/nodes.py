@@ -121,8 +121,9 @@ async def run_tracing_server(args: argparse.Namespace) -> int:
 async def run_coord(args: argparse.Namespace) -> int:
     cfg = load_coord_config(Path(args.config_dir) / "coord_config.json")
     tracer, sink = await _tracer(cfg.tracing_identity, cfg.tracing_server_addr)
-    core = Coord(tracer, CoordOptions(num_servers=cfg.num_servers,
-                                      lost_msgs_thresh=cfg.lost_msgs_thresh))
+    core = Coord(
+        tracer, CoordOptions(num_servers=cfg.num_servers, lost_msgs_thresh=cfg.lost_msgs_thresh)
+    )
     host = CoordHost(
         core,
         tick_interval=TICK,
@@ -133,8 +134,11 @@ async def run_coord(args: argparse.Namespace) -> int:
     )
     async with _flushing(sink):
         await host.start()
-        print(f"coord: servers join at {host.address}, clients at {host.client_address}; "
-              f"waiting for {cfg.num_servers} servers", flush=True)
+        print(
+            f"coord: servers join at {host.address}, clients at {host.client_address}; "
+            f"waiting for {cfg.num_servers} servers",
+            flush=True,
+        )
         await _until_stopped()
         await host.stop()
     return 0
@@ -160,8 +164,11 @@ async def run_server(args: argparse.Namespace) -> int:
     )
     async with _flushing(sink):
         await host.start()
-        print(f"server{cfg.server_id}: listening on {host.address}; joining the coord at "
-              f"{cfg.coord_addr}", flush=True)
+        print(
+            f"server{cfg.server_id}: listening on {host.address}; joining the coord at "
+            f"{cfg.coord_addr}",
+            flush=True,
+        )
         await _until_stopped()
         await host.stop()
     return 0
@@ -172,7 +179,10 @@ async def run_client(args: argparse.Namespace) -> int:
     tracer, sink = await _tracer(cfg.tracing_identity, cfg.tracing_server_addr)
     core = ClientSession(cfg.client_id, tracer, ch_capacity=cfg.ch_capacity)
     client = KVClient(
-        core, cfg.coord_ip_port, tick_interval=TICK, call_timeout=1.0,
+        core,
+        cfg.coord_ip_port,
+        tick_interval=TICK,
+        call_timeout=1.0,
         port=parse_address(cfg.local_coord_ip_port)[1],  # where ChangeLeaderNode arrives
     )
     wrong = 0
@@ -184,7 +194,10 @@ async def run_client(args: argparse.Namespace) -> int:
             got = await client.get(key)
             ok = got == value
             wrong += not ok
-            print(f"client{cfg.client_id}: Put({key},{value}) ok; Get({key}) = {got}"
-                  f"{'' if ok else '  <-- WRONG'}", flush=True)
+            print(
+                f"client{cfg.client_id}: Put({key},{value}) ok; Get({key}) = {got}"
+                f"{'' if ok else '  <-- WRONG'}",
+                flush=True,
+            )
         await client.stop()
     return 1 if wrong else 0

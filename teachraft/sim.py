@@ -221,8 +221,9 @@ class SimCluster:
         if tag == "leader":
             info = msg[1]
             if info.leader_addr is not None:
-                info = LeaderInfo(info.leader, f"addr-{info.leader}", info.term, info.error,
-                                  info.token)
+                info = LeaderInfo(
+                    info.leader, f"addr-{info.leader}", info.term, info.error, info.token
+                )
             session.leader_info(info)
         elif tag == "reply":
             rep: ClientReply = msg[1]

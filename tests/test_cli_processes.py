@@ -51,22 +51,27 @@ def _stop(procs: list[subprocess.Popen]) -> None:
 
 def test_separate_processes_run_the_20_pairs_and_traces_validate(tmp_path: Path) -> None:
     n = 5
-    cfg = write_configs(tmp_path / "config", num_servers=n, num_clients=1,
-                        ports=_free_ports(3 + 4 * n + 2))
+    cfg = write_configs(
+        tmp_path / "config", num_servers=n, num_clients=1, ports=_free_ports(3 + 4 * n + 2)
+    )
     out = tmp_path / "out"
     logs = tmp_path / "logs"
     logs.mkdir()
     procs: list[subprocess.Popen] = []
     try:
         common = ["--config-dir", str(cfg)]
-        procs.append(_spawn(["tracing-server", *common, "--out", str(out)], tmp_path,
-                            logs / "tracing.txt"))
+        procs.append(
+            _spawn(["tracing-server", *common, "--out", str(out)], tmp_path, logs / "tracing.txt")
+        )
         time.sleep(0.5)
         procs.append(_spawn(["coord", *common], tmp_path, logs / "coord.txt"))
         for i in range(1, n + 1):
             procs.append(_spawn(["server", str(i), *common], tmp_path, logs / f"server{i}.txt"))
         client = subprocess.run(
-            [*TEACHRAFT, "client", "1", *common], cwd=tmp_path, capture_output=True, text=True,
+            [*TEACHRAFT, "client", "1", *common],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
             timeout=120,
         )
         assert client.returncode == 0, client.stdout + client.stderr
@@ -78,7 +83,9 @@ def test_separate_processes_run_the_20_pairs_and_traces_validate(tmp_path: Path)
         assert p.returncode == 0, (p.args, p.returncode)
     check = subprocess.run(
         [*TEACHRAFT, "trace", "validate", str(out / "shiviz_output.log")],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert check.returncode == 0, check.stdout + check.stderr
     tags = {json.loads(line)["Tag"] for line in (out / "trace_output.log").open()}
@@ -86,8 +93,7 @@ def test_separate_processes_run_the_20_pairs_and_traces_validate(tmp_path: Path)
 
 
 def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([*TEACHRAFT, *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=60)
+    return subprocess.run([*TEACHRAFT, *args], cwd=cwd, capture_output=True, text=True, timeout=60)
 
 
 @pytest.mark.parametrize(
@@ -99,8 +105,9 @@ def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
         ("LostMsgsThresh", None, '"LostMsgsThresh" is missing'),
     ],
 )
-def test_bad_coord_config_is_one_clear_line(tmp_path: Path, key: str, value: object,
-                                            message: str) -> None:
+def test_bad_coord_config_is_one_clear_line(
+    tmp_path: Path, key: str, value: object, message: str
+) -> None:
     cfg = write_configs(tmp_path / "config", ports=_free_ports(27))
     path = cfg / "coord_config.json"
     data = json.loads(path.read_text())

@@ -76,8 +76,13 @@ def test_duplicate_after_leader_fails_before_replying(make_cluster) -> None:
     leader = c.leader()
     c.cut(leader, "client1", one_way=True)  # the leader's replies never reach the client
     fut = c._submit(c.client(1).put("a", "2"))
-    c._run(c._wait(lambda: all(h.core.kv.data.get("a") == "2" for h in c.servers.values()), 10,
-                   "the put was not applied everywhere"))
+    c._run(
+        c._wait(
+            lambda: all(h.core.kv.data.get("a") == "2" for h in c.servers.values()),
+            10,
+            "the put was not applied everywhere",
+        )
+    )
     c.fail(leader)
     fut.result(timeout=15)
     c.heal()

@@ -322,8 +322,9 @@ class Coord:
         trace = self.tracer.receive_token(msg.token) if msg.token else self.tracer.create_trace()
         if self.tracing:
             trace.record_action(
-                A.ServerLogState(ServerId=msg.server_id, Term=msg.term, LogIdx=msg.log_idx,
-                                 Token=msg.token)
+                A.ServerLogState(
+                    ServerId=msg.server_id, Term=msg.term, LogIdx=msg.log_idx, Token=msg.token
+                )
             )
         if self.phase != SELECTING or self.candidate or msg.request_term != self.term:
             return

@@ -106,7 +106,7 @@ class Message:
         if type(body) is not list or len(body) != len(checks):
             raise MessageError(f"{cls.__name__}: expected an array of {len(checks)} fields")
         try:
-            return cls(*[check(value) for check, value in zip(checks, body)])
+            return cls(*[check(value) for check, value in zip(checks, body, strict=True)])
         except MessageError as exc:
             raise MessageError(f"{cls.__name__}: {exc}") from None
         except ValueError as exc:

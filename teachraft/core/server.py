@@ -130,7 +130,9 @@ class Server:
     def _send(self, dest: str, msg: Any) -> None:
         self.outbox.append(Send(dest, msg))
 
-    def _persist(self, truncate_from: int | None = None, entries: list[Entry] | None = None) -> None:
+    def _persist(
+        self, truncate_from: int | None = None, entries: list[Entry] | None = None
+    ) -> None:
         if self.options.persist:
             self.outbox.append(Persist(self.current_term, truncate_from, entries or []))
 
@@ -159,7 +161,12 @@ class Server:
                 trace.record_action(A.ServerRestart(ServerId=self.server_id))
             trace.record_action(A.ServerJoining(ServerId=self.server_id))
         token = trace.generate_token()
-        self._send("coord", ServerJoin(self.server_id, server_addr, heartbeat_addr, client_addr or server_addr, token))
+        self._send(
+            "coord",
+            ServerJoin(
+                self.server_id, server_addr, heartbeat_addr, client_addr or server_addr, token
+            ),
+        )
 
     def join_response(self, resp: JoinResponse) -> None:
         """The coord admitted this server: learn peers, term and leader."""
@@ -296,7 +303,10 @@ class Server:
             return
         last = self.log.last_index
         for peer, pr in self.progress.items():
-            if pr.next_index <= last and pr.next_index - pr.match_index <= self.options.max_in_flight:
+            if (
+                pr.next_index <= last
+                and pr.next_index - pr.match_index <= self.options.max_in_flight
+            ):
                 self._send_append(peer, pr)
 
     def _send_append(self, peer: int, pr: FollowerProgress) -> None:
@@ -457,14 +467,18 @@ class Server:
                 if entry.kind == PUT:
                     w.trace.record_action(
                         A.PutCommitted(
-                            ClientId=entry.client_id, OpId=entry.op_id, Key=entry.key,
+                            ClientId=entry.client_id,
+                            OpId=entry.op_id,
+                            Key=entry.key,
                             Value=entry.value,
                         )
                     )
                 elif entry.kind == GET:
                     w.trace.record_action(
                         A.GetCommitted(
-                            ClientId=entry.client_id, OpId=entry.op_id, Key=entry.key,
+                            ClientId=entry.client_id,
+                            OpId=entry.op_id,
+                            Key=entry.key,
                             Value=result or "",
                         )
                     )

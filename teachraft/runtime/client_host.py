@@ -158,12 +158,16 @@ class KVClient(Host):
                 else:
                     self.dispatch(self.core.reply, rep, attempt)
                     return
-            self.dispatch(self.core.failed, op_id, str(error) or type(error).__name__, 0, None,
-                          attempt)
+            self.dispatch(
+                self.core.failed, op_id, str(error) or type(error).__name__, 0, None, attempt
+            )
 
         self.node.call_later(
-            eff.address, "client_request", eff.request.to_wire(),
-            timeout=self.call_timeout, callback=done,
+            eff.address,
+            "client_request",
+            eff.request.to_wire(),
+            timeout=self.call_timeout,
+            callback=done,
         )
 
     async def _ask_leader(self, token: bytes) -> None:
@@ -171,8 +175,11 @@ class KVClient(Host):
         req = GetLeader(self.client_id, self.node.address, token)
         try:
             info = await self.node.call(
-                self.coord_addr, "get_leader", req.to_wire(),
-                timeout=max(2.0, self.call_timeout * 2), decode=LeaderInfo.from_wire,
+                self.coord_addr,
+                "get_leader",
+                req.to_wire(),
+                timeout=max(2.0, self.call_timeout * 2),
+                decode=LeaderInfo.from_wire,
             )
         except NetError as exc:
             self.dispatch(self.core.leader_unreachable, f"coord unreachable: {exc}")

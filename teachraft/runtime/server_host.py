@@ -48,7 +48,9 @@ class ServerHost(Host):
         self.client_node = Node(
             self.name, self._handle, host=host, port=client_port, schema=SCHEMA, faults=faults
         )
-        self.heartbeats = HeartbeatResponder(self.name, host=host, port=heartbeat_port, faults=faults)
+        self.heartbeats = HeartbeatResponder(
+            self.name, host=host, port=heartbeat_port, faults=faults
+        )
         core_ = core
         self._routes = {
             "append_entries": core_.append_entries,
@@ -118,7 +120,10 @@ class ServerHost(Host):
         while not self.stopped:
             try:
                 body = await self.node.call(
-                    self.coord_addr, "join", msg.to_wire(), timeout=self.join_timeout,
+                    self.coord_addr,
+                    "join",
+                    msg.to_wire(),
+                    timeout=self.join_timeout,
                     decode=JoinResponse.from_wire,
                 )
             except NetError as exc:
@@ -127,7 +132,9 @@ class ServerHost(Host):
                 delay = min(delay * 2, 1.0)
                 continue
             if body.term == 0:
-                log.error("%s: the coord refused the join: it already has all its servers", self.name)
+                log.error(
+                    "%s: the coord refused the join: it already has all its servers", self.name
+                )
                 self.notify("join_refused", body)
                 return
             self.dispatch(self.core.join_response, body)

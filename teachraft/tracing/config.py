@@ -14,14 +14,12 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from teachraft.errors import ConfigError
+
 logger = logging.getLogger(__name__)
 
 _LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 _KNOWN_KEYS = ("ServerBind", "Secret", "OutputFile", "ShivizOutputFile")
-
-
-class ConfigError(ValueError):
-    """A config file that cannot be used; the message names the file and key."""
 
 
 @dataclass(frozen=True, slots=True)
