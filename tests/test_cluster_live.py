@@ -191,3 +191,56 @@ def test_sync_call_from_cluster_thread_is_refused(make_cluster) -> None:
         return "no error"
 
     assert "own thread" in c.run(inside())
+
+
+def test_request_to_a_follower_names_the_leader(make_cluster) -> None:
+    from teachraft.core.log import PUT
+    from teachraft.core.messages import ClientReply, ClientRequest
+
+    c = make_cluster(servers=3)
+    c.put("a", "1")
+    follower = next(i for i in (1, 2, 3) if i != c.leader())
+    host = c.servers[follower]
+    req = ClientRequest("1", 99, PUT, "a", "2", 0, b"")
+
+    async def ask() -> ClientReply:
+        node = c.client(1).node
+        raw = await node.call(host.client_node.address, "client_request", req.to_wire(), timeout=5)
+        return ClientReply.from_wire(raw)
+
+    reply = c.run(ask())
+    assert not reply.ok
+    assert f"the leader is server{c.leader()}" in reply.error
+    assert reply.leader == c.leader()
+
+
+def test_malformed_messages_close_one_connection_and_service_goes_on(make_cluster) -> None:
+    import socket
+    import struct
+
+    import msgpack
+
+    c = make_cluster(servers=3)
+    c.put("a", "1")
+    host, port = c.servers[c.leader()].address.rsplit(":", 1)
+    frames = [
+        b"\x00\x00\x00\x05\xc1\xc1\xc1\xc1\xc1",  # not msgpack
+        b"\xff\xff\xff\xff",  # a huge length prefix
+        struct.pack(">I", 3) + msgpack.packb([9, 9]),  # msgpack of the wrong shape
+    ]
+    hello = msgpack.packb([4, "intruder"])
+    bad_body = msgpack.packb([3, "append_entries", ["not", "an", "append"]])
+    frames.append(
+        struct.pack(">I", len(hello)) + hello + struct.pack(">I", len(bad_body)) + bad_body
+    )
+    for frame in frames:
+        with socket.create_connection((host, int(port)), timeout=5) as s:
+            s.sendall(frame)
+            s.settimeout(5)
+            try:
+                while s.recv(4096):
+                    pass
+            except (ConnectionResetError, TimeoutError):
+                pass
+    c.put("a", "2")
+    assert c.get("a") == "2"

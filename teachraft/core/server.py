@@ -279,9 +279,11 @@ class Server:
 
     def _not_leader(self, op_id: int, trace: Any) -> ClientReply:
         # The hint names the leader; the client asks the coord for its client address.
-        return ClientReply(
-            op_id, False, None, NOT_LEADER, self.leader_id, None, trace.generate_token()
-        )
+        if self.leader_id and self.leader_id != self.server_id:
+            error = f"{NOT_LEADER}: {self.name} is a follower; the leader is server{self.leader_id}"
+        else:
+            error = f"{NOT_LEADER}: {self.name} does not know the leader yet; ask the coord"
+        return ClientReply(op_id, False, None, error, self.leader_id, None, trace.generate_token())
 
     def _answer(self, w: Waiter, *, ok: bool, value: str | None, error: str) -> None:
         token = w.trace.generate_token()
