@@ -9,6 +9,7 @@ unless the user names another host on purpose.
 
 from __future__ import annotations
 
+import difflib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,6 +70,14 @@ class _Reader:
             raise ConfigError(f"{path}: must hold a JSON object")
         self.data: dict[str, Any] = data
 
+    def only(self, *known: str) -> None:
+        """A key the node does not know is a typo until proven otherwise: name it."""
+        for key in self.data:
+            if key not in known and key != "Secret":
+                close = difflib.get_close_matches(key, known, n=1)
+                hint = f' (did you mean "{close[0]}"?)' if close else ""
+                raise self.fail(key, f"is not a known key{hint}")
+
     def fail(self, key: str, why: str) -> ConfigError:
         return ConfigError(f'{self.path}: "{key}" {why}')
 
@@ -116,8 +125,38 @@ def parse_address(address: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
+COORD_KEYS = (
+    "ClientAPIListenAddr",
+    "ServerAPIListenAddr",
+    "LostMsgsThresh",
+    "NumServers",
+    "TracingServerAddr",
+    "TracingIdentity",
+)
+SERVER_KEYS = (
+    "ServerID",
+    "CoordAddr",
+    "ServerAddr",
+    "ServerServerAddr",
+    "ServerListenAddr",
+    "ClientListenAddr",
+    "TracingServerAddr",
+    "TracingIdentity",
+)
+CLIENT_KEYS = (
+    "ClientID",
+    "CoordIPPort",
+    "LocalCoordIPPort",
+    "LocalLeaderServerIPPort",
+    "ChCapacity",
+    "TracingServerAddr",
+    "TracingIdentity",
+)
+
+
 def load_coord_config(path: str | Path) -> CoordConfig:
     r = _Reader(Path(path))
+    r.only(*COORD_KEYS)
     num = r.int("NumServers")
     if num % 2 == 0 or not 3 <= num <= 7:
         raise r.fail("NumServers", f"must be odd and between 3 and 7, not {num}")
@@ -133,6 +172,7 @@ def load_coord_config(path: str | Path) -> CoordConfig:
 
 def load_server_config(path: str | Path) -> ServerConfig:
     r = _Reader(Path(path))
+    r.only(*SERVER_KEYS)
     cfg = ServerConfig(
         server_id=r.int("ServerID", 1, 255),
         coord_addr=r.addr("CoordAddr"),
@@ -158,6 +198,7 @@ def load_server_config(path: str | Path) -> ServerConfig:
 
 def load_client_config(path: str | Path) -> ClientConfig:
     r = _Reader(Path(path))
+    r.only(*CLIENT_KEYS)
     raw_id = r.get("ClientID")
     if isinstance(raw_id, int) and not isinstance(raw_id, bool):
         raw_id = str(raw_id)

@@ -103,6 +103,7 @@ def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
         ("NumServers", 9, '"NumServers" must be odd and between 3 and 7, not 9'),
         ("ServerAPIListenAddr", "nowhere", '"ServerAPIListenAddr" must be host:port'),
         ("LostMsgsThresh", None, '"LostMsgsThresh" is missing'),
+        ("NumServer", 5, '"NumServer" is not a known key (did you mean "NumServers"?)'),
     ],
 )
 def test_bad_coord_config_is_one_clear_line(
