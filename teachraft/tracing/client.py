@@ -59,8 +59,10 @@ class TracingClient:
         max_backoff: float = 0.5,
         ack_timeout: float = 30.0,
         connect_timeout: float = 5.0,
+        linger: float = 0.005,
     ) -> None:
         self.address = address
+        self.linger = linger
         self._host, self._port = parse_address(address)
         self.batch_size = batch_size
         self.max_backoff = max_backoff
@@ -170,6 +172,10 @@ class TracingClient:
     async def _wait_for_records(self) -> None:
         assert self._wake is not None
         await self._wake.wait()
+        if self.linger and not self._closing and len(self._buffer) < self.batch_size:
+            # Let a few more records join the batch: one frame, one ack and one
+            # file write per batch is what keeps tracing cheap for a busy node.
+            await asyncio.sleep(self.linger)
         self._wake.clear()
         self._signalled = False
 
