@@ -398,6 +398,30 @@ class Cluster:
         """Run any coroutine on the cluster's loop (e.g. ``cluster.client(2).get("k")``)."""
         return self._run(coro, timeout)
 
+    def set_slow_motion(self, factor: float) -> None:
+        """Stretch every timer by ``factor`` (1.0 is full speed), live.
+
+        Heartbeats, failure detection, retries and timeouts all slow down
+        together, so a class can watch messages go by without false failures.
+        """
+        if factor <= 0:
+            raise ClusterError("slow_motion must be > 0")
+
+        def apply() -> None:
+            self.slow_motion = factor
+            self.timing = self.base_timing.scaled(factor)
+            t = self.timing
+            if self.coord is not None:
+                self.coord.tick_interval = t.coord_tick
+                self.coord.monitor.interval = t.heartbeat_interval
+            for host in self.servers.values():
+                host.tick_interval = t.server_tick
+            for client in self.clients.values():
+                client.tick_interval = t.client_tick
+                client.call_timeout = t.call_timeout
+
+        self.call_in_loop(apply)
+
     # =============================================================== faults
     def _server(self, server_id: int) -> ServerHost:
         if server_id not in self.servers:
