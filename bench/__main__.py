@@ -1,0 +1,116 @@
+"""``python -m bench`` (or ``teachraft bench``): teachraft side by side with PySyncObj.
+
+Modes: the full suite (default, about ten minutes), ``--quick`` (under three
+minutes, 5 runs of the figures that carry targets), ``--tiny`` (a smoke run
+for the tests). ``--soak`` runs long chaos instead, ``--profile`` profiles
+the store. Results go to ``bench/results/latest.json`` and ``latest.html``
+(or ``--out DIR``); a table is printed on stdout, progress on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def _say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    size = p.add_mutually_exclusive_group()
+    size.add_argument("--quick", action="store_true", help="under 3 minutes")
+    size.add_argument("--tiny", action="store_true", help="a few ops, 1 run, 3 servers (tests)")
+    size.add_argument("--soak", action="store_true", help="long chaos runs and the checker's time")
+    size.add_argument("--profile", action="store_true", help="profile the store (pyinstrument)")
+    size.add_argument(
+        "--report-only", action="store_true", help="print and re-render the saved latest.json"
+    )
+    p.add_argument("--no-peer", action="store_true", help="skip PySyncObj")
+    p.add_argument("--out", type=Path, default=RESULTS, help="folder for the results")
+    p.add_argument("--seeds", type=int, default=4, help="soak: number of seeds")
+    p.add_argument("--soak-duration", type=float, default=30.0, help="soak: seconds per seed")
+    p.add_argument(
+        "--check-duration",
+        type=float,
+        default=60.0,
+        help="soak: seconds of the 5-client run whose history is timed",
+    )
+    return p
+
+
+def _peer_available() -> bool:
+    try:
+        import pysyncobj  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def run_suite(args: argparse.Namespace) -> int:
+    from bench.report import text_report, write_html, write_json
+    from bench.suite import PLANS, Suite
+
+    plan = PLANS["tiny" if args.tiny else "quick" if args.quick else "full"]
+    peer = not args.no_peer and _peer_available()
+    if not peer and not args.no_peer:
+        _say("PySyncObj is not installed (pip install 'teachraft[bench]'); running without it")
+    results = Suite(plan, _say, peer=peer).run()
+    write_json(results, args.out / "latest.json")
+    write_html(results, args.out / "latest.html")
+    print(text_report(results))
+    print(f"\nwrote {args.out / 'latest.json'} and {args.out / 'latest.html'}")
+    return 0
+
+
+def run_soak(args: argparse.Namespace) -> int:
+    from bench.report import write_json
+    from bench.soak import soak, soak_text
+
+    data = soak(
+        list(range(1, args.seeds + 1)), args.soak_duration, _say, check_duration=args.check_duration
+    )
+    write_json(data, args.out / "soak.json")
+    print(soak_text(data))
+    return 0 if data["all_passed"] else 1
+
+
+def run_profile(args: argparse.Namespace) -> int:
+    from bench.profiling import profile_all, profile_text
+    from bench.report import write_json
+
+    results = profile_all(args.out, _say)
+    write_json({"profiles": results}, args.out / "profile.json")
+    print(profile_text(results))
+    return 0
+
+
+def report_only(args: argparse.Namespace) -> int:
+    from bench.report import text_report, write_html
+
+    results = json.loads((args.out / "latest.json").read_text(encoding="utf-8"))
+    write_html(results, args.out / "latest.html")
+    print(text_report(results))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if args.soak:
+        return run_soak(args)
+    if args.profile:
+        return run_profile(args)
+    if args.report_only:
+        return report_only(args)
+    return run_suite(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,114 @@
+"""teachraft in notebook mode: one ``Cluster`` in this process, every node on its loop thread.
+
+The suite drives the workloads inside one coroutine on the cluster's own
+loop (``cluster.run``), so the many ops in flight cost no thread hops; this is
+how a notebook would drive a cluster hard. History recording is off: it is a
+teaching aid whose cost the store's figures should not include.
+
+``fill`` is the memory figure: it runs in a fresh subprocess
+(``python -m bench.local rss``), so the RSS it reports is the cluster's own
+plus a bare interpreter's, not the suite's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import sys
+import time
+from typing import Any
+
+from bench.procs import rss_mb
+from bench.workloads import Sample, WorkloadSpec, drive, put_after, warm_up
+from teachraft.cluster import Cluster
+
+CLIENTS = 8
+
+
+class LocalTeachraft:
+    """An in-process teachraft cluster with ``CLIENTS`` clients, ready for workloads."""
+
+    def __init__(self, servers: int, tracing: bool, max_in_flight: int = 128) -> None:
+        self.servers = servers
+        self.tracing = tracing
+        self.max_in_flight = max_in_flight
+        self.cluster: Cluster | None = None
+
+    def start(self) -> None:
+        self.cluster = Cluster(
+            servers=self.servers,
+            clients=CLIENTS,
+            tracing=self.tracing,
+            history=False,
+            max_in_flight=self.max_in_flight,
+        ).start()
+        self.cluster.run(warm_up(self._clients()), timeout=60)
+
+    def _clients(self) -> list[Any]:
+        assert self.cluster is not None
+        return [self.cluster.client(i) for i in range(1, CLIENTS + 1)]
+
+    def run(self, spec: WorkloadSpec) -> Sample:
+        assert self.cluster is not None
+        return self.cluster.run(drive(self._clients(), spec), timeout=spec.max_seconds + 90)
+
+    def leader_kill(self) -> float:
+        """Fail-stop the leader; seconds until the next put commits."""
+        assert self.cluster is not None
+        cluster = self.cluster
+
+        async def kill() -> float:
+            since = time.monotonic()
+            await cluster.afail_leader_inner()
+            return await put_after(cluster.client(1), since)
+
+        return cluster.run(kill(), timeout=60)
+
+    def close(self) -> None:
+        if self.cluster is not None:
+            self.cluster.close()
+            self.cluster = None
+
+
+def fill(servers: int, entries: int, tracing: bool = False) -> dict[str, Any]:
+    """Commit ``entries`` puts, wait for every server to apply them; this process's RSS."""
+    before = rss_mb()["rss_mb"]
+    started = time.monotonic()
+    system = LocalTeachraft(servers, tracing)
+    system.start()
+    try:
+        assert system.cluster is not None
+        done = system.cluster.status()["servers"][1]["commit_index"]
+        spec = WorkloadSpec("fill", 64, max_ops=max(0, entries - done), max_seconds=900)
+        sample = system.run(spec)
+        system.cluster.wait_converged(timeout=60)
+        status = system.cluster.status()["servers"]
+        gc.collect()
+        out = rss_mb()
+    finally:
+        system.close()
+    return {
+        "entries": sample.ops + done,
+        "commit_index": min(s["commit_index"] for s in status.values()),
+        "log_length": min(s["log_length"] for s in status.values()),
+        "base_mb": before,
+        "seconds": time.monotonic() - started,
+        **out,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench.local")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    rss = sub.add_parser("rss", help="RSS of a cluster after N committed puts (prints JSON)")
+    rss.add_argument("--servers", type=int, default=5)
+    rss.add_argument("--entries", type=int, default=100_000)
+    rss.add_argument("--tracing", action="store_true")
+    args = p.parse_args(argv)
+    print(json.dumps(fill(args.servers, args.entries, args.tracing)), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
