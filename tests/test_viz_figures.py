@@ -55,7 +55,7 @@ def test_every_figure_builds_from_the_go_traces(run: str, name: str) -> None:
     logs = logs_figure(path)
     assert len(logs.layout.yaxis.ticktext) == 3
     space = spacetime_figure(path)
-    points = sum(len(t.x) for t in space.data if t.type == "scattergl" and t.mode == "markers")
+    points = sum(len(t.x) for t in space.data if t.type == "scattergl" and "markers" in t.mode)
     assert points == len(table)
     assert list(space.layout.meta["hosts"]) == table.hosts()
 

@@ -53,6 +53,7 @@ def logs_figure(
     fig.add_trace(_differs_trace(views, reference))
     fig.add_trace(_marker_trace(views, "commit"))
     fig.add_trace(_marker_trace(views, "applied"))
+    fig.add_trace(_faded_key())
     _layout(fig, snap, rows, width, window, title)
     return fig
 
@@ -208,6 +209,18 @@ def _marker_trace(views: list[ServerView], which: str) -> go.Scatter:
         hovertext=hover,
         hoverinfo="text",
         name=name,
+    )
+
+
+def _faded_key() -> go.Scatter:
+    """A legend entry explaining the faded cells (a heatmap has no legend of its own)."""
+    return go.Scatter(
+        x=[None],
+        y=[None],
+        mode="markers",
+        marker={"symbol": "square", "size": 14, "color": "#56B4E9", "opacity": UNCOMMITTED_OPACITY},
+        name="faded: not committed yet",
+        hoverinfo="skip",
     )
 
 

@@ -36,6 +36,7 @@ from teachraft.viz.style import (
 
 GROUPS = (*EVENT_GROUPS, "other")
 WINDOW = 800
+LABEL_LIMIT = 80  # below this many events, every point is labelled with its tag
 MAX_MARKS = 40
 LANE_PX = 52
 ARROW = "#A8A8A8"
@@ -67,8 +68,9 @@ def spacetime_figure(
     first_range = _first_range(events, cursor, window, path)
     fig = go.Figure()
     _add_arrows(fig, table, events, lanes, path)
+    labels = len(events) <= LABEL_LIMIT
     for group in GROUPS:
-        fig.add_trace(_group_trace(table, events, lanes, group, dim=bool(path)))
+        fig.add_trace(_group_trace(table, events, lanes, group, bool(path), labels))
     fig.add_trace(_highlight_trace(table, lanes, path))
     fig.add_trace(cursor_trace(cursor, len(lanes)))
     marks = _marks(events, lanes)
@@ -139,7 +141,12 @@ def _partner(table: EventTable, event: Event) -> Event | None:
 
 
 def _group_trace(
-    table: EventTable, events: Sequence[Event], lanes: dict[str, int], group: str, dim: bool
+    table: EventTable,
+    events: Sequence[Event],
+    lanes: dict[str, int],
+    group: str,
+    dim: bool,
+    labels: bool,
 ) -> go.Scattergl:
     mine = [e for e in events if e.host in lanes and event_group(e.tag) == group]
     colour, symbol, size = GROUP_STYLE[group]
@@ -149,7 +156,10 @@ def _group_trace(
     return go.Scattergl(
         x=[e.index for e in mine],
         y=[lanes[e.host] for e in mine],
-        mode="markers",
+        mode="markers+text" if labels else "markers",
+        text=[e.tag for e in mine] if labels else None,
+        textposition=[("top center", "bottom center")[n % 2] for n in range(len(mine))],
+        textfont={"size": 9, "color": "#333333"},
         marker={
             "color": colour,
             "symbol": symbols,
@@ -341,7 +351,7 @@ def _first_range(
         return [-0.5, 0.5]
     if path:
         return [min(path) - 12, max(path) + 12]
-    lo, hi = events[0].index - 1, events[-1].index + 1
+    lo, hi = events[0].index - 3, events[-1].index + 3
     if window is None or hi - lo <= window:
         return [lo, hi]
     if cursor is not None:
