@@ -114,6 +114,9 @@ class ProcTeachraft:
         """SIGKILL the leader's process; seconds until client 1's next put commits."""
         first = self.clients[0]
         leader = int(first.ask({"cmd": "leader"}, 30)["leader"])
+        if leader not in self.server_procs:  # e.g. just after a "no quorum": one put finds it
+            first.ask({"cmd": "put_after", "since": time.monotonic()}, 60)
+            leader = int(first.ask({"cmd": "leader"}, 30)["leader"])
         if leader not in self.server_procs:
             raise ChildError(f"client1 knows no leader (it says {leader})")
         since = time.monotonic()

@@ -65,12 +65,7 @@ def peer_conf(batched: bool = True, fast: bool = False) -> SyncObjConf:
     """PySyncObj's defaults, unbatched if asked, with teachraft-like timers if ``fast``."""
     options: dict[str, Any] = {"appendEntriesUseBatch": batched}
     if fast:
-        options.update(
-            appendEntriesPeriod=0.05,
-            raftMinTimeout=0.16,
-            raftMaxTimeout=0.32,
-            connectionTimeout=0.5,
-        )
+        options.update(appendEntriesPeriod=0.05, raftMinTimeout=0.16, raftMaxTimeout=0.32)
     return SyncObjConf(**options)
 
 

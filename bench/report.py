@@ -19,8 +19,20 @@ PEER_VARIANTS = ("batched", "unbatched")
 
 
 def write_json(results: dict[str, Any], path: Path) -> None:
+    """Strict JSON: a NaN (a run that measured nothing) is written as null."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(results, indent=1, allow_nan=False) + "\n", encoding="utf-8")
+    text = json.dumps(_clean(results), indent=1, allow_nan=False)
+    path.write_text(text + "\n", encoding="utf-8")
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    return value
 
 
 # ------------------------------------------------------------------ text tables

@@ -51,7 +51,8 @@ class Figure:
 
     def values(self, metric: str) -> list[float]:
         """The metric of every run that produced it (NaN for failed runs)."""
-        return [float(r.get(metric, math.nan)) for r in self.runs]
+        values = [r.get(metric) for r in self.runs]
+        return [math.nan if v is None else float(v) for v in values]
 
     def median(self, metric: str | None = None) -> float:
         return median(self.values(metric or main_metric(self.workload)))

@@ -65,6 +65,7 @@ class Plan:
     heavy_runs: int
     kill_runs: int
     peer_kill_runs: int
+    fast_kill_runs: int
     small_runs: int
     proc_sizes: tuple[int, ...]
     proc_rounds: int
@@ -98,6 +99,7 @@ PLANS = {
         heavy_runs=1,
         kill_runs=1,
         peer_kill_runs=0,
+        fast_kill_runs=0,
         small_runs=1,
         proc_sizes=(3,),
         proc_rounds=1,
@@ -120,6 +122,7 @@ PLANS = {
         heavy_runs=2,
         kill_runs=5,
         peer_kill_runs=3,
+        fast_kill_runs=3,
         small_runs=1,
         proc_sizes=(5,),
         proc_rounds=1,
@@ -140,6 +143,7 @@ PLANS = {
         heavy_runs=5,
         kill_runs=5,
         peer_kill_runs=5,
+        fast_kill_runs=5,
         small_runs=5,
         proc_sizes=(5, 3),
         proc_rounds=5,
@@ -220,7 +224,7 @@ class Suite:
 
         plan = self.plan
         for r in range(runs):
-            self.say(f"in-process, {servers} servers, run {r + 1}/{runs}")
+            self.say(f"[{self.elapsed():.0f} s] in-process, {servers} servers, run {r + 1}/{runs}")
             loads = [w for w in THROUGHPUT if w not in HEAVY or r < plan.heavy_runs]
             kill = r < plan.kill_runs
             peer_kill = self.peer and r < plan.peer_kill_runs
@@ -239,7 +243,7 @@ class Suite:
                         seed=r,
                         kill=peer_kill,
                     )
-            if peer_kill:
+            if self.peer and r < plan.fast_kill_runs:
                 self.session(
                     lambda: LocalPeer(servers, True, fast=True),
                     (PEER, "batched, fast timers", IN_PROCESS, servers),
@@ -253,7 +257,10 @@ class Suite:
 
         plan = self.plan
         loads = list(THROUGHPUT)
-        self.say(f"per-process, {servers} servers, {plan.proc_rounds} round(s) per cluster")
+        self.say(
+            f"[{self.elapsed():.0f} s] per-process, {servers} servers, "
+            f"{plan.proc_rounds} round(s) per cluster"
+        )
         with tempfile.TemporaryDirectory(prefix="teachraft-bench-") as tmp:
             logs = Path(tmp)
             for i, tracing in enumerate(plan.proc_tracing):
@@ -296,7 +303,7 @@ class Suite:
         for _ in range(plan.peer_rss_runs if self.peer else 0):
             jobs.append(((PEER, "batched", IN_PROCESS, 5), ["bench.peer_pysyncobj", "rss", *base]))
         self.say(
-            f"memory: {len(jobs)} fills of {plan.rss_entries:,} entries, "
+            f"[{self.elapsed():.0f} s] memory: {len(jobs)} fills of {plan.rss_entries:,} entries, "
             f"{plan.rss_parallel} at a time"
         )
         for where, run in run_pool(jobs, plan.rss_parallel):

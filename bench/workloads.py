@@ -90,17 +90,18 @@ class Sample:
         return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
     def summary(self) -> dict[str, Any]:
-        """The figures the report keeps for this run (latencies in ms)."""
-        return {
+        """The figures the report keeps for this run (latencies in ms, None without any)."""
+        out: dict[str, Any] = {
             "ops": self.ops,
             "errors": self.errors,
             "seconds": round(self.seconds, 4),
             "ops_s": round(self.rate, 1),
-            "p50_ms": round(self.percentile(0.50) * 1000, 3),
-            "p90_ms": round(self.percentile(0.90) * 1000, 3),
-            "p99_ms": round(self.percentile(0.99) * 1000, 3),
-            "error": self.error,
         }
+        for name, q in (("p50_ms", 0.50), ("p90_ms", 0.90), ("p99_ms", 0.99)):
+            value = self.percentile(q)
+            out[name] = round(value * 1000, 3) if value == value else None
+        out["error"] = self.error
+        return out
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
