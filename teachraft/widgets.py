@@ -243,7 +243,8 @@ class ControlPanel(W.VBox):
             "<small>Pick the nodes on one side (ctrl/cmd-click for several); every other "
             "node is on the other side.</small>"
         )
-        return W.HBox([self.side, W.VBox([self.partition_button, hint])])
+        column = W.VBox([self.partition_button, hint], layout=W.Layout(align_items="flex-start"))
+        return W.HBox([self.side, column])
 
     def _speed_row(self) -> W.HBox:
         self.speed = W.FloatLogSlider(

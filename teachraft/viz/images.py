@@ -24,12 +24,20 @@ def find_chromium() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
-def write_png(fig: go.Figure, path: str | Path, scale: float = 1.0) -> Path:
-    """Render ``fig`` to a PNG file (needs kaleido and a Chromium)."""
+def write_png(
+    fig: go.Figure, path: str | Path, width: int | None = None, scale: float = 1.0
+) -> Path:
+    """Render ``fig`` to a PNG file (needs kaleido and a Chromium).
+
+    Figures that fill the notebook's width have no width of their own; ``width``
+    (default 1100 px for those) sets the picture's.
+    """
     chromium = find_chromium()
     if chromium is not None:
         os.environ.setdefault("BROWSER_PATH", chromium)
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fig.write_image(str(target), format="png", scale=scale)
+    if width is None and fig.layout.width is None:
+        width = 1100
+    fig.write_image(str(target), format="png", width=width, scale=scale)
     return target

@@ -244,7 +244,7 @@ def _layout(
     fig.update_layout(
         title={"text": title or logs_title(snap, width, window), "x": 0.02},
         height=150 + ROW_PX * n,
-        width=1000,
+        autosize=True,
         template="plotly_white",
         font={"family": FONT},
         plot_bgcolor="#F2F2F2",

@@ -373,7 +373,7 @@ def _layout(
     labels = [f"{h} (faults)" if h == "cluster" else h for h in lanes]
     fig.update_layout(
         title={"text": title, "x": 0.02},
-        width=1100,
+        autosize=True,
         height=230 + LANE_PX * n,
         template="plotly_white",
         font={"family": FONT},

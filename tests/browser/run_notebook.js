@@ -1,0 +1,123 @@
+// Drives a real JupyterLab in headless Chromium: open a notebook, run every cell,
+// click a widget button, wait for a text to appear, take a screenshot.
+//
+// Used by tests/test_notebooks_browser.py. playwright-core comes from
+// .ci/node_modules (NODE_PATH); the browser is Debian's /usr/bin/chromium, never
+// one downloaded by a tool. Every wait is bounded, and the browser is closed on
+// every path out of this script.
+//
+// usage: node run_notebook.js CONFIG_JSON
+//   config: {url, notebook, click, before, after, screenshot, userDataDir, chromium, timeoutMs}
+// prints one JSON line: {ok, stage, before, after, status, error}
+
+"use strict";
+
+const { chromium } = require("playwright-core");
+
+const FLAGS = [
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-dev-shm-usage",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+  "--no-first-run",
+];
+
+async function textOf(page, selector) {
+  const nodes = await page.locator(selector).allInnerTexts();
+  return nodes.join("\n");
+}
+
+async function waitForText(page, text, timeoutMs) {
+  await page.waitForFunction(
+    (wanted) => document.body && document.body.innerText.includes(wanted),
+    text,
+    { timeout: timeoutMs, polling: 250 },
+  );
+}
+
+async function runAll(page, timeoutMs) {
+  await page.waitForFunction(() => window.jupyterapp && window.jupyterapp.shell, null, {
+    timeout: timeoutMs,
+  });
+  // Wait until the notebook's kernel is ready, then run every cell.
+  await page.waitForFunction(
+    () => {
+      const widget = window.jupyterapp.shell.currentWidget;
+      const kernel = widget && widget.sessionContext && widget.sessionContext.session
+        && widget.sessionContext.session.kernel;
+      return kernel && kernel.status === "idle";
+    },
+    null,
+    { timeout: timeoutMs, polling: 250 },
+  );
+  await page.evaluate(() => window.jupyterapp.commands.execute("notebook:run-all-cells"));
+}
+
+async function main() {
+  const config = JSON.parse(process.argv[2]);
+  const result = { ok: false, stage: "launch", before: "", after: "", status: "", error: "" };
+  const budget = config.timeoutMs || 180000;
+  const killer = setTimeout(() => {
+    result.error = `the whole run took longer than ${budget} ms`;
+    console.log(JSON.stringify(result));
+    process.exit(2);
+  }, budget + 15000);
+  let context = null;
+  try {
+    context = await chromium.launchPersistentContext(config.userDataDir, {
+      executablePath: config.chromium,
+      headless: true,
+      args: FLAGS,
+      viewport: { width: 1400, height: 1000 },
+    });
+    const page = context.pages()[0] || (await context.newPage());
+    page.setDefaultTimeout(budget / 3);
+    result.stage = "open";
+    await page.goto(config.url, { waitUntil: "domcontentloaded", timeout: budget / 3 });
+    result.stage = "run all";
+    await runAll(page, budget / 3);
+    result.stage = "wait for the panel";
+    const button = page.locator("button", { hasText: config.click }).first();
+    await button.waitFor({ state: "visible", timeout: budget / 3 });
+    await waitForText(page, config.before, budget / 3);
+    result.before = await textOf(page, ".widget-html-content h3");
+    result.stage = "click";
+    await button.scrollIntoViewIfNeeded();
+    await button.click();
+    result.stage = "wait for the change";
+    await waitForText(page, config.after, budget / 3);
+    result.after = await textOf(page, ".widget-html-content h3");
+    result.status = await textOf(page, ".widget-html-content span");
+    result.stage = "screenshot";
+    await page.getByRole("button", { name: "No", exact: true }).click({ timeout: 2000 }).catch(() => {});
+    await page.evaluate(() => {
+      const status = document.querySelectorAll(".widget-html-content span");
+      const last = status[status.length - 1];
+      if (last) last.scrollIntoView({ block: "start" });
+    });
+    await page.screenshot({ path: config.screenshot, fullPage: false });
+    result.ok = true;
+    result.stage = "done";
+  } catch (error) {
+    result.error = String(error && error.message ? error.message : error).slice(0, 2000);
+  } finally {
+    if (context !== null) {
+      try {
+        const pages = context.pages();
+        if (!result.ok && pages.length > 0) {
+          await pages[0].screenshot({ path: config.screenshot }).catch(() => {});
+        }
+        await context.close();
+      } catch (error) {
+        result.error += ` (closing the browser: ${error})`;
+      }
+    }
+    clearTimeout(killer);
+  }
+  console.log(JSON.stringify(result));
+  process.exit(result.ok ? 0 : 1);
+}
+
+main();
