@@ -260,7 +260,7 @@ def mark_text(event: Event) -> str:
         if kind == "partition":
             groups = parse_detail(body.get("Detail")).get("groups") or []
             return "partition " + " | ".join(",".join(map(_short, g)) for g in groups)
-        return f"{kind} {','.join(map(_short, nodes))}".strip()
+        return f"{kind} {', '.join(map(str, nodes))}".strip()
     if event.tag == "FaultHealed":
         return str(body.get("Kind", "heal"))
     if event.tag == "ServerFail":
