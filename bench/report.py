@@ -188,7 +188,9 @@ def figure_rows(results: dict[str, Any]) -> Rows:
     return header, rows
 
 
-def ratio_rows(results: dict[str, Any]) -> Rows:
+def ratio_rows(results: dict[str, Any], variant: str | None = None) -> Rows:
+    """The pair ratios; only those of one teachraft variant if given."""
+    chosen = [r for r in results["ratios"] if variant is None or r["teachraft"] == variant]
     rows = [
         [
             r["workload"],
@@ -200,13 +202,16 @@ def ratio_rows(results: dict[str, Any]) -> Rows:
             _fmt(r["median"]),
             str(len(r["pairs"])),
         ]
-        for r in sorted(
-            results["ratios"],
-            key=lambda r: (r["mode"], -r["servers"], r["workload"], r["teachraft"]),
-        )
+        for r in sorted(chosen, key=_ratio_order)
     ]
     header = ["workload", "mode", "n", "teachraft", "PySyncObj", "metric", "ratio", "pairs"]
     return header, rows
+
+
+def _ratio_order(r: dict[str, Any]) -> tuple[Any, ...]:
+    workloads = list(WORKLOADS)
+    w = workloads.index(r["workload"]) if r["workload"] in workloads else 99
+    return (r["mode"] != IN_PROCESS, -r["servers"], w, r["teachraft"], r["peer"], r["metric"])
 
 
 def _order(f: dict[str, Any]) -> tuple[Any, ...]:
@@ -224,9 +229,11 @@ def text_report(results: dict[str, Any]) -> str:
         _table(*target_rows(results)),
         "",
         "ratio = teachraft / PySyncObj per pair of alternate runs, median "
-        "(ops/s: above 1 is better; ms, s, MB: below 1 is better)",
+        "(ops/s: above 1 is better; ms, s, MB: below 1 is better).",
+        "PySyncObj does not trace: in tracing-on rows its columns are its untraced figures.",
         "",
-        _table(*ratio_rows(results)),
+        "teachraft with tracing off over PySyncObj (all pairs, also tracing on: latest.json):",
+        _table(*ratio_rows(results, "tracing off")),
         "",
         _table(*figure_rows(results)),
     ]
@@ -324,12 +331,15 @@ def table_figure(title: str, rows: Rows) -> Any:
 
     header, body = rows
     cols = [list(c) for c in zip(*body, strict=True)] if body else [[] for _ in header]
+    widths = [3 if i == 0 else 1 for i in range(len(header))]
     fig = go.Figure(
         go.Table(
-            header={"values": header, "align": "left"}, cells={"values": cols, "align": "left"}
+            columnwidth=widths,
+            header={"values": header, "align": "left"},
+            cells={"values": cols, "align": "left"},
         )
     )
-    fig.update_layout(title=title, height=140 + 30 * max(1, len(body)))
+    fig.update_layout(title=title, height=160 + 36 * max(1, len(body)))
     return fig
 
 
