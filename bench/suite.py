@@ -479,7 +479,7 @@ def _brief(run: dict[str, Any]) -> str:
     units = {"ops_s": "ops/s", "p50_ms": "ms p50", "rss_mb": "MB"}
     if "ops_s" not in run:
         units["seconds"] = "s"
-    parts = [f"{run[k]:,.4g} {unit}" for k, unit in units.items() if k in run]
+    parts = [f"{run[k]:,.4g} {unit}" for k, unit in units.items() if run.get(k) is not None]
     if run.get("error"):
         parts.append(f"errors={run.get('errors', '?')} ({str(run['error'])[:80]})")
     return ", ".join(parts)
