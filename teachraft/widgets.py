@@ -24,6 +24,8 @@ import asyncio
 import contextlib
 import html
 import logging
+import time
+import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -44,6 +46,7 @@ log = logging.getLogger(__name__)
 
 REFRESH = 0.5
 LIVE_EVENTS = 300
+_REFRESHING: weakref.WeakSet[ControlPanel] = weakref.WeakSet()
 OK_STYLE = "color:#1B5E20"
 ERROR_STYLE = "color:#B00020;font-weight:bold"
 BUSY_STYLE = "color:#555555"
@@ -140,7 +143,7 @@ class _Runner:
         try:
             self.after()
         except Exception:
-            log.exception("refreshing the panel failed")
+            log.info("refreshing the panel failed", exc_info=True)
 
 
 class ControlPanel(W.VBox):
@@ -401,23 +404,34 @@ class ControlPanel(W.VBox):
         update_in_place(self.logs, logs_figure(snap))
 
     def start(self) -> bool:
-        """Refresh every ``interval`` seconds on the kernel's loop (False without a loop)."""
+        """Refresh every ``interval`` seconds on the kernel's loop (False without a loop).
+
+        Only one panel per cluster refreshes itself: re-running the cell that
+        made a panel stops the refreshing of the panel it replaces.
+        """
         loop = _running_loop()
         if loop is None or self._refresh_task is not None:
             return False
+        for other in list(_REFRESHING):
+            if other is not self and other.cluster is self.cluster:
+                other.stop()
         self._refresh_task = loop.create_task(self._refresh_forever())
+        _REFRESHING.add(self)
         return True
 
     def stop(self) -> None:
         """Stop refreshing (the panel keeps working; call ``refresh`` to redraw)."""
+        _REFRESHING.discard(self)
         task, self._refresh_task = self._refresh_task, None
         if task is not None and task is not _current_task():
             task.cancel()
 
     async def _refresh_forever(self) -> None:
-        failures = 0
+        """Redraw, then rest for the interval plus the redraw's own time (never piles up)."""
+        failures, took = 0, 0.0
         while self._refresh_task is not None and is_running(self.cluster):
-            await asyncio.sleep(self.interval * (1 + min(failures, 10)))
+            await asyncio.sleep(self.interval * (1 + min(failures, 10)) + took)
+            start = time.perf_counter()
             try:
                 self.refresh()
                 failures = 0
@@ -426,6 +440,7 @@ class ControlPanel(W.VBox):
                 log.info("live refresh failed: %s", exc)
                 if failures == 1:
                     self.runner.show(f"Refresh: {error_text(exc)}", ERROR_STYLE)
+            took = time.perf_counter() - start
         self._refresh_task = None
 
     def close(self) -> None:
@@ -470,7 +485,13 @@ class TimelinePanel(W.VBox):
         self.spacetime = as_widget(spacetime)
         self._cursor = len(self.spacetime.data) - 1
         self.slider.observe(lambda change: self.show(change["new"]), names="value")
-        super().__init__([self._controls(), self.caption, self.topology, self.logs, self.spacetime])
+        self.shiviz = W.HTML()
+        self.shiviz_button = _button("ShiViz log", "", "Make this run's ShiViz log downloadable")
+        self.shiviz_button.on_click(lambda _: self.make_shiviz())
+        shiviz_row = W.HBox([self.shiviz_button, self.shiviz])
+        super().__init__(
+            [self._controls(), self.caption, self.topology, self.logs, self.spacetime, shiviz_row]
+        )
         self._caption(self.slider.value)
 
     def _controls(self) -> W.HBox:
@@ -507,6 +528,10 @@ class TimelinePanel(W.VBox):
             self.spacetime.data[self._cursor].showlegend = True
             self.spacetime.layout.xaxis.range = self.timeline.spacetime_range(index)
         self._caption(index)
+
+    def make_shiviz(self) -> None:
+        """Put a download link for the run's ShiViz log beside the diagram."""
+        self.shiviz.value = shiviz_download(self.timeline.table).html()
 
     def _caption(self, index: int) -> None:
         text = html.escape(self.timeline.describe(index))

@@ -177,6 +177,20 @@ def test_inside_a_running_loop_actions_are_tasks_and_figures_refresh_themselves(
     assert "1 entry" in title
 
 
+def test_a_new_panel_for_the_same_cluster_stops_the_old_ones_refreshing(make_cluster) -> None:
+    c = make_cluster(servers=3)
+
+    async def rerun_the_cell() -> tuple[bool, bool]:
+        first = ControlPanel(c, refresh=0.05)
+        second = ControlPanel(c, refresh=0.05)
+        await asyncio.sleep(0.2)
+        running = (first._refresh_task is not None, second._refresh_task is not None)
+        second.stop()
+        return running
+
+    assert asyncio.run(rerun_the_cell()) == (False, True)
+
+
 def test_error_texts_name_the_problem() -> None:
     from teachraft.errors import ClusterError, NoQuorumError, OpTimeoutError
 
@@ -210,3 +224,5 @@ def test_timeline_panel_jumps_between_moments(make_cluster) -> None:
     panel.go(10**6)
     assert panel.slider.value == panel.slider.max
     assert "1 failed" in panel.topology.layout.title.text
+    panel.shiviz_button.click()
+    assert 'download="shiviz_output.log"' in panel.shiviz.value

@@ -9,15 +9,21 @@ decides which path each one takes, so the figures themselves never care.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
+from teachraft.errors import ClusterError
 from teachraft.tracing.events import EventTable
 from teachraft.tracing.files import TraceFileError, load_runs
 from teachraft.viz.replay import Replay
 from teachraft.viz.state import Snapshot, snapshot_of_cluster
 
+log = logging.getLogger(__name__)
 TRACE_FILES = ("trace_output.log", "shiviz_output.log")
+# Longer than the tracing server's hold timeout (10 s), after which records whose
+# causal past was lost with a failed node are written anyway.
+FLUSH_TIMEOUT = 15.0
 
 
 def is_cluster(source: Any) -> bool:
@@ -80,7 +86,10 @@ def live_events(cluster: Any, last: int | None = None) -> EventTable:
     while the tracing server appends to it; a copy of the last events is
     numbered from 0.
     """
-    cluster.flush_traces()
+    try:
+        cluster.flush_traces(timeout=FLUSH_TIMEOUT)
+    except (ClusterError, TimeoutError) as exc:  # draw what has arrived rather than fail
+        log.info("drawing the events that arrived so far: %s", exc)
     table = cluster.events()
 
     def copy() -> EventTable:
