@@ -169,7 +169,8 @@ class ControlPanel(W.VBox):
         self.runner = _Runner(self.status, self.refresh)
         self.topology = as_widget(go.Figure())
         self.logs = as_widget(go.Figure())
-        self.spacetime = as_widget(go.Figure()) if spacetime else None
+        traced = bool(getattr(cluster, "tracing", True))
+        self.spacetime = as_widget(go.Figure()) if spacetime and traced else None
         self.shiviz = W.HTML()
         super().__init__(self._build())
         self.refresh()

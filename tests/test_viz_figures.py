@@ -7,10 +7,13 @@ and titles, never on pixels.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import plotly.graph_objects as go
 import pytest
 from conftest import REFERENCE_TRACES
 
+from teachraft.cluster import Cluster
 from teachraft.tracing.files import load_trace
 from teachraft.tracing.validate import validate_shiviz
 from teachraft.viz import (
@@ -25,6 +28,7 @@ from teachraft.viz.inplace import update_in_place
 from teachraft.viz.spacetime import causal_path
 from teachraft.viz.topology import EDGE_CLASSES
 
+MakeCluster = Callable[..., Cluster]  # the conftest fixture: start a traced cluster
 RUNS = sorted(p.name for p in REFERENCE_TRACES.iterdir()) if REFERENCE_TRACES.is_dir() else []
 FILES = ["trace_output.log", "shiviz_output.log"]
 needs_traces = pytest.mark.skipif(not RUNS, reason="../shared/reference-traces is not here")
@@ -141,7 +145,7 @@ def test_shiviz_download_of_a_go_trace_is_valid_and_says_upload() -> None:
 
 
 @pytest.mark.slow
-def test_figures_follow_a_live_cluster_and_its_finished_run(make_cluster) -> None:
+def test_figures_follow_a_live_cluster_and_its_finished_run(make_cluster: MakeCluster) -> None:
     c = make_cluster(servers=5, clients=2)
     for i in range(4):
         c.put(f"k{i}", f"v{i}")
@@ -169,7 +173,7 @@ def test_figures_follow_a_live_cluster_and_its_finished_run(make_cluster) -> Non
 
 
 @pytest.mark.slow
-def test_live_logs_mark_entries_that_differ_from_the_leader(make_cluster) -> None:
+def test_live_logs_mark_entries_that_differ_from_the_leader(make_cluster: MakeCluster) -> None:
     """The original's hole: the chosen leader lacks entries the old one committed."""
     c = make_cluster(servers=5, unsafe_leader_selection=True)
     c.put("x", "0")
@@ -189,7 +193,7 @@ def test_live_logs_mark_entries_that_differ_from_the_leader(make_cluster) -> Non
 
 
 @pytest.mark.slow
-def test_in_place_updates_keep_the_same_traces(make_cluster) -> None:
+def test_in_place_updates_keep_the_same_traces(make_cluster: MakeCluster) -> None:
     c = make_cluster(servers=3)
     widget = go.FigureWidget(topology_figure(c))
     before = list(widget.data)
@@ -202,7 +206,7 @@ def test_in_place_updates_keep_the_same_traces(make_cluster) -> None:
 
 
 @pytest.mark.slow
-def test_timeline_steps_through_a_leader_failure(make_cluster) -> None:
+def test_timeline_steps_through_a_leader_failure(make_cluster: MakeCluster) -> None:
     c = make_cluster(servers=3)
     c.put("a", "1")
     old = c.fail_leader()

@@ -14,8 +14,11 @@ from collections.abc import Callable
 
 import pytest
 
+from teachraft.cluster import Cluster
 from teachraft.tracing.validate import validate_shiviz
 from teachraft.widgets import ControlPanel, TimelinePanel, error_text
+
+MakeCluster = Callable[..., Cluster]  # the conftest fixture: start a traced cluster
 
 pytestmark = pytest.mark.slow
 
@@ -37,7 +40,7 @@ def roles(panel: ControlPanel) -> dict[str, list[str]]:
     }
 
 
-def test_put_and_get_show_their_results(make_cluster) -> None:
+def test_put_and_get_show_their_results(make_cluster: MakeCluster) -> None:
     c = make_cluster(servers=3)
     panel = ControlPanel(c)
     panel.key.value, panel.value.value = "k13", "val13"
@@ -53,7 +56,7 @@ def test_put_and_get_show_their_results(make_cluster) -> None:
     assert any("Put(k13,val13)" in cell for row in committed.customdata for cell in row)
 
 
-def test_fail_leader_changes_the_cluster_and_the_topology(make_cluster) -> None:
+def test_fail_leader_changes_the_cluster_and_the_topology(make_cluster: MakeCluster) -> None:
     c = make_cluster(servers=5)
     panel = ControlPanel(c)
     old = c.leader()
@@ -71,7 +74,7 @@ def test_fail_leader_changes_the_cluster_and_the_topology(make_cluster) -> None:
     assert [id(t) for t in panel.topology.data] == traces, "refreshed in place"
 
 
-def test_fail_server_partition_and_heal(make_cluster) -> None:
+def test_fail_server_partition_and_heal(make_cluster: MakeCluster) -> None:
     c = make_cluster(servers=5)
     panel = ControlPanel(c)
     follower = next(i for i in range(1, 6) if i != c.leader())
@@ -93,7 +96,7 @@ def test_fail_server_partition_and_heal(make_cluster) -> None:
     assert "Pick some nodes" in panel.status.value
 
 
-def test_errors_show_in_the_panel_never_as_a_traceback(make_cluster) -> None:
+def test_errors_show_in_the_panel_never_as_a_traceback(make_cluster: MakeCluster) -> None:
     c = make_cluster(servers=3)
     panel = ControlPanel(c)
     for sid in range(1, 4):
@@ -105,7 +108,9 @@ def test_errors_show_in_the_panel_never_as_a_traceback(make_cluster) -> None:
     assert "no quorum" in panel.header.value
 
 
-def test_restart_and_live_speed_appear_only_when_the_cluster_has_them(make_cluster) -> None:
+def test_restart_and_live_speed_appear_only_when_the_cluster_has_them(
+    make_cluster: MakeCluster,
+) -> None:
     c = make_cluster(servers=3)
     plain = ControlPanel(c)
     assert (plain.restart_button is not None) == callable(getattr(c, "restart", None))
@@ -125,7 +130,7 @@ def test_restart_and_live_speed_appear_only_when_the_cluster_has_them(make_clust
     assert "applies now" in panel.speed_note.value
 
 
-def test_shiviz_download_link_holds_a_valid_log(make_cluster) -> None:
+def test_shiviz_download_link_holds_a_valid_log(make_cluster: MakeCluster) -> None:
     import base64
 
     c = make_cluster(servers=3)
@@ -139,7 +144,7 @@ def test_shiviz_download_link_holds_a_valid_log(make_cluster) -> None:
     assert validate_shiviz(base64.b64decode(data).decode("utf-8")) == []
 
 
-def test_refreshing_many_times_keeps_a_fixed_set_of_traces(make_cluster) -> None:
+def test_refreshing_many_times_keeps_a_fixed_set_of_traces(make_cluster: MakeCluster) -> None:
     c = make_cluster(servers=3)
     panel = ControlPanel(c, spacetime=True)
     shape = [(len(w.data), [id(t) for t in w.data]) for w in (panel.topology, panel.logs)]
@@ -153,7 +158,7 @@ def test_refreshing_many_times_keeps_a_fixed_set_of_traces(make_cluster) -> None
 
 
 def test_inside_a_running_loop_actions_are_tasks_and_figures_refresh_themselves(
-    make_cluster,
+    make_cluster: MakeCluster,
 ) -> None:
     """What a kernel does: the panel lives on a running loop, clicks become tasks."""
     c = make_cluster(servers=3)
@@ -177,7 +182,9 @@ def test_inside_a_running_loop_actions_are_tasks_and_figures_refresh_themselves(
     assert "1 entry" in title
 
 
-def test_a_new_panel_for_the_same_cluster_stops_the_old_ones_refreshing(make_cluster) -> None:
+def test_a_new_panel_for_the_same_cluster_stops_the_old_ones_refreshing(
+    make_cluster: MakeCluster,
+) -> None:
     c = make_cluster(servers=3)
 
     async def rerun_the_cell() -> tuple[bool, bool]:
@@ -199,7 +206,7 @@ def test_error_texts_name_the_problem() -> None:
     assert error_text(ClusterError("no server 9")) == "Cluster: no server 9"
 
 
-def test_timeline_panel_jumps_between_moments(make_cluster) -> None:
+def test_timeline_panel_jumps_between_moments(make_cluster: MakeCluster) -> None:
     c = make_cluster(servers=3)
     c.put("a", "1")
     old = c.fail_leader()
