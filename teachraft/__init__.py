@@ -6,9 +6,14 @@ parts lazily so that command-line tools start fast.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 __version__ = "0.1.0"
+
+# Library logging stays silent unless the application configures logging: a
+# warning from the cluster's thread must never print into a notebook cell.
+logging.getLogger("teachraft").addHandler(logging.NullHandler())
 
 _EXPORTS = {
     "Cluster": "teachraft.cluster",

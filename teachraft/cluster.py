@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import random
 import tempfile
@@ -367,6 +368,16 @@ class Cluster:
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
 
+    @property
+    def closed(self) -> bool:
+        """True once ``close()`` ran; a closed cluster cannot be started again."""
+        return self._closed
+
+    @property
+    def running(self) -> bool:
+        """True between ``start()`` and ``close()``."""
+        return self._started and not self._closed
+
     # ================================================================= ops
     def client(self, i: int = 1) -> KVClient:
         """The kvslib client ``i`` (1-based). Its methods are async; run them with ``run``."""
@@ -439,7 +450,7 @@ class Cluster:
         host = self._server(server_id)
         if host.stopped:
             return
-        self._record_fault("fail", [host.name], "fail-stop")
+        self._record_fault("fail", [host.name], "fail-stop", host)
         self._begin_fault(f"fail:{host.name}", f"{host.name} failed")
         self.failed.add(server_id)
         await host.stop()
@@ -483,7 +494,7 @@ class Cluster:
             return
         name = server_name(server_id)
         if pause:
-            self._record_fault("pause", [name], "paused")
+            self._record_fault("pause", [name], "paused", host)
             self._begin_fault(f"pause:{name}", f"{name} paused")
             host.pause()
         else:
@@ -550,7 +561,7 @@ class Cluster:
             self._record_heal(kind, nodes)
         else:
             self._begin_fault(f"net:{kind}:{','.join(nodes)}", f"{kind} {' '.join(nodes)}")
-            self._record_fault(kind, nodes, repr(details))
+            self._record_fault(kind, nodes, json.dumps(details, sort_keys=True, default=str))
 
     def _begin_fault(self, key: str, label: str) -> None:
         if key not in self._open_faults:
@@ -576,11 +587,16 @@ class Cluster:
             self._fault_tracer = self._tracer("cluster")
         return self._fault_tracer.create_trace()
 
-    def _record_fault(self, kind: str, nodes: list[str], detail: str) -> None:
-        if self.tracing:
-            self._fault_trace().record_action(
-                A.FaultInjected(Kind=kind, Nodes=nodes, Detail=detail)
-            )
+    def _record_fault(
+        self, kind: str, nodes: list[str], detail: str, host: ServerHost | None = None
+    ) -> None:
+        """A fault event; a failed or paused server records it as its own last event,
+        so that the space-time diagram places it after everything the server did."""
+        if not self.tracing:
+            return
+        tracer = host.core.tracer if host is not None else None
+        trace = tracer.create_trace() if tracer is not None else self._fault_trace()
+        trace.record_action(A.FaultInjected(Kind=kind, Nodes=nodes, Detail=detail))
 
     def _record_heal(self, kind: str, nodes: list[str]) -> None:
         if self.tracing:
@@ -665,7 +681,7 @@ class Cluster:
             raise ClusterError("tracing is off for this cluster (tracing=False)")
         return self.call_in_loop(lambda: self.tracing_server.table)
 
-    def flush_traces(self, timeout: float = 10.0) -> None:
+    def flush_traces(self, timeout: float = 20.0) -> None:
         """Wait until every tracer delivered its records to the tracing server."""
 
         async def flush() -> None:

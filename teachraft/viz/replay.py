@@ -212,16 +212,13 @@ def _apply_fault(faults: FaultFilter, kind: str, details: dict[str, Any]) -> Non
 
 
 def parse_detail(text: Any) -> dict[str, Any]:
-    """The details dict of a ``FaultInjected`` (written as a Python dict literal)."""
+    """The details dict of a ``FaultInjected`` (its ``Detail`` is a JSON object)."""
     if isinstance(text, dict):
         return text
     if not isinstance(text, str) or not text.startswith("{"):
         return {}
-    jsonish = text.replace("'", '"')
-    for word, value in (("True", "true"), ("False", "false"), ("None", "null")):
-        jsonish = jsonish.replace(word, value)
     try:
-        value = json.loads(jsonish)
+        value = json.loads(text)
     except ValueError:
         return {}
     return value if isinstance(value, dict) else {}
