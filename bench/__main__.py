@@ -1,6 +1,6 @@
 """``python -m bench`` (or ``teachraft bench``): teachraft side by side with PySyncObj.
 
-Modes: the full suite (default, about ten minutes), ``--quick`` (under three
+Modes: the full suite (default, about twenty minutes), ``--quick`` (under three
 minutes, 5 runs of the figures that carry targets), ``--tiny`` (a smoke run
 for the tests). ``--soak`` runs long chaos instead, ``--profile`` profiles
 the store. Results go to ``bench/results/latest.json`` and ``latest.html``

@@ -68,7 +68,7 @@ class Plan:
     fast_kill_runs: int
     small_runs: int
     proc_sizes: tuple[int, ...]
-    proc_rounds: int
+    proc_runs: int
     rss_entries: int
     rss_runs: int
     peer_rss_runs: int
@@ -102,7 +102,7 @@ PLANS = {
         fast_kill_runs=0,
         small_runs=1,
         proc_sizes=(3,),
-        proc_rounds=1,
+        proc_runs=1,
         rss_entries=2000,
         rss_runs=1,
         peer_rss_runs=0,
@@ -125,7 +125,7 @@ PLANS = {
         fast_kill_runs=3,
         small_runs=1,
         proc_sizes=(5,),
-        proc_rounds=1,
+        proc_runs=1,
         rss_entries=100_000,
         rss_runs=5,
         peer_rss_runs=1,
@@ -146,11 +146,11 @@ PLANS = {
         fast_kill_runs=5,
         small_runs=5,
         proc_sizes=(5, 3),
-        proc_rounds=5,
+        proc_runs=5,
         rss_entries=100_000,
         rss_runs=5,
-        peer_rss_runs=3,
-        rss_tracing_runs=1,
+        peer_rss_runs=5,
+        rss_tracing_runs=5,
     ),
 }
 
@@ -195,11 +195,10 @@ class Suite:
         make: Callable[[], System],
         where: tuple[str, str, str, int],
         workloads: list[str],
-        rounds: int = 1,
         kill: bool = False,
         seed: int = 1,
     ) -> None:
-        """Start one cluster, run the workloads ``rounds`` times, maybe kill its leader, close."""
+        """Start one cluster, run each workload once, maybe kill its leader, close."""
         try:
             system = make()
             system.start()
@@ -209,9 +208,8 @@ class Suite:
             self.say(f"  {' '.join(map(str, where))}: start failed: {exc}")
             return
         try:
-            for r in range(rounds):
-                for w in workloads:
-                    self.measure(system, self.plan.spec(w, seed + r), where)
+            for w in workloads:
+                self.measure(system, self.plan.spec(w, seed), where)
             if kill:
                 self.kill(system, where)
         finally:
@@ -252,39 +250,40 @@ class Suite:
                 )
 
     def per_process(self, servers: int) -> None:
+        """One process per node: fresh clusters every run, teachraft and PySyncObj in turn."""
         from bench.cli_cluster import ProcTeachraft
         from bench.peer_pysyncobj import ProcPeer
 
         plan = self.plan
         loads = list(THROUGHPUT)
-        self.say(
-            f"[{self.elapsed():.0f} s] per-process, {servers} servers, "
-            f"{plan.proc_rounds} round(s) per cluster"
-        )
         with tempfile.TemporaryDirectory(prefix="teachraft-bench-") as tmp:
-            logs = Path(tmp)
-            for i, tracing in enumerate(plan.proc_tracing):
-                d = logs / f"teachraft-{i}"
-                d.mkdir()
-                self.session(
-                    lambda t=tracing, d=d: ProcTeachraft(servers, t, d),
-                    (TEACHRAFT, _tracing(tracing), PER_PROCESS, servers),
-                    loads,
-                    plan.proc_rounds,
-                    kill=True,
+            for r in range(plan.proc_runs):
+                self.say(
+                    f"[{self.elapsed():.0f} s] per-process, {servers} servers, "
+                    f"run {r + 1}/{plan.proc_runs}"
                 )
-                if tracing or not self.peer:
-                    continue
-                for batched in plan.proc_peer:
-                    d = logs / f"pysyncobj-{batched}"
+                for tracing in plan.proc_tracing:
+                    d = Path(tmp) / f"run{r}-teachraft-{_tracing(tracing).replace(' ', '-')}"
                     d.mkdir()
                     self.session(
-                        lambda b=batched, d=d: ProcPeer(servers, d, b),
-                        (PEER, _batched(batched), PER_PROCESS, servers),
+                        lambda t=tracing, d=d: ProcTeachraft(servers, t, d),
+                        (TEACHRAFT, _tracing(tracing), PER_PROCESS, servers),
                         loads,
-                        plan.proc_rounds,
+                        seed=r,
                         kill=True,
                     )
+                    if tracing or not self.peer:
+                        continue
+                    for batched in plan.proc_peer:
+                        d = Path(tmp) / f"run{r}-pysyncobj-{_batched(batched)}"
+                        d.mkdir()
+                        self.session(
+                            lambda b=batched, d=d: ProcPeer(servers, d, b),
+                            (PEER, _batched(batched), PER_PROCESS, servers),
+                            loads,
+                            seed=r,
+                            kill=True,
+                        )
 
     def memory(self) -> None:
         """The RSS figure: each fill in a fresh subprocess, a few at a time."""
