@@ -218,7 +218,8 @@ class Suite:
 
     def in_process(self, servers: int, runs: int) -> None:
         from bench.local import LocalTeachraft
-        from bench.peer_pysyncobj import LocalPeer
+
+        local_peer = _peer_class("LocalPeer") if self.peer else None
 
         plan = self.plan
         for r in range(runs):
@@ -235,7 +236,7 @@ class Suite:
                     continue
                 for batched in (True, False):
                     self.session(
-                        lambda b=batched: LocalPeer(servers, b),
+                        lambda b=batched: local_peer(servers, b),
                         (PEER, _batched(batched), IN_PROCESS, servers),
                         loads,
                         seed=r,
@@ -243,7 +244,7 @@ class Suite:
                     )
             if self.peer and r < plan.fast_kill_runs:
                 self.session(
-                    lambda: LocalPeer(servers, True, fast=True),
+                    lambda: local_peer(servers, True, fast=True),
                     (PEER, "batched, fast timers", IN_PROCESS, servers),
                     [],
                     kill=True,
@@ -252,7 +253,8 @@ class Suite:
     def per_process(self, servers: int) -> None:
         """One process per node: fresh clusters every run, teachraft and PySyncObj in turn."""
         from bench.cli_cluster import ProcTeachraft
-        from bench.peer_pysyncobj import ProcPeer
+
+        proc_peer = _peer_class("ProcPeer") if self.peer else None
 
         plan = self.plan
         loads = list(THROUGHPUT)
@@ -278,7 +280,7 @@ class Suite:
                         d = Path(tmp) / f"run{r}-pysyncobj-{_batched(batched)}"
                         d.mkdir()
                         self.session(
-                            lambda b=batched, d=d: ProcPeer(servers, d, b),
+                            lambda b=batched, d=d: proc_peer(servers, d, b),
                             (PEER, _batched(batched), PER_PROCESS, servers),
                             loads,
                             seed=r,
@@ -392,8 +394,6 @@ class Suite:
         }
 
     def meta(self) -> dict[str, Any]:
-        import pysyncobj.version
-
         return {
             "plan": asdict(self.plan),
             "date": time.strftime("%Y-%m-%d %H:%M:%S %z"),
@@ -401,7 +401,7 @@ class Suite:
             "python": platform.python_version(),
             "platform": platform.platform(),
             "cpus": _cpus(),
-            "pysyncobj": pysyncobj.version.VERSION if self.peer else None,
+            "pysyncobj": _peer_version() if self.peer else None,
             "notes": NOTES,
         }
 
@@ -451,6 +451,19 @@ def _collect(proc: subprocess.Popen[str], timeout: float) -> dict[str, Any]:
     if not lines:
         return {"error": err.strip()[-300:] or f"no output (exit code {proc.returncode})"}
     return dict(json.loads(lines[-1]))
+
+
+def _peer_class(name: str) -> Any:
+    """A class of ``bench.peer_pysyncobj``, imported only when PySyncObj is wanted."""
+    from bench import peer_pysyncobj
+
+    return getattr(peer_pysyncobj, name)
+
+
+def _peer_version() -> str:
+    import pysyncobj.version
+
+    return str(pysyncobj.version.VERSION)
 
 
 def _tracing(on: bool) -> str:
