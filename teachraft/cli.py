@@ -8,7 +8,9 @@ Each subcommand lives in the module that owns its idea and exposes
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import sys
+from pathlib import Path
 
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("teachraft.demo", "run a 5-server cluster, fail the leader mid-workload, print logs"),
@@ -32,6 +34,16 @@ def usage() -> str:
     return "\n".join(lines)
 
 
+def _bench_importable() -> bool:
+    """The benchmark suite lives beside the package in a checkout, not in the wheel."""
+    root = Path(__file__).resolve().parents[1]
+    if (root / "bench" / "__main__.py").exists():
+        if str(root) not in sys.path:
+            sys.path.insert(0, str(root))
+        return True
+    return importlib.util.find_spec("bench") is not None
+
+
 def main(argv: list[str] | None = None) -> int:
     """Dispatch ``teachraft COMMAND ARGS`` to the owning module's ``main``."""
     args = list(sys.argv[1:] if argv is None else argv)
@@ -41,6 +53,12 @@ def main(argv: list[str] | None = None) -> int:
     name, rest = args[0], args[1:]
     if name not in SUBCOMMANDS:
         print(f"teachraft: unknown command {name!r}\n\n{usage()}", file=sys.stderr)
+        return 2
+    if name == "bench" and not _bench_importable():
+        print(
+            "teachraft bench runs from a source checkout: cd into it and run `python -m bench`",
+            file=sys.stderr,
+        )
         return 2
     module = importlib.import_module(SUBCOMMANDS[name][0])
     if SUBCOMMANDS[name][0] == "teachraft.nodes":

@@ -46,6 +46,9 @@ def _parser(cmd: str) -> argparse.ArgumentParser:
     p.add_argument("--config-dir", default="config", help="folder of the JSON configs")
     p.add_argument("--out", default=".", help="tracing server: folder for the trace files")
     p.add_argument("--pairs", type=int, default=20, help="client: put/get pairs to run")
+    p.add_argument(
+        "--no-tracing", action="store_true", help="record no trace (no tracing server needed)"
+    )
     p.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
     return p
 
@@ -82,10 +85,20 @@ async def _until_stopped() -> None:
     await stop.wait()
 
 
-async def _tracer(identity: str, address: str) -> tuple[Any, Any]:
+class _NoSink:
+    """Stands in for the tracing client when tracing is off: nothing to flush."""
+
+    async def aclose(self, timeout: float = 0.0) -> int:
+        return 0
+
+
+async def _tracer(identity: str, address: str, enabled: bool = True) -> tuple[Any, Any]:
     """A tracer whose records go to the tracing server, continuing a previous life's clock."""
     from teachraft.tracing.client import TracingClient
-    from teachraft.tracing.tracer import Tracer
+    from teachraft.tracing.tracer import NullTracer, Tracer
+
+    if not enabled:
+        return NullTracer(), _NoSink()
 
     clock = None
     with contextlib.suppress(Exception):
@@ -120,7 +133,7 @@ async def run_tracing_server(args: argparse.Namespace) -> int:
 
 async def run_coord(args: argparse.Namespace) -> int:
     cfg = load_coord_config(Path(args.config_dir) / "coord_config.json")
-    tracer, sink = await _tracer(cfg.tracing_identity, cfg.tracing_server_addr)
+    tracer, sink = await _tracer(cfg.tracing_identity, cfg.tracing_server_addr, not args.no_tracing)
     core = Coord(
         tracer, CoordOptions(num_servers=cfg.num_servers, lost_msgs_thresh=cfg.lost_msgs_thresh)
     )
@@ -151,7 +164,7 @@ async def run_server(args: argparse.Namespace) -> int:
             f'{args.config_dir}/server_config{args.id}.json: "ServerID" is {cfg.server_id}, '
             f"not {args.id}"
         )
-    tracer, sink = await _tracer(cfg.tracing_identity, cfg.tracing_server_addr)
+    tracer, sink = await _tracer(cfg.tracing_identity, cfg.tracing_server_addr, not args.no_tracing)
     host_name, port = parse_address(cfg.server_listen_addr)
     host = ServerHost(
         Server(cfg.server_id, tracer),
@@ -176,7 +189,7 @@ async def run_server(args: argparse.Namespace) -> int:
 
 async def run_client(args: argparse.Namespace) -> int:
     cfg = load_client_config(Path(args.config_dir) / f"client_config{args.id}.json")
-    tracer, sink = await _tracer(cfg.tracing_identity, cfg.tracing_server_addr)
+    tracer, sink = await _tracer(cfg.tracing_identity, cfg.tracing_server_addr, not args.no_tracing)
     core = ClientSession(cfg.client_id, tracer, ch_capacity=cfg.ch_capacity)
     client = KVClient(
         core,

@@ -145,6 +145,13 @@ class HeartbeatResponder:
             self.answered += 1
 
 
+STALL_GRACE = 0.02
+"""A timeout that fires this much later than due means the loop itself stalled."""
+
+STALL_RECHECK = 0.01
+"""How long a heartbeat caught by a stall gets before it counts as lost."""
+
+
 class _Target:
     """What the monitor knows about one watched server."""
 
@@ -277,7 +284,8 @@ class HeartbeatMonitor:
         self._seq += 1
         seq = self._seq
         now = loop.time()
-        handle = loop.call_at(now + self._timeout(state), self._expire, state, seq)
+        deadline = now + self._timeout(state)
+        handle = loop.call_at(deadline, self._expire, state, seq, deadline)
         state.outstanding[seq] = (now, handle)
         delay = 0.0 if self.faults is None else self.faults.route(self.name, state.name)
         if delay is None:
@@ -292,7 +300,18 @@ class HeartbeatMonitor:
         if self._transport is not None:
             self._transport.sendto(data, addr)
 
-    def _expire(self, state: _Target, seq: int) -> None:
+    def _expire(self, state: _Target, seq: int, deadline: float) -> None:
+        assert self._loop is not None
+        late = self._loop.time() - deadline
+        if late > STALL_GRACE and seq in state.outstanding:
+            # This process's own loop stalled (a long callback, a garbage
+            # collection): the ack may be waiting in a socket buffer, or the
+            # responder on this loop may only now be answering. Look again once
+            # the loop has caught up instead of reporting a loss it caused.
+            sent, _ = state.outstanding[seq]
+            handle = self._loop.call_later(STALL_RECHECK, self._expire, state, seq, float("inf"))
+            state.outstanding[seq] = (sent, handle)
+            return
         entry = state.outstanding.pop(seq, None)
         if entry is None:
             return
