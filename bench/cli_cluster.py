@@ -58,12 +58,8 @@ class ProcTeachraft:
         self.clients: list[Child] = []
 
     def _node(self, name: str, args: list[str]) -> Child:
-        base = (
-            [PYTHON, "-m", "teachraft"]
-            if self.tracing
-            else [PYTHON, "-m", "bench.cli_cluster", "node"]
-        )
-        child = Child(name, [*base, *args], self.log_dir, talk=False)
+        flags = [] if self.tracing else ["--no-tracing"]
+        child = Child(name, [PYTHON, "-m", "teachraft", *args, *flags], self.log_dir, talk=False)
         self.children.append(child)
         return child
 
@@ -208,30 +204,8 @@ async def _answer(client: KVClient, msg: dict[str, Any]) -> dict[str, Any]:
     return {"error": f"unknown command {cmd!r}"}
 
 
-# ---------------------------------------------------------------- tracing-off nodes
-class _NoSink:
-    """Stands in for the tracing client of a node that does not trace."""
-
-    async def aclose(self, timeout: float = 0.0) -> None:
-        return None
-
-
-async def _no_tracer(identity: str, address: str) -> tuple[Any, Any]:
-    return NullTracer(identity), _NoSink()
-
-
-def node_main(argv: list[str]) -> int:
-    """``teachraft coord|server ID ...`` with tracing off (the same command code)."""
-    from teachraft import nodes
-
-    nodes._tracer = _no_tracer  # type: ignore[assignment]
-    return nodes.main(argv)
-
-
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["node"]:
-        return node_main(argv[1:])
     p = argparse.ArgumentParser(prog="python -m bench.cli_cluster")
     sub = p.add_subparsers(dest="cmd", required=True)
     cl = sub.add_parser("client", help="a bench client answering JSON lines on stdin")
