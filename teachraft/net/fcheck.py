@@ -8,8 +8,11 @@ gain 1/8), and reports each heartbeat exactly once through ``on_result``:
 
 - ``on_result(target, True)`` when the ack arrives before the heartbeat's timeout;
 - ``on_result(target, False)`` when it does not. The timeout is
-  ``max(timeout_floor, rtt_multiple * srtt)``, never more than ``interval`` (so
-  heartbeats never overlap), and ``interval`` until a first RTT is measured.
+  ``max(timeout_floor, rtt_multiple * srtt)``, at most ``max_timeout``, and
+  ``interval`` until a first RTT is measured. It may exceed the interval, so
+  heartbeats can overlap: when this process is busy, acks come back late, the
+  RTT estimate grows (late acks still count as samples) and the detector waits
+  longer instead of declaring a slow but live server dead, as TCP's RTO does.
 
 Counting consecutive losses against ``LostMsgsThresh`` is the coord's job, not
 this module's. Faults apply by node name and direction, at the sender, like the
@@ -194,6 +197,7 @@ class HeartbeatMonitor:
         host: str = "127.0.0.1",
         timeout_floor: float = 0.05,
         rtt_multiple: float = 4.0,
+        max_timeout: float = 1.0,
     ) -> None:
         if interval <= 0:
             raise ValueError(f"heartbeat interval must be > 0, not {interval}")
@@ -204,6 +208,7 @@ class HeartbeatMonitor:
         self.host = host
         self.timeout_floor = timeout_floor
         self.rtt_multiple = rtt_multiple
+        self.max_timeout = max_timeout
         self._targets: dict[str, _Target] = {}
         self._seq = 0
         self._transport: asyncio.DatagramTransport | None = None
@@ -267,7 +272,7 @@ class HeartbeatMonitor:
     def _timeout(self, state: _Target) -> float:
         if state.srtt is None:
             return self.interval
-        return min(self.interval, max(self.timeout_floor, self.rtt_multiple * state.srtt))
+        return min(self.max_timeout, max(self.timeout_floor, self.rtt_multiple * state.srtt))
 
     def _beat_all(self) -> None:
         assert self._loop is not None
