@@ -116,6 +116,15 @@ async def _flushing(sink: Any) -> Any:
         await sink.aclose(timeout=10)
 
 
+async def _serve(host: Any, sink: Any, banner: Any) -> None:
+    """Start a node, say where it listens, run until stopped, stop it, flush its trace."""
+    async with _flushing(sink):
+        await host.start()
+        print(banner(), flush=True)
+        await _until_stopped()
+        await host.stop()
+
+
 async def run_tracing_server(args: argparse.Namespace) -> int:
     from teachraft.tracing.config import load_tracing_server_config
     from teachraft.tracing.server import TracingServer
@@ -145,15 +154,14 @@ async def run_coord(args: argparse.Namespace) -> int:
         port=parse_address(cfg.server_api_listen_addr)[1],
         client_port=parse_address(cfg.client_api_listen_addr)[1],
     )
-    async with _flushing(sink):
-        await host.start()
-        print(
+    await _serve(
+        host,
+        sink,
+        lambda: (
             f"coord: servers join at {host.address}, clients at {host.client_address}; "
-            f"waiting for {cfg.num_servers} servers",
-            flush=True,
-        )
-        await _until_stopped()
-        await host.stop()
+            f"waiting for {cfg.num_servers} servers"
+        ),
+    )
     return 0
 
 
@@ -175,15 +183,14 @@ async def run_server(args: argparse.Namespace) -> int:
         client_port=parse_address(cfg.client_listen_addr)[1],
         heartbeat_port=parse_address(cfg.server_addr)[1],
     )
-    async with _flushing(sink):
-        await host.start()
-        print(
+    await _serve(
+        host,
+        sink,
+        lambda: (
             f"server{cfg.server_id}: listening on {host.address}; joining the coord at "
-            f"{cfg.coord_addr}",
-            flush=True,
-        )
-        await _until_stopped()
-        await host.stop()
+            f"{cfg.coord_addr}"
+        ),
+    )
     return 0
 
 
