@@ -254,7 +254,7 @@ class Coord:
             self._start_selection(rec.server_id)
         elif rec.server_id == self.candidate and self.phase == SELECTING:
             self._start_selection(self.failed_leader)
-        elif len(self.view) < self.majority and self.phase == SERVING:
+        elif len(self.view) < self.majority and self.phase in (SERVING, SELECTING):
             self._lose_quorum(trace)
 
     def _rejoin(self, rec: ServerRecord) -> None:
@@ -379,6 +379,9 @@ class Coord:
         self.phase = SERVING
         self.candidate = 0
         self._note("leader", server=self.leader, term=self.term)
+        if len(self.view) < self.majority:  # servers failed while it took over
+            self._lose_quorum(trace)
+            return
         self._answer_leader_waiters()
         self._push_leader()
 

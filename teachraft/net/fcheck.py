@@ -13,6 +13,8 @@ gain 1/8), and reports each heartbeat exactly once through ``on_result``:
   heartbeats can overlap: when this process is busy, acks come back late, the
   RTT estimate grows (late acks still count as samples) and the detector waits
   longer instead of declaring a slow but live server dead, as TCP's RTO does.
+  While the monitor's own ticks run late (this process is overloaded), expiring
+  heartbeats are judged again later rather than reported lost.
 
 Counting consecutive losses against ``LostMsgsThresh`` is the coord's job, not
 this module's. Faults apply by node name and direction, at the sender, like the
@@ -151,9 +153,6 @@ class HeartbeatResponder:
 STALL_GRACE = 0.02
 """A timeout that fires this much later than due means the loop itself stalled."""
 
-STALL_RECHECK = 0.01
-"""How long a heartbeat caught by a stall gets before it counts as lost."""
-
 
 class _Target:
     """What the monitor knows about one watched server."""
@@ -209,6 +208,7 @@ class HeartbeatMonitor:
         self.timeout_floor = timeout_floor
         self.rtt_multiple = rtt_multiple
         self.max_timeout = max_timeout
+        self._overloaded_until = 0.0
         self._targets: dict[str, _Target] = {}
         self._seq = 0
         self._transport: asyncio.DatagramTransport | None = None
@@ -276,6 +276,11 @@ class HeartbeatMonitor:
 
     def _beat_all(self) -> None:
         assert self._loop is not None
+        lag = self._loop.time() - self._next_tick
+        if lag > self.interval / 2:
+            # This process is overloaded: its own loop runs late. Losses seen
+            # now say more about us than about the servers (see _expire).
+            self._overloaded_until = self._loop.time() + 2 * self.interval + lag
         for state in list(self._targets.values()):
             self._beat(state)
         # A fixed cadence that does not drift, and that skips missed ticks.
@@ -307,14 +312,18 @@ class HeartbeatMonitor:
 
     def _expire(self, state: _Target, seq: int, deadline: float) -> None:
         assert self._loop is not None
-        late = self._loop.time() - deadline
-        if late > STALL_GRACE and seq in state.outstanding:
-            # This process's own loop stalled (a long callback, a garbage
-            # collection): the ack may be waiting in a socket buffer, or the
-            # responder on this loop may only now be answering. Look again once
-            # the loop has caught up instead of reporting a loss it caused.
+        now = self._loop.time()
+        if now - deadline > STALL_GRACE:
+            # This timer fired late: this process's own loop stalled (a long
+            # callback, a garbage collection, a flood of work). The ack may be
+            # waiting in a socket buffer, or the responder on this loop may only
+            # now be answering: a loss now would say more about us than about
+            # the server.
+            self._overloaded_until = max(self._overloaded_until, now + 2 * self.interval)
+        if now < self._overloaded_until and seq in state.outstanding:
             sent, _ = state.outstanding[seq]
-            handle = self._loop.call_later(STALL_RECHECK, self._expire, state, seq, float("inf"))
+            again = now + self.interval
+            handle = self._loop.call_at(again, self._expire, state, seq, again)
             state.outstanding[seq] = (sent, handle)
             return
         entry = state.outstanding.pop(seq, None)
