@@ -445,8 +445,8 @@ class Server:
 
     def _maybe_commit(self) -> None:
         """Commit the highest index a majority holds, if it is of the current term (Fig. 8)."""
-        matches = sorted((pr.match_index for pr in self.progress.values()), reverse=True)
-        matches.insert(0, self.log.last_index)
+        matches = [pr.match_index for pr in self.progress.values()]
+        matches.append(self.log.last_index)  # the leader holds its whole log
         matches.sort(reverse=True)
         n = matches[self.majority - 1]
         if n > self.commit_index and self.log.term_at(n) == self.current_term:
