@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from teachraft.errors import ConfigError
+from teachraft.net.address import split_address as parse_address
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,19 +111,11 @@ class _Reader:
         value = self.str(key)
         try:
             parse_address(value)
-        except ValueError as exc:
-            raise self.fail(key, str(exc)) from None
+        except ValueError:
+            raise self.fail(
+                key, f"must be host:port with a port up to 65535, not {value!r}"
+            ) from None
         return value
-
-
-def parse_address(address: str) -> tuple[str, int]:
-    """Split ``host:port``; raises ValueError with a readable reason."""
-    host, sep, port = address.rpartition(":")
-    if not sep or not host:
-        raise ValueError(f"must be host:port, not {address!r}")
-    if not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ValueError(f"has a bad port in {address!r}")
-    return host.strip("[]"), int(port)
 
 
 COORD_KEYS = (

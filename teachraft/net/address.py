@@ -8,11 +8,14 @@ from __future__ import annotations
 
 
 def split_address(address: str) -> tuple[str, int]:
-    """``"127.0.0.1:21001"`` -> ``("127.0.0.1", 21001)``; ValueError if malformed."""
+    """``"127.0.0.1:21001"`` -> ``("127.0.0.1", 21001)``; ValueError if malformed.
+
+    ``[::1]:21001`` gives ``("::1", 21001)``.
+    """
     host, sep, port = address.rpartition(":")
     if not sep or not host or not port.isdigit() or int(port) > 65535:
         raise ValueError(f"bad address {address!r}; expected 'host:port'")
-    return host, int(port)
+    return host.strip("[]"), int(port)
 
 
 def join_address(host: str, port: int) -> str:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from teachraft.errors import ConfigError
+from teachraft.net.address import split_address as parse_address
 
 logger = logging.getLogger(__name__)
 
@@ -30,17 +31,6 @@ class TracingServerConfig:
     Secret: str = ""
     OutputFile: str = "trace_output.log"
     ShivizOutputFile: str = "shiviz_output.log"
-
-
-def parse_address(address: str) -> tuple[str, int]:
-    """Split ``host:port`` (ValueError if malformed or the port is out of range)."""
-    host, sep, port_text = address.rpartition(":")
-    if not sep or not host or not port_text.isdigit():
-        raise ValueError(f"{address!r} is not host:port")
-    port = int(port_text)
-    if port > 65535:
-        raise ValueError(f"port {port} is out of range")
-    return host.strip("[]"), port
 
 
 def load_tracing_server_config(path: str | Path) -> TracingServerConfig:
