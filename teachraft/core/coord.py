@@ -109,6 +109,10 @@ class Coord:
         if self.tracing:
             trace.record_action(A.CoordStart())
 
+    def _trace(self, token: bytes) -> Any:
+        """The trace a message continues: its token's, or a fresh one when it has none."""
+        return self.tracer.receive_token(token) if token else self.tracer.create_trace()
+
     def take(self) -> list[Effect]:
         out, self.outbox = self.outbox, []
         return out
@@ -133,7 +137,7 @@ class Coord:
     # ------------------------------------------------------------------- join
     def server_join(self, req: ServerJoin, responder: Any) -> None:
         """RequestServerJoin: queue until NumServers arrived; answer late joiners at once."""
-        trace = self.tracer.receive_token(req.token) if req.token else self.tracer.create_trace()
+        trace = self._trace(req.token)
         if self.tracing:
             trace.record_action(A.ServerJoiningRecvd(ServerId=req.server_id))
         rec = ServerRecord(req.server_id, req.server_addr, req.heartbeat_addr, req.client_addr)
@@ -174,7 +178,7 @@ class Coord:
 
     def server_joined(self, msg: ServerJoined) -> None:
         """A server applied its JoinResponse; after the last one, AllServersJoined."""
-        trace = self.tracer.receive_token(msg.token) if msg.token else self.tracer.create_trace()
+        trace = self._trace(msg.token)
         if self.tracing:
             trace.record_action(A.ServerJoinedRecvd(ServerId=msg.server_id))
         if self.phase != JOINING:
@@ -189,7 +193,7 @@ class Coord:
     # ---------------------------------------------------------------- clients
     def get_leader(self, req: GetLeader, responder: Any) -> None:
         """GetLeaderNode: answer with the leader, or wait until the join/selection is done."""
-        trace = self.tracer.receive_token(req.token) if req.token else self.tracer.create_trace()
+        trace = self._trace(req.token)
         if self.tracing:
             trace.record_action(A.LeaderReqRecvd(ClientId=req.client_id))
         if req.client_addr:
@@ -319,7 +323,7 @@ class Coord:
 
     def log_state(self, msg: ServerLogState) -> None:
         """Step 2: once a majority is fenced at this term, pick the most up-to-date log."""
-        trace = self.tracer.receive_token(msg.token) if msg.token else self.tracer.create_trace()
+        trace = self._trace(msg.token)
         if self.tracing:
             trace.record_action(
                 A.ServerLogState(
@@ -370,7 +374,7 @@ class Coord:
 
     def failover_done(self, msg: FailOverDone) -> None:
         """The new leader appended its No-Op: reconfiguration is done; tell the clients."""
-        trace = self.tracer.receive_token(msg.token) if msg.token else self.tracer.create_trace()
+        trace = self._trace(msg.token)
         if self.phase != SELECTING or msg.server_id != self.candidate or msg.term != self.term:
             return
         if self.tracing:
