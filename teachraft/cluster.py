@@ -36,6 +36,7 @@ from teachraft.core.coord import SERVING, Coord, CoordOptions
 from teachraft.core.log import Entry
 from teachraft.core.server import Server, ServerOptions, server_name
 from teachraft.errors import ClusterError
+from teachraft.net.auth import new_secret
 from teachraft.net.faults import FaultFilter
 from teachraft.runtime.client_host import KVClient
 from teachraft.runtime.coord_host import CoordHost
@@ -156,6 +157,7 @@ class Cluster:
         self.data_dir = Path(data_dir) if data_dir is not None else self.out_dir / "data"
         self.fsync = fsync
         self.faults = FaultFilter(seed=self.seed)
+        self.secret = new_secret()  # security: authenticates this cluster's nodes (net.auth)
         self.fault_log: list[tuple[float, float, str]] = []
         self._open_faults: dict[str, tuple[float, str]] = {}
         self.recorder: Any = None
@@ -272,6 +274,7 @@ class Cluster:
             tick_interval=self.timing.coord_tick,
             heartbeat_interval=self.timing.heartbeat_interval,
             faults=self.faults,
+            secret=self.secret,  # security: the cluster secret
         )
         await self.coord.start()
         for sid in range(1, self.num_servers + 1):
@@ -322,6 +325,7 @@ class Cluster:
             tick_interval=self.timing.server_tick,
             faults=self.faults,
             storage=storage,
+            secret=self.secret,  # security: the cluster secret
         )
         await host.start()
         self.servers[sid] = host
@@ -345,6 +349,7 @@ class Cluster:
             call_timeout=self.timing.call_timeout,
             faults=self.faults,
             history=self.recorder,
+            secret=self.secret,  # security: the cluster secret
         )
         await client.start()
         self.clients[cid] = client

@@ -63,13 +63,16 @@ class KVClient(Host):
         history: Any = None,
         keep_results: int = 10_000,
         port: int = 0,
+        secret: str | bytes | None = None,  # the cluster secret (net.auth)
     ) -> None:
         super().__init__(f"client{core.client_id}", core, tick_interval)
         self.client_id = core.client_id
         self.coord_addr = coord_addr
         self.call_timeout = call_timeout
         self.history = history
-        self.node = Node(self.name, self._handle, port=port, schema=SCHEMA, faults=faults)
+        self.node = Node(
+            self.name, self._handle, port=port, schema=SCHEMA, faults=faults, secret=secret
+        )
         self.futures: dict[int, asyncio.Future[OpResult]] = {}
         self.history_ids: dict[int, int] = {}
         self.results: deque[OpResult] = deque(maxlen=keep_results)
