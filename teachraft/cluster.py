@@ -294,6 +294,7 @@ class Cluster:
             "127.0.0.1:0",
             self.out_dir / "trace_output.log",
             self.out_dir / "shiviz_output.log",
+            secret=self.secret,  # security: the cluster secret
         )
         await self.tracing_server.start()
 
@@ -302,7 +303,7 @@ class Cluster:
             return NullTracer()
         from teachraft.tracing.client import TracingClient
 
-        sink = TracingClient(self.tracing_server.address)
+        sink = TracingClient(self.tracing_server.address, secret=self.secret)  # security
         self._sinks.append(sink)
         rng = random.Random(f"{self.seed}:{identity}")
         return Tracer(identity, sink, rng=rng, clock=clock)
