@@ -38,6 +38,7 @@ from teachraft.core.server import Server, ServerOptions, server_name
 from teachraft.errors import ClusterError
 from teachraft.net.auth import new_secret
 from teachraft.net.faults import FaultFilter
+from teachraft.problems import collect as collect_problems
 from teachraft.runtime.client_host import KVClient
 from teachraft.runtime.coord_host import CoordHost
 from teachraft.runtime.server_host import ServerHost
@@ -158,6 +159,7 @@ class Cluster:
         self.fsync = fsync
         self.faults = FaultFilter(seed=self.seed)
         self.secret = new_secret()  # security: authenticates this cluster's nodes (net.auth)
+        self.torn_tails: list[str] = []  # security: torn tails dropped from data files
         self.fault_log: list[tuple[float, float, str]] = []
         self._open_faults: dict[str, tuple[float, str]] = {}
         self.recorder: Any = None
@@ -316,9 +318,11 @@ class Cluster:
         storage = None
         if self.persist:
             path = self.data_dir / f"{server_name(sid)}.log"
-            saved = Storage.load(path)
+            saved = Storage.recover(path)  # security: checked records; torn tail reported
             if saved is not None:
-                core.restore(*saved)
+                if saved.torn is not None:
+                    self.torn_tails.append(saved.torn)
+                core.restore(saved.term, saved.entries)
             storage = Storage(path, fsync=self.fsync)
         host = ServerHost(
             core,
@@ -668,7 +672,18 @@ class Cluster:
                 s["role"] = "paused"
             servers[sid] = s
         coord = self.coord.core.status() if self.coord else {}
-        return {"servers": servers, "coord": coord, "leader": coord.get("leader", 0)}
+        problems = collect_problems(  # security: visible problems
+            [self.coord, *self.servers.values(), *self.clients.values()],
+            self.tracing_server,
+            self._sinks,
+            len(self.torn_tails),
+        )
+        return {
+            "servers": servers,
+            "coord": coord,
+            "leader": coord.get("leader", 0),
+            "problems": problems,
+        }
 
     def node_names(self) -> list[str]:
         """Every node of the deployment: tracing server, coord, servers, clients."""
