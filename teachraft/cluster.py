@@ -36,6 +36,7 @@ from teachraft.core.coord import SERVING, Coord, CoordOptions
 from teachraft.core.log import Entry
 from teachraft.core.server import Server, ServerOptions, server_name
 from teachraft.errors import ClusterError
+from teachraft.limits import MAX_VALUE_BYTES
 from teachraft.net.auth import new_secret
 from teachraft.net.faults import FaultFilter
 from teachraft.problems import collect as collect_problems
@@ -130,6 +131,7 @@ class Cluster:
         data_dir: str | Path | None = None,
         fsync: bool = True,
         tune_gc: bool = True,
+        max_value_bytes: int = MAX_VALUE_BYTES,  # security: the largest Put (limits)
     ) -> None:
         if servers % 2 == 0 or not 3 <= servers <= 7:
             raise ClusterError(f"servers must be odd and between 3 and 7, not {servers}")
@@ -160,6 +162,7 @@ class Cluster:
         self.faults = FaultFilter(seed=self.seed)
         self.secret = new_secret()  # security: authenticates this cluster's nodes (net.auth)
         self.torn_tails: list[str] = []  # security: torn tails dropped from data files
+        self.max_value_bytes = max_value_bytes  # security: the largest Put (limits)
         self.fault_log: list[tuple[float, float, str]] = []
         self._open_faults: dict[str, tuple[float, str]] = {}
         self.recorder: Any = None
@@ -355,6 +358,7 @@ class Cluster:
             faults=self.faults,
             history=self.recorder,
             secret=self.secret,  # security: the cluster secret
+            max_value_bytes=self.max_value_bytes,  # security: the largest Put
         )
         await client.start()
         self.clients[cid] = client

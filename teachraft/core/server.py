@@ -51,6 +51,7 @@ from teachraft.core.messages import (
     ServerLogState,
     ServerLogStateRequest,
 )
+from teachraft.limits import MAX_BATCH_BYTES, within_bytes
 from teachraft.tracing import actions as A
 from teachraft.tracing.tracer import NullTracer
 
@@ -68,6 +69,7 @@ class ServerOptions:
     """Tunables of replication; the defaults favour throughput and fast repair."""
 
     max_batch: int = 512
+    max_batch_bytes: int = MAX_BATCH_BYTES  # security: batches below the frame limit
     max_in_flight: int = 8192
     resend_ticks: int = 2
     persist: bool = False
@@ -319,6 +321,8 @@ class Server:
     def _send_append(self, peer: int, pr: FollowerProgress) -> None:
         prev = pr.next_index - 1
         entries = self.log.slice(pr.next_index, pr.next_index + self.options.max_batch)
+        if len(entries) > 1:  # security: cut by bytes too (limits)
+            entries = within_bytes(entries, self.options.max_batch_bytes)
         term = self.log.term_at(prev)
         traced = self.tracing and (entries or pr.sent_commit != self.commit_index)
         token = b""

@@ -234,7 +234,11 @@ class Node:
         conn = self._conns.get(address)
         if conn is None or conn.transport is None:
             conn = self._connection(address, min(timeout, REDIAL_BUDGET))
-        rid, fut = conn.request(method, body, timeout)
+        try:
+            rid, fut = conn.request(method, body, timeout)
+        except _ENCODE_ERRORS as exc:  # e.g. over the frame limit: the caller hears it now
+            callback(None, exc if isinstance(exc, NetError) else ProtocolError(str(exc)))
+            return
         deadlines = self.deadlines
 
         def done(f: asyncio.Future) -> None:

@@ -20,6 +20,7 @@ from teachraft.core.client import AskLeader, ClientSession, Deliver, SendRequest
 from teachraft.core.log import GET, PUT
 from teachraft.core.messages import SCHEMA, ClientReply, GetLeader, LeaderInfo
 from teachraft.errors import KVError, NoQuorumError, OpTimeoutError
+from teachraft.limits import MAX_VALUE_BYTES, check_put
 from teachraft.net.errors import NetError
 from teachraft.net.faults import FaultFilter
 from teachraft.net.transport import Node
@@ -64,9 +65,11 @@ class KVClient(Host):
         keep_results: int = 10_000,
         port: int = 0,
         secret: str | bytes | None = None,  # the cluster secret (net.auth)
+        max_value_bytes: int = MAX_VALUE_BYTES,  # security: refuse a Put larger than a frame
     ) -> None:
         super().__init__(f"client{core.client_id}", core, tick_interval)
         self.client_id = core.client_id
+        self.max_value_bytes = max_value_bytes
         self.coord_addr = coord_addr
         self.call_timeout = call_timeout
         self.history = history
@@ -98,7 +101,13 @@ class KVClient(Host):
 
     # ------------------------------------------------------------------ ops
     def submit(self, kind: int, key: str, value: str = "") -> int:
-        """Queue an op; returns its op id (raises core.client.QueueFull past ChCapacity)."""
+        """Queue an op; returns its op id (raises core.client.QueueFull past ChCapacity).
+
+        A Put larger than ``max_value_bytes`` raises ValueTooLargeError here,
+        before it reaches the log (``teachraft.limits``).
+        """
+        if kind == PUT:
+            check_put(key, value, self.max_value_bytes)
         op_id = self.core.submit(kind, key, value)
         if self.history is not None:
             f = "put" if kind == PUT else "get"
