@@ -64,9 +64,10 @@ def test_write_configs_gives_every_node_the_same_random_secret(tmp_path: Path) -
         json.loads((one / "tracing_server_config.json").read_text())["Secret"],
     }
     assert len(secrets) == 1 and len(secrets.pop()) >= 32
-    assert load_coord_config(two / "coord_config.json").secret != load_coord_config(
-        one / "coord_config.json"
-    ).secret
+    assert (
+        load_coord_config(two / "coord_config.json").secret
+        != load_coord_config(one / "coord_config.json").secret
+    )
     assert load_coord_config(one / "coord_config.json").warnings == ()
 
 
