@@ -78,7 +78,22 @@ def run_soak(args: argparse.Namespace) -> int:
     )
     write_json(data, args.out / "soak.json")
     print(soak_text(data))
-    return 0 if data["all_passed"] else 1
+    fuzzed = run_fuzz_soak(args)
+    return 0 if data["all_passed"] and fuzzed else 1
+
+
+def run_fuzz_soak(args: argparse.Namespace) -> bool:
+    """The long run of tests/fuzz: every port attacked while a workload checks answers."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "fuzz"))
+    from hostile import run_fuzz
+
+    ok = True
+    for seed in range(1, args.seeds + 1):
+        _say(f"fuzz: seed {seed}, {args.soak_duration:.0f} s of attacks")
+        report = run_fuzz(args.soak_duration, seed)
+        print(f"fuzz seed {seed}: {report.summary()}")
+        ok = ok and report.ok
+    return ok
 
 
 def run_profile(args: argparse.Namespace) -> int:
