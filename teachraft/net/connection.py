@@ -134,7 +134,7 @@ class Connection(asyncio.BufferedProtocol):
         self.next_id = 1
         self.dial_deadline = 0.0
         self.dial_task: asyncio.Task | None = None
-        self.heard = False  # input arrived since the node's last idle sweep
+        self.heard = False  # traffic since the node's last idle sweep
         self._decoder = FrameDecoder(HANDSHAKE_MAX_FRAME)
         self._decoder.single = True
         self._nonce = new_nonce()
@@ -266,6 +266,7 @@ class Connection(asyncio.BufferedProtocol):
         out = self._out
         if out and not self.closed and self.transport is not None:
             self.transport.write(b"".join(out))
+            self.heard = True  # traffic either way keeps a connection from being idle
         out.clear()
 
     # -- calls ---------------------------------------------------------------
