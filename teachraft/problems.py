@@ -24,7 +24,13 @@ LABELS = {
     "forged clock": "trace records refused: a clock entry no received token explains",
     "trace oversize": "trace records whose body was left out: over the frame limit",
     "trace dropped": "trace records dropped: they could not be encoded",
+    "trace connection cap": "tracer connections refused: too many open",
     "torn tails": "torn tails dropped from data files after a crash",
+}
+_TRACING_KINDS = {
+    "auth": "trace auth",
+    "handshake timeout": "trace auth",
+    "connection cap": "trace connection cap",
 }
 
 
@@ -46,7 +52,7 @@ def collect(
                 total["forged heartbeats"] += part.ignored
     if tracing_server is not None:
         for kind, count in tracing_server.problems.items():
-            total["trace auth" if kind in ("auth", "handshake timeout") else kind] += count
+            total[_TRACING_KINDS.get(kind, kind)] += count
     for sink in sinks:
         total["trace oversize"] += getattr(sink, "oversize", 0)
         total["trace dropped"] += getattr(sink, "dropped", 0)

@@ -80,7 +80,9 @@ def test_an_empty_secret_is_allowed_with_a_warning(tmp_path: Path) -> None:
 
 def test_the_coord_command_refuses_a_remote_bind_in_one_line(tmp_path: Path) -> None:
     folder = write_configs(tmp_path, num_servers=3, num_clients=1)
-    _edit(folder / "coord_config.json", ServerAPIListenAddr="0.0.0.0:0")
+    # A documentation address (TEST-NET-1): even without the check it cannot bind,
+    # so this test never listens beyond loopback.
+    _edit(folder / "coord_config.json", ServerAPIListenAddr="192.0.2.1:0")
     done = subprocess.run(
         [sys.executable, "-m", "teachraft", "coord", "--config-dir", str(folder), "--no-tracing"],
         capture_output=True,

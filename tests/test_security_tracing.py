@@ -114,3 +114,22 @@ def test_a_record_over_the_frame_limit_is_reported_not_lost(tmp_path: Path) -> N
     assert "4.5 MB" in text and "frame limit" in text
     assert validate_shiviz((tmp_path / "s.log").read_text()) == []
     assert (tmp_path / "s.log").read_text().count("\nclient1 {") == 3
+
+
+def test_silent_connections_are_capped_and_timed_out(tmp_path: Path) -> None:
+    async def scenario() -> TracingServer:
+        server = await _server(tmp_path, max_connections=5, handshake_timeout=0.3)
+        silent = [await asyncio.open_connection("127.0.0.1", server.port) for _ in range(20)]
+        await asyncio.sleep(1.0)
+        client = TracingClient(server.address, secret=SECRET)
+        Tracer("server1", client).create_trace()
+        assert await client.aclose() == 0
+        for _, writer in silent:
+            writer.close()
+        await server.close()
+        return server
+
+    server = _run(scenario())
+    assert server.problems["connection cap"] == 15
+    assert server.problems["handshake timeout"] == 5
+    assert server.records_written == 1

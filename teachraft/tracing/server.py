@@ -11,7 +11,8 @@ that notebooks draw from while the run goes on.
 Only tracers that know the cluster secret are heard: the server opens each
 connection with a challenge nonce, and the first message must be an HMAC over
 it (``wire.auth_message``); until then a frame may hold at most a few hundred
-bytes, and a connection silent for ``handshake_timeout`` is closed. Records
+bytes, a connection silent for ``handshake_timeout`` is closed, and at most
+``max_connections`` connections are open at once. Records
 are checked before they are held: a name with control or separator
 characters, or a clock entry for another host that no received token explains
 (``provenance``), is refused. Every refusal is counted in ``problems`` and
@@ -76,8 +77,10 @@ class TracingServer:
         hold_timeout: float | None = 10.0,
         secret: str | bytes | None = None,
         handshake_timeout: float = 5.0,
+        max_connections: int = 256,
     ) -> None:
         self.bind = bind
+        self.max_connections = max_connections
         self.key = as_key(secret)
         self.handshake_timeout = handshake_timeout
         self.problems: Counter[str] = Counter()
@@ -308,6 +311,9 @@ class _TracingProtocol(asyncio.Protocol):
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
         self.peer = str(transport.get_extra_info("peername"))
+        if len(self.server._connections) >= self.server.max_connections:
+            self.refuse("connection cap", f"{self.server.max_connections} connections are open")
+            return
         self.server._connections.add(self)
         transport.write(encode_frame(challenge_message(self.nonce)))
         self._timer = asyncio.get_running_loop().call_later(
