@@ -117,6 +117,7 @@ class FrameDecoder:
         pos = self._start
         end = self._end
         limit = self.max_frame
+        single = self.single
         append = out.append
         try:
             while end - pos >= 4:
@@ -128,7 +129,7 @@ class FrameDecoder:
                     break  # the rest arrives later; the buffer grows only as it does
                 append(_unpackb(view[pos + 4 : stop], raw=False, strict_map_key=True))
                 pos = stop
-                if self.single:
+                if single:
                     break
         except FrameError:
             raise
