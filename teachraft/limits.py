@@ -17,6 +17,10 @@ from teachraft.errors import ValueTooLargeError
 MAX_VALUE_BYTES = 3 * 1024 * 1024
 """Default limit on a Put's key plus value, in UTF-8 bytes (``max_value_bytes``)."""
 
+MAX_ENTRY_BYTES = 4 * 1024 * 1024 - 64 * 1024
+"""Hard ceiling on a Put, whatever ``max_value_bytes`` says: one entry plus the
+AppendEntries around it must fit in one 4 MiB frame. Servers refuse more."""
+
 MAX_BATCH_BYTES = 1024 * 1024
 """Default cap on the entry bytes of one AppendEntries (one entry is always sent)."""
 
@@ -29,16 +33,26 @@ def text_bytes(text: str) -> int:
     return len(text) if text.isascii() else 4 * len(text)
 
 
+def put_problem(key: str, value: str, limit: int = MAX_VALUE_BYTES) -> str | None:
+    """Why a Put of ``key`` and ``value`` is too large (None when it fits ``limit``)."""
+    limit = min(limit, MAX_ENTRY_BYTES)
+    size = text_bytes(key) + text_bytes(value)
+    if size <= limit:
+        return None
+    size = len(key.encode("utf-8")) + len(value.encode("utf-8"))
+    if size <= limit:
+        return None
+    return (
+        f"value is {size / 1e6:.1f} MB; the limit is {limit / 1e6:.1f} MB "
+        "(max_value_bytes), so that every message stays below the 4.2 MB frame limit"
+    )
+
+
 def check_put(key: str, value: str, limit: int = MAX_VALUE_BYTES) -> None:
     """Raise ValueTooLargeError when a Put of ``key`` and ``value`` exceeds ``limit``."""
-    size = text_bytes(key) + text_bytes(value)
-    if size > limit:
-        size = len(key.encode("utf-8")) + len(value.encode("utf-8"))
-        if size > limit:
-            raise ValueTooLargeError(
-                f"value is {size / 1e6:.1f} MB; the limit is {limit / 1e6:.1f} MB "
-                "(max_value_bytes), so that every message stays below the 4.2 MB frame limit"
-            )
+    problem = put_problem(key, value, limit)
+    if problem is not None:
+        raise ValueTooLargeError(problem)
 
 
 def entry_bytes(entry: tuple) -> int:

@@ -55,3 +55,13 @@ def test_a_put_over_the_limit_is_refused_at_once(tmp_path) -> None:
     small = Cluster(servers=3, tracing=False, out_dir=tmp_path / "b", max_value_bytes=1000)
     with small, pytest.raises(ValueTooLargeError, match=r"the limit is 0\.0 MB"):
         small.put("k", "x" * 2000)
+
+
+def test_no_setting_lets_a_put_exceed_one_frame() -> None:
+    from teachraft.limits import check_put
+
+    check_put("k", "x" * 3_000_000)
+    with pytest.raises(ValueTooLargeError, match=r"the limit is 4\.1 MB"):
+        check_put("k", "x" * 4_500_000, limit=100 * 1024 * 1024)
+    with pytest.raises(ValueTooLargeError, match=r"value is 2\.0 MB"):
+        check_put("k", "é" * 1_000_000, limit=1_500_000)  # counted in UTF-8 bytes

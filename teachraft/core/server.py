@@ -51,7 +51,7 @@ from teachraft.core.messages import (
     ServerLogState,
     ServerLogStateRequest,
 )
-from teachraft.limits import MAX_BATCH_BYTES, within_bytes
+from teachraft.limits import MAX_BATCH_BYTES, MAX_ENTRY_BYTES, put_problem, within_bytes
 from teachraft.tracing import actions as A
 from teachraft.tracing.tracer import NullTracer
 
@@ -259,6 +259,10 @@ class Server:
             return
         if req.op_id < self.kv.session(req.client_id).acked_below:
             self._answer(waiter, ok=False, value=None, error=f"op {req.op_id} already acknowledged")
+            return
+        too_large = put_problem(req.key, req.value, MAX_ENTRY_BYTES)  # security: (limits)
+        if too_large is not None:
+            self._answer(waiter, ok=False, value=None, error=too_large)
             return
         index = self.log.last_index + 1
         self._append(
