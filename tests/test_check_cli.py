@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import REFERENCE_HISTORIES
+from conftest import REPO
+
+REFERENCE_HISTORIES = REPO / "tests" / "data" / "reference-histories"
 
 from teachraft import cli as top
 from teachraft.check.cli import main

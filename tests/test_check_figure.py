@@ -7,7 +7,9 @@ import math
 from pathlib import Path
 
 import plotly.graph_objects as go
-from conftest import REFERENCE_HISTORIES
+from conftest import REPO
+
+REFERENCE_HISTORIES = REPO / "tests" / "data" / "reference-histories"
 
 from teachraft.check import History, check, load_history
 from teachraft.viz.history import COLOURS, FAILED, history_figure

@@ -6,7 +6,9 @@ import math
 from pathlib import Path
 
 import pytest
-from conftest import REFERENCE_HISTORIES
+from conftest import REPO
+
+REFERENCE_HISTORIES = REPO / "tests" / "data" / "reference-histories"
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

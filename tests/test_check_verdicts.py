@@ -5,7 +5,9 @@ from __future__ import annotations
 import math
 
 import pytest
-from conftest import REFERENCE_HISTORIES
+from conftest import REPO
+
+REFERENCE_HISTORIES = REPO / "tests" / "data" / "reference-histories"
 
 from teachraft.check import History, check, load_history
 from teachraft.check.models import Model, make_model
