@@ -43,11 +43,14 @@ def explain(result: CheckResult) -> str:
 
 
 def _skipped(result: CheckResult) -> str:
-    if not result.skipped:
-        return ""
+    return "\n" + skipped_note(result) if result.skipped else ""
+
+
+def skipped_note(result: CheckResult) -> str:
+    """How many events of non-client processes (the nemesis) the reader left out."""
     parts = ", ".join(f"{n} of {p}" for p, n in sorted(result.skipped.items()))
     total = sum(result.skipped.values())
-    return f"\n({total} events of non-client processes skipped: {parts})"
+    return f"skipped {total} events of non-client processes ({parts}): they are not operations"
 
 
 def _explain_unknown(result: CheckResult) -> str:

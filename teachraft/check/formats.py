@@ -186,7 +186,7 @@ def _edn_event(pairing: _Pairing, event: dict[Any, Any], index: float, timed: bo
     client = _name(process)
     kind = str(event[edn.Keyword("type")])
     f = str(event[edn.Keyword("f")])
-    value = _plain(event.get(edn.Keyword("value")))
+    value = plain(event.get(edn.Keyword("value")))
     raw_time = event.get(edn.Keyword("time"))
     if timed and raw_time is None and kind != "info":
         raise ValueError("has no :time, but other events do")
@@ -212,16 +212,16 @@ def _name(value: Any) -> str:
     return str(value)
 
 
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
     """EDN values as plain Python: keywords become strings, vectors lists."""
     if isinstance(value, edn.Keyword):
         return str(value)
     if isinstance(value, tuple | list):
-        return [_plain(v) for v in value]
+        return [plain(v) for v in value]
     if isinstance(value, dict):
-        return {_plain(k): _plain(v) for k, v in value.items()}
+        return {plain(k): plain(v) for k, v in value.items()}
     if isinstance(value, frozenset):
-        return frozenset(_plain(v) for v in value)
+        return frozenset(plain(v) for v in value)
     return value
 
 

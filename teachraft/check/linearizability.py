@@ -107,6 +107,12 @@ class CheckResult:
 
         return violation_window(self)
 
+    def skipped_note(self) -> str:
+        """One line on the events of non-client processes left out ("" if none)."""
+        from teachraft.check.explain import skipped_note
+
+        return skipped_note(self) if self.skipped else ""
+
     def explain(self) -> str:
         """A human-readable account of the verdict (see :mod:`teachraft.check.explain`)."""
         from teachraft.check.explain import explain
