@@ -294,9 +294,10 @@ def _layout(
     verdict = "" if result is None else f": {result.verdict}"
     if result is not None and result.failed_op is not None:
         verdict += f" (op {result.failed_op.id} by {client_label(result.failed_op.client)})"
-    who = f"{_plural(len(history), 'op')} by {_plural(len(labels), 'client')}"
+    ops = _plural(len(history), "op")
     if len(history) < len(whole):
-        who = f"the failure's window: {who} of {len(whole)}"
+        ops = f"the failure's window: {len(history)} of {_plural(len(whole), 'op')}"
+    who = f"{ops} by {_plural(len(labels), 'client')}"
     fig.update_layout(
         title={
             "text": f"History of {who}{verdict}",
