@@ -122,7 +122,9 @@ def main(argv: list[str] | None = None) -> int:
         status = "ok" if row.correct and row.seconds <= row.target else "MISSED"
         if not row.correct:
             status += " (wrong verdict or too short)"
-        print(f"{row.name:<34} {row.seconds:>8.3f} {row.target:>8.1f}  {status} {row.note}".rstrip())
+        print(
+            f"{row.name:<34} {row.seconds:>8.3f} {row.target:>8.1f}  {status} {row.note}".rstrip()
+        )
     return 0 if all(r.correct and r.seconds <= r.target for r in (ref, chaos)) else 1
 
 

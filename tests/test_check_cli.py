@@ -7,11 +7,10 @@ from pathlib import Path
 import pytest
 from conftest import REPO
 
-REFERENCE_HISTORIES = REPO / "tests" / "data" / "reference-histories"
-
 from teachraft import cli as top
 from teachraft.check.cli import main
 
+REFERENCE_HISTORIES = REPO / "tests" / "data" / "reference-histories"
 DATA = Path(__file__).parent / "data" / "histories"
 
 

@@ -7,14 +7,13 @@ from pathlib import Path
 
 import pytest
 from conftest import REPO
-
-REFERENCE_HISTORIES = REPO / "tests" / "data" / "reference-histories"
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from teachraft.check import History, HistoryRecorder, Op, load_history, write_edn, write_jsonl
 from teachraft.check.formats import parse_edn, parse_jepsen_log
 
+REFERENCE_HISTORIES = REPO / "tests" / "data" / "reference-histories"
 DATA = Path(__file__).parent / "data" / "histories"
 REFERENCE_FILES = sorted(
     p.relative_to(REFERENCE_HISTORIES).as_posix()

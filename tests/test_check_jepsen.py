@@ -113,7 +113,9 @@ def test_init_must_be_edn(capsys: pytest.CaptureFixture[str]) -> None:
 # --- the violation's window and explanation ---------------------------------------------------
 
 
-def _op(id: int, client: str, f: str, value: object, call: float, ret: float, out: object = None) -> Op:
+def _op(
+    id: int, client: str, f: str, value: object, call: float, ret: float, out: object = None
+) -> Op:
     return Op(id, client, f, "x", value, out, call, ret, "ok")
 
 
@@ -131,7 +133,9 @@ def test_the_window_is_a_handful_of_ops_around_the_failure() -> None:
     assert r.failed_op.id == 501
     assert [op.id for op in r.window()] == [499, 500, 501]
     text = r.explain()
-    assert "the window of concurrent ops (3), from 4990.0 ms to op 501's return at 5300.0 ms" in text
+    assert (
+        "the window of concurrent ops (3), from 4990.0 ms to op 501's return at 5300.0 ms" in text
+    )
     assert "every partial linearization was left in one of these states:" in text
     assert 'a get must return the key\'s value, "new", not "7"' in text
     assert 'one of these states: "new"\n' in text  # put 500 returned first: it must be placed
@@ -163,7 +167,9 @@ def test_html_report_is_self_contained(tmp_path: Path, capsys: pytest.CaptureFix
     assert "the failure&#x27;s window" in page or "the failure's window" in page
 
 
-def test_html_to_an_unwritable_place_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_html_to_an_unwritable_place_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     path = KNOSSOS / "cas-register" / "bad" / "immediate-failure.edn"
     assert main([str(path), "--html", str(tmp_path / "no" / "such" / "r.html")]) == 2
     assert "cannot write" in capsys.readouterr().err

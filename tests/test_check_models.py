@@ -46,7 +46,11 @@ def test_register() -> None:
 
 
 def test_cas_register_follows_jepsen_a_failed_cas_did_not_happen() -> None:
-    good = [o(0, "cas", [0, 4], 0, 1), o(1, "cas", [4, 4], 2, 3, "fail"), o(2, "read", None, 4, 5, out=4)]
+    good = [
+        o(0, "cas", [0, 4], 0, 1),
+        o(1, "cas", [4, 4], 2, 3, "fail"),
+        o(2, "read", None, 4, 5, out=4),
+    ]
     assert run("cas-register", *good, initial=0).ok
     # the etcd register reads the failed cas(4, 4) as a compare that failed: a violation there
     bad(run("etcd", o(0, "write", 4, 0, 1), o(1, "cas", [4, 4], 2, 3, "fail")), 1)
@@ -70,12 +74,26 @@ def test_multi_register() -> None:
     init = {"x": 0, "y": 0}
     good = [
         o(0, "txn", [["write", "x", 1], ["write", "y", 2]], 0, 1),
-        o(1, "txn", [["read", "x", None], ["read", "y", None]], 2, 3, out=[["read", "x", 1], ["read", "y", 2]]),
+        o(
+            1,
+            "txn",
+            [["read", "x", None], ["read", "y", None]],
+            2,
+            3,
+            out=[["read", "x", 1], ["read", "y", 2]],
+        ),
     ]
     assert run("multi-register", *good, initial=init).ok
     torn = [
         o(0, "txn", [["write", "x", 1], ["write", "y", 2]], 0, 1),
-        o(1, "txn", [["read", "x", None], ["read", "y", None]], 2, 3, out=[["read", "x", 1], ["read", "y", 0]]),
+        o(
+            1,
+            "txn",
+            [["read", "x", None], ["read", "y", None]],
+            2,
+            3,
+            out=[["read", "x", 1], ["read", "y", 0]],
+        ),
     ]
     r = run("multi-register", *torn, initial=init)
     bad(r, 1)
@@ -96,9 +114,17 @@ def test_mutex() -> None:
 
 
 def test_set() -> None:
-    good = [o(0, "add", 1, 0, 1), o(1, "add", 2, 0, 5), o(2, "read", None, 2, 3, out=frozenset({1}))]
+    good = [
+        o(0, "add", 1, 0, 1),
+        o(1, "add", 2, 0, 5),
+        o(2, "read", None, 2, 3, out=frozenset({1})),
+    ]
     assert run("set", *good).ok
-    lost = [o(0, "add", 1, 0, 1), o(1, "add", 2, 2, 3), o(2, "read", None, 4, 5, out=frozenset({2}))]
+    lost = [
+        o(0, "add", 1, 0, 1),
+        o(1, "add", 2, 2, 3),
+        o(2, "read", None, 4, 5, out=frozenset({2})),
+    ]
     r = run("set", *lost)
     bad(r, 2)
     assert "misses 1" in r.explain()
@@ -112,7 +138,11 @@ def test_unordered_queue() -> None:
         o(3, "dequeue", None, 6, 7, out=1),
     ]
     assert run("unordered-queue", *good).ok
-    twice = [o(0, "enqueue", 1, 0, 1), o(1, "dequeue", None, 2, 3, out=1), o(2, "dequeue", None, 4, 5, out=1)]
+    twice = [
+        o(0, "enqueue", 1, 0, 1),
+        o(1, "dequeue", None, 2, 3, out=1),
+        o(2, "dequeue", None, 4, 5, out=1),
+    ]
     bad(run("unordered-queue", *twice), 2)
     bad(run("unordered-queue", o(0, "dequeue", None, 0, 1, out=7)), 0)
 
@@ -130,7 +160,11 @@ def test_fifo_queue() -> None:
     bad(r, 2)
     assert "the head of the queue is 1" in r.explain()
     # an unknown dequeue may have taken the head
-    lost_head = [*in_order[:2], o(2, "dequeue", None, 4, INF, "unknown"), o(3, "dequeue", None, 6, 7, out=2)]
+    lost_head = [
+        *in_order[:2],
+        o(2, "dequeue", None, 4, INF, "unknown"),
+        o(3, "dequeue", None, 6, 7, out=2),
+    ]
     assert run("fifo-queue", *lost_head).ok
 
 
@@ -148,7 +182,11 @@ def test_every_model_is_named_and_rejects_foreign_ops() -> None:
     }
     for name in MODELS:
         with pytest.raises(ValueError, match=f"the {name} model has no operation 'frobnicate'"):
-            run(name, o(0, "frobnicate", None, 0, 1), initial={} if name == "multi-register" else None)
+            run(
+                name,
+                o(0, "frobnicate", None, 0, 1),
+                initial={} if name == "multi-register" else None,
+            )
 
 
 def test_queues_must_be_named() -> None:
@@ -197,13 +235,19 @@ VALUES = st.integers(0, 2)
 def _op_for(draw: st.DrawFn, model: str) -> tuple[str, Any, Any]:
     """(f, value, output) of a random op of ``model``."""
     if model in ("register", "cas-register", "etcd"):
-        f = draw(st.sampled_from(["read", "write", "cas"] if model != "register" else ["read", "write"]))
+        f = draw(
+            st.sampled_from(["read", "write", "cas"] if model != "register" else ["read", "write"])
+        )
         if f == "cas":
             return f, [draw(VALUES), draw(VALUES)], None
         return f, (None if f == "read" else draw(VALUES)), draw(st.sampled_from([None, 0, 1, 2]))
     if model == "multi-register":
         micro = [
-            [draw(st.sampled_from(["read", "write"])), draw(st.sampled_from(["x", "y"])), draw(VALUES)]
+            [
+                draw(st.sampled_from(["read", "write"])),
+                draw(st.sampled_from(["x", "y"])),
+                draw(VALUES),
+            ]
             for _ in range(draw(st.integers(1, 2)))
         ]
         asked = [[f, k, None if f == "read" else v] for f, k, v in micro]

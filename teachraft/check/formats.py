@@ -85,7 +85,9 @@ class _Pairing:
         if kind == "info" or (kind == "fail" and f in ("read", "get") and value == "timed-out"):
             return  # outcome unknown: may take effect at any time, or never
         if t < op.call:
-            raise ValueError(f"process {client} completes {f} at {t}, before its invoke ({op.call})")
+            raise ValueError(
+                f"process {client} completes {f} at {t}, before its invoke ({op.call})"
+            )
         op.outcome = kind
         op.ret = t
         if kind == "ok" and (value != op.value or f in ("read", "get")):

@@ -495,7 +495,8 @@ class UnorderedQueueModel(_Base):
         return "{" + " ".join(items) + "}"
 
     def why(self, state: State, op: Op) -> str:
-        return f"dequeue returned {fmt(op.output)}, which is not in the queue {self.describe_state(state)}"
+        queue = self.describe_state(state)
+        return f"dequeue returned {fmt(op.output)}, which is not in the queue {queue}"
 
 
 class FifoQueueModel(_Base):

@@ -56,6 +56,8 @@ def html_report(history: History, result: CheckResult, title: str = "history") -
     )
 
 
-def write_html(path: PathLike, history: History, result: CheckResult, title: str = "history") -> None:
+def write_html(
+    path: PathLike, history: History, result: CheckResult, title: str = "history"
+) -> None:
     """Write :func:`html_report` to ``path`` (UTF-8)."""
     Path(path).write_text(html_report(history, result, title), encoding="utf-8")

@@ -192,9 +192,9 @@ class Search:
         self.deepest = max(self.deepest, depth)
         if entry > self._best[0]:
             self.stuck_states = []
-        if entry >= self._best[0] and len(self.stuck_states) < MAX_STUCK_STATES:
-            if state not in self.stuck_states:
-                self.stuck_states.append(state)
+        keep = entry >= self._best[0] and len(self.stuck_states) < MAX_STUCK_STATES
+        if keep and state not in self.stuck_states:
+            self.stuck_states.append(state)
         if (entry, depth) > self._best:
             self._best = (entry, depth)
             self.failed = self.ops[self.node_op[entry]]
