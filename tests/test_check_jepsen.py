@@ -190,3 +190,29 @@ def test_the_shipped_knossos_history_is_the_reference_file_and_checks_as_knossos
     assert history.skipped == {"nemesis": 8}
     with pytest.raises(ValueError, match="no shipped history 'nope'"):
         knossos_history("nope")
+
+
+def test_nemesis_lines_of_a_jepsen_log_are_skipped_and_counted(tmp_path: Path) -> None:
+    path = tmp_path / "etcd.log"
+    path.write_text(
+        "INFO  jepsen.util - 0\t:invoke\t:write\t1\n"
+        "INFO  jepsen.util - :nemesis\t:info\t:start\tnil\n"
+        "INFO  jepsen.util - 0\t:ok\t:write\t1\n"
+        "INFO  jepsen.util - :nemesis\t:info\t:start\t[:isolated n1]\n"
+        "INFO  jepsen.util - 1\t:invoke\t:read\tnil\n"
+        "INFO  jepsen.util - 1\t:ok\t:read\t1\n"
+    )
+    history = load_history(path)
+    assert len(history) == 2 and history.skipped == {"nemesis": 2}
+    assert check(history).ok
+
+
+def test_a_jepsen_log_completion_with_no_invoke_names_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "etcd.log"
+    path.write_text(
+        "INFO  jepsen.util - 0\t:invoke\t:write\t1\nINFO  jepsen.util - 4\t:ok\t:read\t1\n"
+    )
+    with pytest.raises(
+        ValueError, match=r"^line 2 \('INFO  jepsen.util - 4\\t:ok\\t:read\\t1'\): "
+    ):
+        load_history(path)

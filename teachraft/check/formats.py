@@ -32,6 +32,7 @@ from teachraft.check.models import jepsen_model
 
 _JEPSEN_LINE = re.compile(r"\bINFO\s+jepsen\.util\s+-\s+(\d+)\s+:(\w+)\s+:(\w+)\s*(.*?)\s*$")
 _JEPSEN_SNIFF = re.compile(r"\bINFO\s+jepsen\.util\s+-\s+\d+\s+:")
+_JEPSEN_OTHER = re.compile(r"\bINFO\s+jepsen\.util\s+-\s+:?([A-Za-z][\w-]*)\s+:(\w+)\s+:")
 _JEPSEN_VALUE = re.compile(
     r"^(?:(?P<nil>nil)|(?P<int>-?\d+)|\[\s*(?P<a>nil|-?\d+)\s+(?P<b>nil|-?\d+)\s*\]|:(?P<kw>[\w-]+))$"
 )
@@ -118,6 +119,9 @@ def parse_jepsen_log(text: str) -> History:
     for lineno, line in enumerate(text.splitlines(), 1):
         m = _JEPSEN_LINE.search(line.strip())
         if m is None:
+            other = _JEPSEN_OTHER.search(line)
+            if other is not None:  # a non-client process such as :nemesis
+                pairing.skip(other.group(1))
             continue  # other log lines (setup, teardown) carry no ops
         proc, kind, f, raw = m.groups()
         try:
