@@ -46,7 +46,7 @@ def test_figure_of_a_linearizable_history() -> None:
     assert any(a.text == "partition" for a in fig.layout.annotations)
     assert fig.layout.xaxis.title.text == "time (ms since the run started)"
     assert min(bars["ok"].base) == 0.0  # the first call is at 0 ms
-    assert any("called 0.0 ms" in h for h in bars["ok"].hovertext)
+    assert any("called 0.00 ms" in h for h in bars["ok"].hovertext)
     assert list(fig.layout.yaxis.ticktext) == ["client1", "client2", "client3"]
     assert "linearizable" in fig.layout.title.text
 

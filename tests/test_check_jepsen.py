@@ -88,7 +88,7 @@ def test_time_fields_drive_real_time_order(tmp_path: Path) -> None:
     assert check(history, "cas-register", initial=0).ok
     r = check(history, "cas-register", initial=1)  # read 0 before any write of 0
     assert r.verdict == "not linearizable"
-    assert "[called 1.0 ms, returned 2.0 ms]" in r.explain()
+    assert "[called 1.00 ms, returned 2.00 ms]" in r.explain()
 
 
 def test_jepsen_fail_means_did_not_happen_by_default(tmp_path: Path) -> None:
@@ -134,7 +134,7 @@ def test_the_window_is_a_handful_of_ops_around_the_failure() -> None:
     assert [op.id for op in r.window()] == [499, 500, 501]
     text = r.explain()
     assert (
-        "the window of concurrent ops (3), from 4990.0 ms to op 501's return at 5300.0 ms" in text
+        "the window of concurrent ops (3), from 4990.00 ms to op 501's return at 5300.00 ms" in text
     )
     assert "every partial linearization was left in one of these states:" in text
     assert 'a get must return the key\'s value, "new", not "7"' in text

@@ -98,12 +98,12 @@ class History:
         return (t - (self.start() if start is None else start)) * 1000.0
 
     def fmt_time(self, t: float, start: float | None = None) -> str:
-        """``t`` for a reader: "12.3 ms" since the run started, "event 40", or "never"."""
+        """``t`` for a reader: "12.34 ms" since the run started, "event 40", or "never"."""
         if math.isinf(t):
             return "never"
         if self.clock == "events":
             return f"event {t:g}"
-        return f"{self.shown(t, start):.1f} ms"
+        return f"{self.shown(t, start):.2f} ms"
 
     def __len__(self) -> int:
         return len(self.ops)
