@@ -216,3 +216,28 @@ def test_a_jepsen_log_completion_with_no_invoke_names_the_line(tmp_path: Path) -
         ValueError, match=r"^line 2 \('INFO  jepsen.util - 4\\t:ok\\t:read\\t1'\): "
     ):
         load_history(path)
+
+
+def test_time_on_some_events_only_is_an_error_naming_the_event(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """{:process 0, :type :invoke, :f :write, :value 1, :time 1000}
+           {:process 0, :type :ok, :f :write, :value 1}""",
+    )
+    with pytest.raises(ValueError, match=r"^event 1 \{:process 0.*has no :time, but other"):
+        load_history(path)
+
+
+def test_a_queue_history_asks_for_its_model(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(
+        tmp_path,
+        """{:process 0, :type :invoke, :f :enqueue, :value 1}
+           {:process 0, :type :ok, :f :enqueue, :value 1}
+           {:process 1, :type :invoke, :f :dequeue, :value nil}
+           {:process 1, :type :ok, :f :dequeue, :value 1}""",
+    )
+    assert main([str(path)]) == 2
+    assert "name the model (unordered-queue or fifo-queue)" in capsys.readouterr().err
+    assert main([str(path), "--model", "fifo-queue"]) == 0
