@@ -9,7 +9,7 @@ from pathlib import Path
 import plotly.graph_objects as go
 from conftest import REPO
 
-from teachraft.check import History, check, load_history
+from teachraft.check import History, Op, check, load_history
 from teachraft.viz.history import COLOURS, FAILED, FOCUS, history_figure
 
 REFERENCE_HISTORIES = REPO / "tests" / "data" / "reference-histories"
@@ -104,6 +104,22 @@ def test_a_violation_is_drawn_through_its_window_by_default() -> None:
     assert len(line.x) == len([op for op in window if op.id in result.linearization])
     bad = result.failed_op
     assert bad is not None and bad in window
-    open_ops = [op for op in window if op.id not in result.linearization]
+    open_ops = [op for op in window if op.id not in result.linearization and op is not bad]
     focus = [s for s in fig.layout.shapes if s.line.color == FOCUS]
-    assert len(focus) == len(open_ops) >= 1
+    assert len(focus) == len(open_ops)
+    assert bool(open_ops) == any(t.name == "still open when it failed" for t in fig.data)
+
+
+def test_ops_still_open_at_the_failure_are_outlined() -> None:
+    ops = [
+        Op(0, "a", "put", "x", "1", None, 0.0, 1.0, "ok"),
+        Op(1, "b", "put", "x", "2", None, 2.0, 20.0, "ok"),
+        Op(2, "c", "get", "x", None, "3", 3.0, 4.0, "ok"),
+    ]
+    history = History(ops, origin=0.0)
+    result = check(history, "kv")
+    assert [op.id for op in result.window()] == [0, 1, 2]
+    fig = history_figure(history, result)
+    (focus,) = [s for s in fig.layout.shapes if s.line.color == FOCUS]
+    assert (focus.x0, focus.x1) == (2000.0, 20000.0)  # op 1, in ms since the run started
+    assert any(t.name == "still open when it failed" for t in fig.data)

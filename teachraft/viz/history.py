@@ -60,7 +60,7 @@ def history_figure(
     if window and result is not None and result.failed_op is not None:
         ops = result.window()
         placed = set(result.linearization)
-        focus = {op.id for op in ops if op.id not in placed}
+        focus = {op.id for op in ops if op.id not in placed and op is not result.failed_op}
         history = replace(history, ops=ops)
     clock = _Clock(whole)
     start, end = _span(history)
@@ -185,8 +185,8 @@ def _add_focus(
     end: float,
     clock: _Clock,
 ) -> None:
-    """Outline the ops still open (not placed) when the failing op returned."""
-    for n, op in enumerate(o for o in history.ops if o.id in focus):
+    """Outline the other ops still open (not placed) when the failing op returned."""
+    for op in (o for o in history.ops if o.id in focus):
         y = lanes[op.id]
         fig.add_shape(
             type="rect",
@@ -195,7 +195,16 @@ def _add_focus(
             y0=y - BAR / 2 - 0.04,
             y1=y + BAR / 2 + 0.04,
             line={"color": FOCUS, "width": 2, "dash": "dot"},
-            name="open when the failing op returned" if n == 0 else None,
+        )
+    if focus:  # a legend entry for the outline
+        fig.add_trace(
+            go.Scatter(
+                x=[None],
+                y=[None],
+                mode="lines",
+                line={"color": FOCUS, "width": 2, "dash": "dot"},
+                name="still open when it failed",
+            )
         )
 
 
