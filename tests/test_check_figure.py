@@ -113,7 +113,7 @@ def test_a_violation_is_drawn_through_its_window_by_default() -> None:
 def test_ops_still_open_at_the_failure_are_outlined() -> None:
     ops = [
         Op(0, "a", "put", "x", "1", None, 0.0, 1.0, "ok"),
-        Op(1, "b", "put", "x", "2", None, 2.0, 20.0, "ok"),
+        Op(1, "b", "get", "x", None, "9", 2.0, 20.0, "ok"),  # never placeable, returns later
         Op(2, "c", "get", "x", None, "3", 3.0, 4.0, "ok"),
     ]
     history = History(ops, origin=0.0)
