@@ -241,3 +241,17 @@ def test_a_queue_history_asks_for_its_model(
     assert main([str(path)]) == 2
     assert "name the model (unordered-queue or fifo-queue)" in capsys.readouterr().err
     assert main([str(path), "--model", "fifo-queue"]) == 0
+
+
+def test_tagged_ops_and_exception_symbols_of_newer_jepsen_histories_read(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """#jepsen.history.Op{:index 0, :time 10, :type :invoke, :process 0, :f :write, :value 3}
+           #jepsen.history.Op{:index 1, :time 20, :type :info, :process 0, :f :write, :value 3,
+             :error #error {:cause "timeout", :via [{:type java.net.SocketTimeoutException}]}}
+           #jepsen.history.Op{:index 2, :time 30, :type :invoke, :process 1, :f :read, :value nil}
+           #jepsen.history.Op{:index 3, :time 40, :type :ok, :process 1, :f :read, :value 3}""",
+    )
+    history = load_history(path)
+    assert [op.outcome for op in history.ops] == ["unknown", "ok"]
+    assert check(history, "cas-register", initial=0).ok

@@ -106,7 +106,7 @@ def load_history(path: PathLike) -> History:
         return History()
     if first.startswith('{"'):
         return parse_jsonl(text)
-    if first[0] in "{[(;":
+    if first[0] in "{[(;#":
         return parse_edn(text)
     if "jepsen" in first or _JEPSEN_SNIFF.search(text):
         return parse_jepsen_log(text)
@@ -132,6 +132,8 @@ def parse_jepsen_log(text: str) -> History:
                 pairing.complete(proc, kind, f, value, float(lineno))
         except ValueError as exc:
             raise ValueError(f"line {lineno} ({line.strip()[:100]!r}): {exc}") from None
+    if not pairing.ops and not pairing.skipped:
+        raise ValueError("no Jepsen events (INFO jepsen.util - PROCESS TYPE F VALUE) found")
     return pairing.history(initial=None, model_hint="etcd", clock="events")
 
 
