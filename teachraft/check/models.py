@@ -174,8 +174,10 @@ class KVModel(_Base):
         raise ValueError(f"the kv model has no operation {op.f!r}")
 
     def relevant(self, op: Op) -> bool:
-        self._check_f(op)
-        return op.outcome != "fail" and not (op.f == "get" and op.outcome != "ok")
+        f, outcome = op.f, op.outcome
+        if f not in self.OPS:
+            self._check_f(op)
+        return outcome != "fail" and (outcome == "ok" or f != "get")
 
     def describe(self, op: Op) -> str:
         key = "" if op.key is None else str(op.key)

@@ -73,36 +73,42 @@ class Search:
         self._best_stack: list[tuple[int, Hashable, int, int, int]] = []
 
     def _build_entries(self) -> None:
-        """Nodes 1..m are the call/return events in time order; 0 and m+1 are sentinels."""
+        """Nodes 1..m are the call/return events in time order; 0 and m+1 are sentinels.
+
+        Events are sorted by time alone, with a stable sort over a list that
+        holds every call before every return: at equal times calls come first.
+        """
         ops = self.ops
-        calls = sorted(range(len(ops)), key=lambda i: ops[i].call)
-        events: list[tuple[float, int, int]] = [(ops[i].call, 0, i) for i in calls]
-        events += [(op.ret, 1, i) for i, op in enumerate(ops) if op.outcome != "unknown"]
-        events.sort()
-        m = len(events)
-        self.node_op = [-1] + [i for _, _, i in events] + [-1]
-        self.is_call = [False] + [kind == 0 for _, kind, _ in events] + [False]
-        self.match = [0] * (m + 2)
-        call_node = {}
-        for node, (_, kind, i) in enumerate(events, 1):
-            if kind == 0:
-                call_node[i] = node
+        n = len(ops)
+        self.definite = definite = [op.outcome != "unknown" for op in ops]
+        calls = sorted(range(n), key=[op.call for op in ops].__getitem__)
+        returning = [i for i in range(n) if definite[i]]
+        ev_op = calls + returning
+        times = [ops[i].call for i in calls] + [ops[i].ret for i in returning]
+        order = sorted(range(len(ev_op)), key=times.__getitem__)
+        m = len(order)
+        self.node_op = [-1, *(ev_op[e] for e in order), -1]
+        self.is_call = [False, *(e < n for e in order), False]
+        self.match = match = [0] * (m + 2)
+        call_node = [0] * n
+        for node, e in enumerate(order, 1):
+            if e < n:
+                call_node[ev_op[e]] = node
             else:
-                self.match[call_node[i]] = node
+                match[call_node[ev_op[e]]] = node
         self.nxt = [*range(1, m + 2), m + 1]
         self.prv = [0, *range(0, m + 1)]
         self.tail = m + 1
-        self.definite = [op.outcome != "unknown" for op in ops]
         # definite ops numbered in call order (for base/rel), unknown ops apart (for ulin)
-        self.rank = [0] * len(ops)
-        self.ubit = [0] * len(ops)
+        self.rank = rank = [0] * n
+        self.ubit = ubit = [0] * n
         definite_seen = unknown_seen = 0
         for i in calls:
-            if self.definite[i]:
-                self.rank[i] = definite_seen
+            if definite[i]:
+                rank[i] = definite_seen
                 definite_seen += 1
             else:
-                self.ubit[i] = 1 << unknown_seen
+                ubit[i] = 1 << unknown_seen
                 unknown_seen += 1
 
     def run(self, budget: int, deadline: float | None = None) -> bool | None:
@@ -207,7 +213,8 @@ class Search:
             self.steppers.clear()
         else:
             stack = self._best_stack
-        self.order = [self.ops[self.node_op[e]].id for e, *_ in stack]
+        ops, node_op = self.ops, self.node_op
+        self.order = [ops[node_op[frame[0]]].id for frame in stack]
         self._best_stack = []
         self.cache.clear()
 
