@@ -178,4 +178,3 @@ def _result(f: str, data: dict) -> Any:
     if f == "cas":
         return bool(data.get("succeeded", False))
     return None
-

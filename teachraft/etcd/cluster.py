@@ -527,7 +527,9 @@ class EtcdCluster:
 
     def node_names(self) -> list[str]:
         """Members, then the clients made so far (there is no coord and no tracing server)."""
-        return [m.name for m in self.members.values()] + [f"client{i}" for i in sorted(self.clients)]
+        return [m.name for m in self.members.values()] + [
+            f"client{i}" for i in sorted(self.clients)
+        ]
 
     def links(self) -> dict[tuple[str, str], dict[str, Any]]:
         """Per directed peer link: chunks forwarded and lost by the proxies, and its state."""
@@ -548,7 +550,9 @@ class EtcdCluster:
                     row["received"] += counts[0]
                     row["dropped"] += counts[1]
         for cid, client in self.clients.items():
-            target = next((m.name for m in self.members.values() if m.client_url == client.endpoint), None)
+            target = next(
+                (m.name for m in self.members.values() if m.client_url == client.endpoint), None
+            )
             if target:
                 out[(f"client{cid}", target)] = {"sent": 0, "received": 0, "dropped": 0}
         for (src, dst), row in out.items():
@@ -611,4 +615,3 @@ def _cleanup(
     if not loop.is_running():
         with contextlib.suppress(Exception):
             loop.close()
-

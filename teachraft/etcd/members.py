@@ -45,7 +45,9 @@ def etcd_binary() -> str:
     explicit = os.environ.get("TEACHRAFT_ETCD")
     if explicit:
         if not (os.path.isfile(explicit) and os.access(explicit, os.X_OK)):
-            raise EtcdNotInstalled(f"TEACHRAFT_ETCD={explicit} is not an executable; {INSTALL_HINT}")
+            raise EtcdNotInstalled(
+                f"TEACHRAFT_ETCD={explicit} is not an executable; {INSTALL_HINT}"
+            )
         return explicit
     found = shutil.which("etcd") or next(
         (p for p in ("/usr/bin/etcd", "/usr/local/bin/etcd") if os.access(p, os.X_OK)), None

@@ -55,7 +55,9 @@ class Pipe:
 class ProxiedConnection:
     """A member's connection to another member's peer port, through the fault filter."""
 
-    def __init__(self, proxy: PeerProxy, reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
+    def __init__(
+        self, proxy: PeerProxy, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ):
         self.proxy = proxy
         self.client_reader = reader
         self.client_writer = writer
@@ -70,7 +72,9 @@ class ProxiedConnection:
             if not first:
                 return
             src = self.proxy.sender_of(first)
-            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.proxy.target_port)
+            up_reader, up_writer = await asyncio.open_connection(
+                "127.0.0.1", self.proxy.target_port
+            )
         except (OSError, asyncio.IncompleteReadError):
             self.close()
             return
