@@ -136,7 +136,7 @@ def test_fail_leader_then_a_new_leader_serves_and_restart_catches_up(etcd: EtcdC
     assert etcd.status()["servers"][old]["role"] == "failed"
     new = etcd.wait_for_leader(other_than=old)
     assert new != old
-    _retry(lambda: etcd.put("k", "after", client=new))
+    _retry(lambda: etcd.put_at(new, "k", "after"))
     etcd.restart(old)
     _wait(lambda: _quiet(etcd.get_from, old, "k") == "after", what="the restarted member")
     assert [p for p in etcd.fault_periods() if p[2] == f"server{old} failed"]
@@ -156,12 +156,12 @@ def test_pause_times_out_as_unknown_and_resume_serves(etcd: EtcdCluster) -> None
     etcd.pause(follower)
     assert etcd.status()["servers"][follower]["role"] == "paused"
     with pytest.raises(KVError):
-        etcd.put("p", "x", client=follower)  # its member is stopped: no answer
+        etcd.put_at(follower, "p", "x")  # its member is stopped: no answer
     op = etcd.history().ops[-1]
     assert op.outcome == "unknown" and math.isinf(op.ret)
     etcd.resume(follower)
     _wait(lambda: etcd.status()["servers"][follower]["role"] == "follower", what="resume")
-    _retry(lambda: etcd.put("p", "y", client=leader))
+    _retry(lambda: etcd.put_at(leader, "p", "y"))
     _wait(lambda: _quiet(etcd.get_from, follower, "p") == "y", what="the resumed member")
 
 
@@ -172,8 +172,8 @@ def test_partition_shows_a_stale_serializable_read(etcd: EtcdCluster) -> None:
     _wait(lambda: all(_quiet(etcd.get_from, s, "s") == "old" for s in (1, 2, 3)), what="copies")
     etcd.partition([old], [s for s in (1, 2, 3) if s != old])
     new = etcd.wait_for_leader(other_than=old)
-    _retry(lambda: etcd.put("s", "new", client=new))
-    assert etcd.get("s", client=new) == "new"
+    _retry(lambda: etcd.put_at(new, "s", "new"))
+    assert etcd.get_from(new, "s", serializable=False) == "new"
     assert etcd.get_from(old, "s") == "old"  # serializable: the minority's own stale copy
     with pytest.raises(KVError):
         etcd.get_from(old, "s", serializable=False)  # linearizable: needs a quorum
@@ -188,7 +188,7 @@ def test_cut_isolates_a_member_until_heal(etcd: EtcdCluster) -> None:
     for other in (1, 2, 3):
         if other != lone:
             etcd.cut(lone, other)
-    etcd.put("c", "1", client=leader)
+    etcd.put_at(leader, "c", "1")
     time.sleep(0.5)
     assert etcd.get_from(lone, "c") is None
     links = etcd.links()
@@ -203,7 +203,7 @@ def test_drop_loses_peer_traffic_and_the_cluster_still_serves(etcd: EtcdCluster)
     follower = next(s for s in (1, 2, 3) if s != leader)
     etcd.drop(leader, follower, 1.0)
     for n in range(5):
-        _retry(lambda n=n: etcd.put("d", str(n), client=leader))
+        _retry(lambda n=n: etcd.put_at(leader, "d", str(n)))
     assert etcd.links()[(f"server{leader}", f"server{follower}")]["dropped"] > 0
     etcd.heal()
     _wait(lambda: _quiet(etcd.get_from, follower, "d") == "4", what="the follower")

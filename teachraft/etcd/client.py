@@ -73,9 +73,17 @@ class EtcdClient:
 
     # -- the ops ---------------------------------------------------------------
 
-    async def put(self, key: str, value: str) -> None:
-        """Write ``value`` under ``key`` (a linearizable write through Raft)."""
-        await self._op("put", key, value, "/v3/kv/put", {"key": b64(key), "value": b64(value)})
+    async def put(self, key: str, value: str, lease: int = 0) -> None:
+        """Write ``value`` under ``key`` (through Raft); with a ``lease``, the key dies with it."""
+        body: dict[str, Any] = {"key": b64(key), "value": b64(value)}
+        if lease:
+            body["lease"] = str(lease)
+        await self._op("put", key, value, "/v3/kv/put", body)
+
+    async def grant_lease(self, ttl: int) -> int:
+        """A new lease of ``ttl`` seconds (not recorded: it is no key-value op)."""
+        data = await self.call("/v3/lease/grant", {"TTL": str(ttl)})
+        return int(data["ID"])
 
     async def get(self, key: str, serializable: bool = False) -> str | None:
         """Read ``key``: linearizable (ReadIndex through the leader) unless ``serializable``.

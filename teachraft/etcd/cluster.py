@@ -92,6 +92,7 @@ class EtcdCluster:
         self.members: dict[int, Member] = {}
         self.proxies: dict[int, PeerProxy] = {}
         self.clients: dict[int, EtcdClient] = {}
+        self.pinned: dict[int, EtcdClient] = {}
         self.fault_log: list[tuple[float, float, str]] = []
         self._open_faults: dict[str, tuple[float, str]] = {}
         self._names: dict[str, str] = {}
@@ -258,7 +259,7 @@ class EtcdCluster:
     async def _aclose_inner(self) -> None:
         for member in self.members.values():
             procs.kill(member)
-        for client in [*self.clients.values(), self._admin]:
+        for client in [*self.clients.values(), *self.pinned.values(), self._admin]:
             if client is not None:
                 with contextlib.suppress(Exception):
                     await client.close()
@@ -322,8 +323,13 @@ class EtcdCluster:
             )
         return self.clients[i]
 
-    def put(self, key: str, value: str, client: int = 1) -> None:
-        self._run(self.client(client).put(key, value))
+    def put(self, key: str, value: str, client: int = 1, lease: int = 0) -> None:
+        """A write through Raft; with a ``lease`` (see ``grant_lease``) the key expires with it."""
+        self._run(self.client(client).put(key, value, lease))
+
+    def grant_lease(self, ttl: int, client: int = 1) -> int:
+        """Grant a lease of ``ttl`` seconds: keys put with it vanish when it expires."""
+        return self._run(self.client(client).grant_lease(ttl))
 
     def get(self, key: str, client: int = 1, serializable: bool = False) -> str | None:
         """A linearizable read, or a ``serializable`` one from the client's member alone."""
@@ -341,6 +347,24 @@ class EtcdCluster:
 
     async def acas(self, key: str, expect: str | None, new: str, client: int = 1) -> bool:
         return await self._await(self.client(client).cas(key, expect, new))
+
+    def via(self, server_id: int) -> EtcdClient:
+        """A recorded client that always talks to member ``server_id`` (it never moves on)."""
+        member = self._member(server_id)
+        if server_id not in self.pinned:
+            self.pinned[server_id] = self.call_in_loop(
+                lambda: EtcdClient(
+                    f"client via {member.name}",
+                    lambda: [member.client_url],
+                    self.recorder,
+                    self.op_timeout,
+                )
+            )
+        return self.pinned[server_id]
+
+    def put_at(self, server_id: int, key: str, value: str) -> None:
+        """A write sent to member ``server_id`` (which forwards it to its leader)."""
+        self._run(self.via(server_id).put(key, value))
 
     def get_from(self, server_id: int, key: str, serializable: bool = True) -> str | None:
         """Read ``key`` at one member (serializable by default: its own, maybe stale, copy)."""
