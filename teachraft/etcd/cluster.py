@@ -57,6 +57,10 @@ class EtcdCluster:
     ...     c.put("k1", "v1")
     ...     c.get("k1")
     'v1'
+
+    ``fsync=False`` adds ``--unsafe-no-fsync``; ``proxies=False`` lets the
+    members talk directly (no network faults then, and no proxy cost: the
+    benchmark measures etcd that way).
     """
 
     not_traced = NOT_TRACED
@@ -72,6 +76,7 @@ class EtcdCluster:
         out_dir: str | Path | None = None,
         op_timeout: float = 2.0,
         start_timeout: float = 30.0,
+        proxies: bool = True,
     ) -> None:
         if members % 2 == 0 or not 1 <= members <= 7:
             raise ClusterError(f"members must be odd and between 1 and 7, not {members}")
@@ -83,6 +88,7 @@ class EtcdCluster:
         self.seed = random.randrange(2**31) if seed is None else seed
         self.op_timeout = op_timeout
         self.start_timeout = start_timeout
+        self.use_proxies = proxies
         self._own_dir = (
             tempfile.TemporaryDirectory(prefix="teachraft-etcd-") if out_dir is None else None
         )
@@ -184,18 +190,20 @@ class EtcdCluster:
         self._started = True
         token = f"teachraft-{self.seed}-{random.randrange(2**32):08x}"
         for sid in range(1, self.num_servers + 1):
-            proxy = PeerProxy(f"server{sid}", 0, self.faults, self._names.get)
-            self.proxies[sid] = proxy
-            member = Member(
+            peer_port = procs.free_port()
+            proxy_port = peer_port
+            if self.use_proxies:
+                proxy = PeerProxy(f"server{sid}", peer_port, self.faults, self._names.get)
+                self.proxies[sid] = proxy
+                proxy_port = await proxy.start()
+            self.members[sid] = Member(
                 sid=sid,
                 client_port=procs.free_port(),
-                peer_port=procs.free_port(),
-                proxy_port=await proxy.start(),
+                peer_port=peer_port,
+                proxy_port=proxy_port,
                 data_dir=self.out_dir / "data" / f"server{sid}",
                 token=token,
             )
-            proxy.target_port = member.peer_port
-            self.members[sid] = member
         for member in self.members.values():
             member.args = procs.member_args(
                 self.binary,
@@ -397,7 +405,8 @@ class EtcdCluster:
             raise ClusterError(f"{member.name} is already stopped")
         self._end_fault(f"pause:{member.name}")
         procs.kill(member)
-        self.proxies[server_id].reset()
+        if server_id in self.proxies:
+            self.proxies[server_id].reset()
         self._begin_fault(f"fail:{member.name}", f"{member.name} failed")
 
     def fail_leader(self) -> int:
@@ -446,10 +455,15 @@ class EtcdCluster:
             self._end_fault(f"pause:{member.name}")
 
     def _node_name(self, node: int | str) -> str:
+        if not self.use_proxies:
+            raise ClusterError(
+                "network faults need the peer proxies: this cluster was made with proxies=False"
+            )
         return f"server{node}" if isinstance(node, int) else node
 
     def partition(self, *groups: Iterable[int | str]) -> None:
         """Split the members into groups that cannot reach each other (peer traffic only)."""
+        self._node_name(0)  # refuses without proxies
         named = [[self._node_name(n) for n in g] for g in groups]
         self.call_in_loop(lambda: self.faults.partition(*named))
 

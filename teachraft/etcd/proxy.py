@@ -49,6 +49,7 @@ class Pipe:
         self.writer = writer
         self.blocked = False
         self.queue: asyncio.Queue[tuple[float, bytes] | None] = asyncio.Queue()
+        self.queued = 0
         self.last_due = 0.0
 
 
@@ -112,6 +113,8 @@ class ProxiedConnection:
                 await pipe.queue.put(None)
                 return
             self._offer(pipe, chunk)
+            if pipe.writer.transport.get_write_buffer_size() > 4 * CHUNK:
+                await pipe.writer.drain()  # the receiver is slow: stop reading for a while
 
     def _offer(self, pipe: Pipe, chunk: bytes) -> None:
         """Ask the fault filter about one chunk: forward it, black-hole it, or reset."""
@@ -129,8 +132,12 @@ class ProxiedConnection:
                 pipe.blocked = True  # cut or partition: silence until healed
             return
         counts[0] += 1
+        if wait == 0.0 and pipe.queued == 0:  # no delay and nothing ahead of it: pass it on
+            pipe.writer.write(chunk)
+            return
         due = max(time.monotonic() + wait, pipe.last_due)
         pipe.last_due = due
+        pipe.queued += 1
         pipe.queue.put_nowait((due, chunk))
 
     async def _deliver(self, pipe: Pipe) -> None:
@@ -146,6 +153,7 @@ class ProxiedConnection:
             if pause > 0:
                 await asyncio.sleep(pause)
             pipe.writer.write(chunk)
+            pipe.queued -= 1
             await pipe.writer.drain()
 
     def reopen_if_blocked(self) -> None:
