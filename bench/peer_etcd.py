@@ -11,18 +11,27 @@ Variants: ``fsync`` is etcd as shipped (every commit is fsynced: the number a
 production cluster gets); ``no fsync`` adds ``--unsafe-no-fsync``, which is
 the fair match for teachraft's in-memory default. Sequential puts, 64 in
 flight, and the time from killing the leader to the next committed put, on
-3 and 5 members. One Python client process drives etcd (about 0.6 ms of CPU
-per op in httpx), so on a small machine its 64-in-flight figure is bounded by
-the client's CPU as much as by etcd.
+3 and 5 members. An op costs the Python client about 0.6 ms of CPU in httpx,
+so with many ops in flight the load is split over ``DRIVERS`` client
+processes (``python -m bench.peer_etcd drive``), started together, as
+teachraft's per-process mode splits its load over bench client processes.
 """
 
 from __future__ import annotations
 
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import subprocess
+import sys
 import time
 from typing import Any
 
+from bench.procs import PYTHON, REPO
 from bench.results_model import PEER, PER_PROCESS, TEACHRAFT
-from bench.workloads import Sample, WorkloadSpec, drive, put_after, warm_up
+from bench.workloads import Sample, WorkloadSpec, drive, merge, put_after, warm_up
 
 ETCD = "etcd"
 VARIANTS = {True: "fsync", False: "no fsync"}
@@ -33,7 +42,7 @@ PLANS: dict[str, tuple[int, tuple[int, ...], tuple[bool, ...]]] = {
     "full": (3, (3, 5), (True, False)),
 }
 WORKLOADS = ("seq", "inflight64")
-CLIENTS = 64  # one connection each: httpx's pool costs grow with its connections
+DRIVERS = max(1, min(4, os.cpu_count() or 1))  # client processes for ops in flight
 KILL_PROBE_TIMEOUT = 0.2
 
 
@@ -53,7 +62,7 @@ class EtcdSystem:
             self.servers, fsync=self.fsync, op_timeout=5.0, proxies=False
         ).start()
         leader = self.cluster.wait_for_leader()
-        self.clients = [self._client(f"bench{i}", leader) for i in range(CLIENTS)]
+        self.clients = [self._client("bench", leader)]
 
     def _client(self, name: str, leader: int, timeout: float = 5.0) -> Any:
         from teachraft.etcd import EtcdClient
@@ -64,6 +73,10 @@ class EtcdSystem:
         )
 
     def run(self, spec: WorkloadSpec) -> Sample:
+        if spec.in_flight > 1:
+            leader = self.cluster.wait_for_leader()
+            return drive_in_children(self.cluster.members[leader].client_url, spec)
+
         async def go() -> Sample:
             await warm_up(self.clients)
             return await drive(self.clients, spec)
@@ -91,6 +104,75 @@ class EtcdSystem:
     def close(self) -> None:
         if self.cluster is not None:
             self.cluster.close()
+
+
+def drive_in_children(url: str, spec: WorkloadSpec, parts: int = DRIVERS) -> Sample:
+    """Run ``spec`` split over ``parts`` client processes that start at the same instant."""
+    start_at = time.monotonic() + 3.0  # CLOCK_MONOTONIC: one clock for every process
+    children = [
+        subprocess.Popen(
+            [
+                PYTHON,
+                "-m",
+                "bench.peer_etcd",
+                "drive",
+                url,
+                json.dumps(part.to_json()),
+                str(start_at),
+            ],
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for part in (spec.share(parts, i) for i in range(parts))
+    ]
+    samples = []
+    try:
+        for child in children:
+            out, err = child.communicate(timeout=spec.max_seconds + 60)
+            lines = [ln for ln in out.splitlines() if ln.startswith("{")]
+            if not lines:
+                raise RuntimeError(f"an etcd client process failed: {err.strip()[-300:]}")
+            samples.append(Sample.from_json(json.loads(lines[-1])))
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.kill()
+                with contextlib.suppress(Exception):
+                    child.communicate(timeout=10)
+    return merge(samples)
+
+
+async def _drive_part(url: str, spec: WorkloadSpec, start_at: float) -> Sample:
+    """One client process: its own connections, warmed up, then its share of the load."""
+    from teachraft.etcd import EtcdClient
+
+    # one connection each: httpx's pool scans its connections on every request
+    clients = [
+        EtcdClient(f"driver{i}", lambda: [url], None, timeout=5.0)
+        for i in range(max(1, spec.in_flight))
+    ]
+    try:
+        await warm_up(clients[:1])
+        return await drive(clients, spec, start_at)
+    finally:
+        for client in clients:
+            await client.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m bench.peer_etcd drive URL SPEC_JSON START_AT``: prints one Sample as JSON."""
+    p = argparse.ArgumentParser(prog="python -m bench.peer_etcd")
+    p.add_argument("cmd", choices=["drive"])
+    p.add_argument("url")
+    p.add_argument("spec")
+    p.add_argument("start_at", type=float)
+    args = p.parse_args(argv)
+    spec = WorkloadSpec.from_json(json.loads(args.spec))
+    sample = asyncio.run(_drive_part(args.url, spec, args.start_at))
+    print(json.dumps(sample.to_json()))
+    return 0
 
 
 def available() -> bool:
@@ -174,3 +256,7 @@ def comparison_markdown(results: dict[str, Any]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
     return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

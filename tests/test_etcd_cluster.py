@@ -248,3 +248,16 @@ def test_only_odd_sizes_are_accepted() -> None:
         pytest.skip(INSTALL_HINT)
     with pytest.raises(ClusterError, match="odd"):
         EtcdCluster(4)
+
+
+@needs_etcd
+def test_without_proxies_network_faults_are_refused(tmp_path: Path) -> None:
+    with EtcdCluster(3, out_dir=tmp_path / "etcd", proxies=False) as cluster:
+        cluster.put("k", "v")
+        assert not cluster.proxies
+        with pytest.raises(ClusterError, match="proxies"):
+            cluster.partition([1], [2, 3])
+        with pytest.raises(ClusterError, match="proxies"):
+            cluster.cut(1, 2)
+        old = cluster.fail_leader()  # process faults still work
+        assert cluster.wait_for_leader(other_than=old) != old
