@@ -218,7 +218,7 @@ def etcd_phase(suite: Any) -> None:
 COLUMNS = [
     ("teachraft, in-process", TEACHRAFT, "tracing off", "in-process"),
     ("teachraft, per-process", TEACHRAFT, "tracing off", PER_PROCESS),
-    ("PySyncObj, per-process", PEER, "batched", PER_PROCESS),
+    ("PySyncObj u, in-process", PEER, "unbatched", "in-process"),
     ("etcd, no fsync", ETCD, "no fsync", PER_PROCESS),
     ("etcd, fsync", ETCD, "fsync", PER_PROCESS),
 ]
