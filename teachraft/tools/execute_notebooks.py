@@ -34,6 +34,7 @@ def execute(path: Path) -> int:
         nb,
         timeout=CELL_TIMEOUT_S,
         kernel_name="python3",
+        store_widget_state=False,  # a FigureWidget's state is megabytes; the PNG shows it
         resources={"metadata": {"path": str(path.parent)}},
     )
     client.execute()
