@@ -37,18 +37,23 @@ import plotly.graph_objects as go
 
 from teachraft.errors import ClusterError, KVError, NoQuorumError, OpTimeoutError
 from teachraft.viz.download import shiviz_download
-from teachraft.viz.inplace import as_widget, sync_state, update_in_place
+from teachraft.viz.inplace import as_widget, figure_signature, sync_state, update_in_place
 from teachraft.viz.logs import logs_figure
-from teachraft.viz.notebook import png_bundle, static_figures
+from teachraft.viz.notebook import in_voila, png_bundle, static_figures
 from teachraft.viz.sources import is_running, live_events
 from teachraft.viz.spacetime import cursor_trace, spacetime_figure
 from teachraft.viz.state import Snapshot, snapshot_of_cluster
 from teachraft.viz.timeline import Timeline
-from teachraft.viz.topology import topology_figure, topology_title
+from teachraft.viz.topology import EDGE_NAMES, topology_figure, topology_title
 
 log = logging.getLogger(__name__)
 
 REFRESH = 0.5
+RETIRE_AFTER = 30.0
+# topology traces that only follow message counts (see ControlPanel._put)
+TRAFFIC_TRACES = frozenset(
+    [EDGE_NAMES["light"], EDGE_NAMES["medium"], EDGE_NAMES["heavy"], "link counts"]
+)
 LIVE_EVENTS = 300
 _REFRESHING: weakref.WeakSet[ControlPanel] = weakref.WeakSet()
 OK_STYLE = "color:#1B5E20"
@@ -162,8 +167,19 @@ class ControlPanel(W.VBox):
     ``LIVE_EVENTS`` events.
     """
 
-    def __init__(self, cluster: Any, refresh: float = REFRESH, spacetime: bool = False) -> None:
+    def __init__(
+        self,
+        cluster: Any,
+        refresh: float = REFRESH,
+        spacetime: bool = False,
+        replace_figures: bool | None = None,
+    ) -> None:
         self.cluster = cluster
+        # Voila's views of a FigureWidget do not reliably apply plotly's update
+        # messages, so there a figure that changed is replaced by a new widget.
+        self.replace_figures = in_voila() if replace_figures is None else replace_figures
+        self._signatures: dict[str, str] = {}
+        self._retired: list[tuple[float, go.FigureWidget]] = []
         self.interval = refresh
         self.next_slow_motion = float(getattr(cluster, "slow_motion", 1.0))
         self.refreshes = 0
@@ -400,13 +416,42 @@ class ControlPanel(W.VBox):
         if self.spacetime is not None:
             table = live_events(self.cluster, last=LIVE_EVENTS)
             fig = spacetime_figure(table, window=None, title=f"The last {len(table)} events")
-            update_in_place(self.spacetime, fig)
+            self._put("spacetime", fig)
         self.refreshes += 1
 
     def _show(self, snap: Snapshot) -> None:
         self.header.value = f"<h3 style='margin:4px 0'>KVRaft: {topology_title(snap)}</h3>"
-        update_in_place(self.topology, topology_figure(snap))
-        update_in_place(self.logs, logs_figure(snap))
+        self._put("topology", topology_figure(snap))
+        self._put("logs", logs_figure(snap))
+
+    def _put(self, name: str, fig: go.Figure) -> None:
+        """Show ``fig`` in the live figure ``name``: in place, or as a new widget."""
+        widget = getattr(self, name)
+        if not self.replace_figures:
+            update_in_place(widget, fig)
+            return
+        signature = figure_signature(fig, TRAFFIC_TRACES)
+        first = name not in self._signatures
+        if self._signatures.get(name) == signature:
+            return
+        self._signatures[name] = signature
+        if first:  # no view has opened yet: it will be built from this state
+            update_in_place(widget, fig)
+            return
+        new = as_widget(fig)
+        setattr(self, name, new)
+        self.children = tuple(new if child is widget else child for child in self.children)
+        self._retire(widget)
+
+    def _retire(self, widget: go.FigureWidget) -> None:
+        """Close replaced figures a while later: closing one that a page is still
+        opening makes the browser log an error."""
+        now = time.monotonic()
+        self._retired.append((now, widget))
+        while self._retired and now - self._retired[0][0] > RETIRE_AFTER:
+            _, old = self._retired.pop(0)
+            with contextlib.suppress(Exception):
+                old.close()
 
     def start(self) -> bool:
         """Refresh every ``interval`` seconds on the kernel's loop (False without a loop).
@@ -453,7 +498,8 @@ class ControlPanel(W.VBox):
 
     def close(self) -> None:
         self.stop()
-        for widget in (self.topology, self.logs, self.spacetime):
+        retired = [widget for _, widget in self._retired]
+        for widget in (self.topology, self.logs, self.spacetime, *retired):
             if widget is not None:
                 with contextlib.suppress(Exception):
                     widget.close()

@@ -20,6 +20,7 @@ figure.
 
 from __future__ import annotations
 
+import json
 from copy import deepcopy
 from typing import Any
 
@@ -58,6 +59,21 @@ def sync_state(widget: go.FigureWidget) -> None:
     # traitlets' value store: setting the trait the usual way would sync it.
     widget._trait_values["_widget_data"] = deepcopy(widget._data)
     widget._trait_values["_widget_layout"] = deepcopy(widget._layout_obj._props)
+
+
+def figure_signature(fig: go.Figure, skip: frozenset[str] = frozenset()) -> str:
+    """What a student sees of ``fig`` at a glance: all but hover texts and ``skip``ped traces.
+
+    Hover texts (and, in the topology, how thick a link is) follow message
+    counts that change with every heartbeat; a figure rebuilt whenever they
+    change would never stop redrawing.
+    """
+    data = fig.to_plotly_json()
+    data["data"] = [t for t in data.get("data", ()) if t.get("name") not in skip]
+    for trace in data["data"]:
+        trace.pop("hovertext", None)
+        trace.pop("uid", None)
+    return json.dumps(data, sort_keys=True, default=str)
 
 
 def _plain(trace: Any) -> dict[str, Any]:

@@ -141,13 +141,15 @@ async function main() {
     await waitForText(page, config.after, budget / 3);
     result.after = await textOf(page, ".widget-html-content h3");
     result.status = await textOf(page, ".widget-html-content span");
-    if (config.figureText) {
-      result.stage = "wait for the live figure";
+    if (config.figureTexts) {
+      // every text must be the title of a live (widget) figure that draws something
+      result.stage = "wait for the live figures";
       await page.waitForFunction(
-        (wanted) => Array.from(document.querySelectorAll(".jupyter-widgets .js-plotly-plot")).some(
-          (gd) => (gd.querySelector(".gtitle") || { textContent: "" }).textContent.includes(wanted)
-            && gd.querySelectorAll(".point").length > 0),
-        config.figureText,
+        (wanted) => wanted.every((text) => Array.from(
+          document.querySelectorAll(".jupyter-widgets .js-plotly-plot, .widget-vbox .js-plotly-plot"),
+        ).some((gd) => (gd.querySelector(".gtitle") || { textContent: "" }).textContent.includes(text)
+          && gd.querySelectorAll(".point, .hm image, .heatmaplayer image").length > 0)),
+        config.figureTexts,
         { timeout: budget / 3, polling: 250 },
       );
     }
