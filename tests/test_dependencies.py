@@ -78,3 +78,21 @@ def test_every_import_of_the_package_is_a_declared_dependency() -> None:
 def test_numpy_is_declared_for_networkx_layouts() -> None:
     """networkx imports numpy lazily inside its layouts, so no import line shows it."""
     assert "numpy" in {_name(r) for r in _project()["dependencies"]}
+
+
+def test_every_data_file_is_declared_package_data() -> None:
+    """A pip install (and Binder) gets the Go traces only if pyproject declares them."""
+    from fnmatch import fnmatch
+
+    patterns = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["tool"][
+        "setuptools"
+    ]["package-data"]["teachraft.data"]
+    root = REPO / "teachraft" / "data"
+    files = [
+        p.relative_to(root).as_posix()
+        for p in root.rglob("*")
+        if p.is_file() and p.suffix != ".py" and "__pycache__" not in p.parts
+    ]
+    assert len(files) >= 9
+    missing = [f for f in files if not any(fnmatch(f, pattern) for pattern in patterns)]
+    assert not missing, f"not declared as package data: {missing}"
