@@ -6,7 +6,8 @@ Voila serves a temporary copy of ``notebooks/01_quickstart.ipynb`` on
 Debian's ``/usr/bin/chromium``) clicks the panel's "Fail leader" button and
 waits until the panel's live topology figure draws a term-2 leader. No script
 on the page may log an error. A second page renders a ``TimelinePanel`` asked
-to open at one event, and checks that the browser shows that event. The
+to open at one event, checks that the browser shows that event, clicks
+"moment ▶▶" and waits until the figures show the next moment. The
 screenshots are kept under the test's tmp_path and copied to ``test-output/``
 (git-ignored). Every wait is bounded; only the processes this test started are
 stopped, by their pid.
@@ -178,14 +179,21 @@ def test_voila_quickstart_fail_leader_redraws_the_live_topology(voila, tmp_path:
 
 
 def test_voila_timeline_panel_opens_at_the_requested_event(voila, tmp_path: Path) -> None:
+    """It opens where it was asked to (not at play's 0), and "moment ▶▶" redraws it."""
+    from teachraft.data import go_trace
+    from teachraft.viz.timeline import Timeline
+
+    moment = Timeline(go_trace("3Server2ClientLeaderFailure")).next_moment(TIMELINE_START)
     base, token, work = voila
     screenshot = tmp_path / "voila-timeline-panel.png"
     result = _browse(
         {
             "url": f"{base}/voila/render/timeline.ipynb?token={token}",
             "mode": "voila",
-            "click": "",
+            "click": "moment ▶▶",
             "before": f"#{TIMELINE_START} ",
+            "after": f"#{moment} ",
+            "figureTexts": [f"after event #{moment} "],
             "screenshot": str(screenshot),
             "userDataDir": str(work / "chromium-profile-timeline"),
             "chromium": str(CHROMIUM),
@@ -195,8 +203,8 @@ def test_voila_timeline_panel_opens_at_the_requested_event(voila, tmp_path: Path
     _keep(screenshot)
     assert result["ok"], f"failed at {result['stage']}: {result['error']}"
     assert str(TIMELINE_START) in result["sliders"].split("\n"), result["sliders"]
-    assert f"#{TIMELINE_START} " in result["captions"]
     topology, logs, spacetime = result["figures"]
-    assert f"after event #{TIMELINE_START} " in topology["title"] and topology["points"] > 0
-    assert logs["points"] > 0 and spacetime["title"].startswith("Space-time diagram")
+    assert f"after event #{moment} " in topology["title"] and topology["points"] > 0
+    assert f"after event #{moment} " in logs["title"]
+    assert spacetime["title"].startswith("Space-time diagram")
     assert result["consoleErrors"] == [], result["consoleErrors"]

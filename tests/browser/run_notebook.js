@@ -134,6 +134,7 @@ async function main() {
     await button.waitFor({ state: "visible", timeout: budget / 3 });
     await waitForText(page, config.before, budget / 3);
     result.before = await textOf(page, ".widget-html-content h3");
+    result.sliders = await textOf(page, ".widget-readout");
     result.stage = "click";
     await button.scrollIntoViewIfNeeded();
     await button.click();
