@@ -1,9 +1,9 @@
-"""Data shipped with teachraft: the Go original's own traces.
+"""Data shipped with the package, so that a pip install and Binder have it.
 
 The notebooks draw the Go KVRaft's ``trace_output.log`` and ``shiviz_output.log``
-with the same code that draws a live run, so the files travel with the
-package (a ``pip install`` and Binder have them). ``README.md`` beside this
-module says where they came from.
+with the same code that draws a live run; load one run with :func:`go_trace`.
+Foreign client histories are in :mod:`teachraft.data.histories`. ``README.md``
+beside this module (and ``histories/README.md``) says where each came from.
 
 >>> go_trace("3Server2ClientNormalOperation").name
 '3Server2ClientNormalOperation'
