@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from teachraft.tracing.events import EventTable
 from teachraft.tracing.files import TraceFileError, load_runs
 from teachraft.tracing.shiviz import ShivizFormatError, export_shiviz
-from teachraft.tracing.validate import validate_text
+from teachraft.tracing.validate import validate_file
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -45,11 +44,10 @@ def _validate(files: list[str]) -> int:
     status = 0
     for name in files:
         try:
-            text = Path(name).read_text(encoding="utf-8")
+            report = validate_file(name)  # streams: bounded memory for a valid log
         except (OSError, UnicodeDecodeError) as exc:
             print(f"{name}: cannot read: {exc}", file=sys.stderr)
             return 2
-        report = validate_text(text)
         if report.ok:
             print(f"{name}: ok ({report.events} events, {report.hosts} hosts)")
             continue

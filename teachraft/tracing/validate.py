@@ -12,17 +12,34 @@ wrong in ShiViz's own words, with the line number and the host:
 teachraft adds: no clock entry decreases along a host, every event's clock
 is at least the clock of each event it claims to know (else ShiViz's
 "impermissible vector clock"), and no causal cycle.
+
+``validate_file`` reads a file of any size in bounded memory: a first pass
+streams it, keeping per host only its last clock and a bounded cache of
+recent clocks, and proves the log valid when every event comes after the
+events it knows (as teachraft and KVRaft write them). Only when that pass
+finds a problem, or a log it cannot decide that way, does the file get read
+whole and checked by the rules above, so every message stays the same.
 """
 
 from __future__ import annotations
 
 import json
-from collections import deque
+import re
+from collections import OrderedDict, deque
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import pairwise
+from pathlib import Path
 
 from teachraft.tracing.files import record_from_json
-from teachraft.tracing.shiviz import ShivizFormatError, parse_shiviz
+from teachraft.tracing.shiviz import (
+    ParsedEvent,
+    RunStart,
+    ShivizFormatError,
+    iter_file_lines,
+    iter_shiviz,
+    parse_shiviz,
+)
 
 
 @dataclass(slots=True)
@@ -271,12 +288,150 @@ def validate_text(text: str) -> Report:
     return check_shiviz(text)
 
 
+# --- streaming ----------------------------------------------------------------
+
+RECENT_CLOCKS = 65_536
+"""Clocks kept for the "impermissible vector clock" rule, over all hosts."""
+
+# str.splitlines() also splits on these; a trace_output.log line holding one
+# would be numbered differently by the whole-text check.
+_OTHER_LINE_BREAKS = re.compile("[\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
+
+
+class _Undecided(Exception):
+    """The streaming pass cannot prove the log valid; the whole-text check decides."""
+
+
+class _StreamRun:
+    """One run's state for the streaming pass: O(hosts + RECENT_CLOCKS), not O(events)."""
+
+    def __init__(self) -> None:
+        self.last: dict[str, tuple[int, dict[str, int]]] = {}
+        self.recent: OrderedDict[tuple[str, int], dict[str, int]] = OrderedDict()
+        self.events = 0
+
+    def add(self, host: str, clock: object) -> None:
+        """Check one event against every rule, or raise _Undecided."""
+        if not isinstance(clock, dict) or host not in clock:
+            raise _Undecided
+        if not all(type(value) is int and value >= 0 for value in clock.values()):
+            raise _Undecided
+        clock = {k: v for k, v in clock.items() if v != 0}
+        time = clock.get(host, 0)
+        previous = self.last.get(host)
+        before = previous[1] if previous else {}
+        if time != (previous[0] + 1 if previous else 1):
+            raise _Undecided  # out of order or a gap: the sorted rules decide
+        if any(clock.get(other, 0) < value for other, value in before.items()):
+            raise _Undecided  # a clock goes back
+        for other, value in clock.items():
+            if other != host and before.get(other) != value:
+                self._check_known(other, value, clock)
+        self.last[host] = (time, clock)
+        self.recent[(host, time)] = clock
+        if len(self.recent) > RECENT_CLOCKS:
+            self.recent.popitem(last=False)
+        self.events += 1
+
+    def _check_known(self, other: str, value: int, clock: dict[str, int]) -> None:
+        """The event knows (other, value): that event came before, and its clock is <= ours.
+
+        An entry unchanged since the host's previous event needs no check: that
+        event passed it and this clock is no smaller.
+        """
+        seen = self.last.get(other)
+        if seen is None or seen[0] < value:
+            raise _Undecided  # unknown host, or it knows an event later in the file
+        known = self.recent.get((other, value))
+        if known is None or any(v > clock.get(k, 0) for k, v in known.items()):
+            raise _Undecided
+
+
+def _stream_shiviz(lines: Iterable[str]) -> Report:
+    report = Report()
+    run: _StreamRun | None = None
+    for item in iter_shiviz(lines):
+        if isinstance(item, RunStart):
+            _close(run, report)
+            run = _StreamRun()
+        elif isinstance(item, ParsedEvent) and run is not None:
+            try:
+                clock = json.loads(item.clock_text)
+            except ValueError:
+                raise _Undecided from None
+            run.add(item.host, clock)
+        else:
+            raise _Undecided  # a line ShiViz would skip
+    _close(run, report)
+    return report
+
+
+def _close(run: _StreamRun | None, report: Report) -> None:
+    if run is None:
+        return
+    if not run.events:
+        raise _Undecided  # "no events"
+    report.events += run.events
+    report.hosts += len(run.last)
+
+
+def _stream_trace_output(lines: Iterable[str]) -> Report:
+    run = _StreamRun()
+    for line in lines:
+        if _OTHER_LINE_BREAKS.search(line):
+            raise _Undecided
+        if not line.strip():
+            continue
+        try:
+            record = record_from_json(line)
+        except ValueError:
+            raise _Undecided from None
+        run.add(record.identity, record.clock)
+    report = Report()
+    _close(run, report)
+    return report
+
+
+def _is_trace_output(lines: Iterator[str]) -> tuple[bool, list[str]]:
+    """Sniff like ``validate_text``; return the lines read so far too."""
+    head = []
+    for line in lines:
+        head.append(line)
+        if line.strip():
+            return line.lstrip().startswith("{"), head
+    return False, head
+
+
+def validate_file(path: str | Path) -> Report:
+    """Validate a trace file of any size (see the module docstring).
+
+    The report is exactly ``validate_text`` of the file's text. Raises OSError
+    or UnicodeDecodeError if the file cannot be read.
+    """
+    lines = iter_file_lines(path)
+    trace_output, head = _is_trace_output(lines)
+    stream = _stream_trace_output if trace_output else _stream_shiviz
+    try:
+        return stream(_chain(head, lines))
+    except (_Undecided, ShivizFormatError):
+        pass
+    finally:
+        lines.close()  # type: ignore[attr-defined]
+    return validate_text(Path(path).read_text(encoding="utf-8"))
+
+
+def _chain(head: list[str], rest: Iterator[str]) -> Iterator[str]:
+    yield from head
+    yield from rest
+
+
 __all__ = [
     "ClockedEvent",
     "Report",
     "check_events",
     "check_shiviz",
     "check_trace_output",
+    "validate_file",
     "validate_shiviz",
     "validate_text",
     "validate_trace_output",
