@@ -4,15 +4,34 @@ Both of KVRaft's file kinds load, from the original's runs and from
 teachraft's, so that every figure can be drawn from a file a student brings.
 ``load_trace`` sniffs the kind: trace_output.log lines start with ``{``, a
 ShiViz log starts with its regex.
+
+Every loader streams the file and takes a window of events, so that a figure
+of a multi-GB log needs memory for its window only: ``start``/``stop`` keep the
+events with those indexes (per run, as in ``list[start:stop]`` with
+non-negative bounds), ``last`` keeps the last N.
 """
 
 from __future__ import annotations
 
 import json
+from collections import deque
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
+from typing import TypeVar
 
 from teachraft.tracing.events import EventTable
-from teachraft.tracing.shiviz import ParsedRun, parse_shiviz, split_event_text
+from teachraft.tracing.shiviz import (
+    ParsedEvent,
+    ParsedRun,
+    RunStart,
+    ShivizFormatError,
+    iter_file_lines,
+    iter_shiviz,
+    parse_shiviz,
+    split_event_text,
+)
 from teachraft.tracing.sinks import Record
 
 _KEYS = ("TracerIdentity", "TraceID", "Tag", "Body", "VectorClock")
@@ -48,10 +67,55 @@ def records_from_trace_output(text: str, source: str = "trace") -> list[Record]:
     return records
 
 
-def load_trace_output(path: str | Path) -> EventTable:
-    """Load a trace_output.log (JSON lines) into an EventTable."""
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """Which events of a run to keep: indexes ``start <= i < stop``, then the ``last`` N."""
+
+    start: int = 0
+    stop: int | None = None
+    last: int | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("start", "stop", "last"):
+            value = getattr(self, name)
+            if value is not None and (type(value) is not int or value < 0):
+                raise ValueError(f"{name} must be a non-negative integer, not {value!r}")
+
+    def apply(self, items: Iterable[T]) -> list[T]:
+        """The items of the window, reading ``items`` once and holding only the window."""
+        picked = islice(items, self.start, self.stop)
+        if self.last is None:
+            return list(picked)
+        return list(deque(picked, maxlen=self.last))
+
+
+def _iter_trace_output(path: Path) -> Iterator[Record]:
+    for number, line in enumerate(iter_file_lines(path), 1):
+        if not line.strip():
+            continue
+        try:
+            yield record_from_json(line)
+        except ValueError as exc:
+            raise TraceFileError(f"{path}:{number}: {exc}") from None
+
+
+def load_trace_output(
+    path: str | Path, *, start: int = 0, stop: int | None = None, last: int | None = None
+) -> EventTable:
+    """Load a trace_output.log (JSON lines) into an EventTable, streaming the file.
+
+    The whole file is checked line by line; only the window's records are kept.
+    """
+    window = Window(start, stop, last)
     source = Path(path)
-    return EventTable(records_from_trace_output(source.read_text(encoding="utf-8"), str(source)))
+    records = _iter_trace_output(source)
+    kept = window.apply(records)
+    for _ in records:  # a malformed line after the window is still reported
+        pass
+    return EventTable(kept)
 
 
 def table_from_run(run: ParsedRun, source: str = "shiviz") -> EventTable:
@@ -80,12 +144,45 @@ def _body(text: str) -> dict:
     return body if isinstance(body, dict) else {"Value": body}
 
 
-def load_shiviz(path: str | Path) -> dict[str, EventTable]:
-    """Load a ShiViz log: run name -> EventTable (one run named after the file)."""
+def _streamed_runs(source: Path, window: Window) -> Iterator[ParsedRun]:
+    """Each run with only its window's events; the whole text if the regexes need it."""
+    try:
+        items = iter_shiviz(iter_file_lines(source))
+        first = next(items)
+    except ShivizFormatError:
+        for run in parse_shiviz(source.read_text(encoding="utf-8")):
+            yield ParsedRun(run.name, window.apply(run.events))
+        return
+    pending: RunStart | None = first if isinstance(first, RunStart) else None
+    while pending is not None:
+        name, pending = pending.name, None
+
+        def events() -> Iterator[ParsedEvent]:
+            nonlocal pending
+            for item in items:
+                if isinstance(item, RunStart):
+                    pending = item
+                    return
+                if isinstance(item, ParsedEvent):
+                    yield item
+
+        run_events = events()
+        kept = window.apply(run_events)
+        for _ in run_events:  # read to the next run
+            pass
+        yield ParsedRun(name, kept)
+
+
+def load_shiviz(
+    path: str | Path, *, start: int = 0, stop: int | None = None, last: int | None = None
+) -> dict[str, EventTable]:
+    """Load a ShiViz log: run name -> EventTable (one run named after the file).
+
+    The file is streamed; each run keeps only the window's events.
+    """
     source = Path(path)
-    runs = parse_shiviz(source.read_text(encoding="utf-8"))
     tables: dict[str, EventTable] = {}
-    for run in runs:
+    for run in _streamed_runs(source, Window(start, stop, last)):
         name = run.name if run.name is not None else source.stem
         while name in tables:
             name += "'"
@@ -102,16 +199,24 @@ def is_trace_output(path: str | Path) -> bool:
     return False
 
 
-def load_runs(path: str | Path) -> dict[str, EventTable]:
-    """Load either kind of trace file as run name -> EventTable."""
+def load_runs(
+    path: str | Path, *, start: int = 0, stop: int | None = None, last: int | None = None
+) -> dict[str, EventTable]:
+    """Load either kind of trace file as run name -> EventTable (windowed per run)."""
     if is_trace_output(path):
-        return {Path(path).stem: load_trace_output(path)}
-    return load_shiviz(path)
+        return {Path(path).stem: load_trace_output(path, start=start, stop=stop, last=last)}
+    return load_shiviz(path, start=start, stop=stop, last=last)
 
 
-def load_trace(path: str | Path) -> EventTable:
-    """Load a trace_output.log or a single-run ShiViz log into one EventTable."""
-    runs = load_runs(path)
+def load_trace(
+    path: str | Path, *, start: int = 0, stop: int | None = None, last: int | None = None
+) -> EventTable:
+    """Load a trace_output.log or a single-run ShiViz log into one EventTable.
+
+    ``start``/``stop``/``last`` pick a window of events (see the module
+    docstring), e.g. ``last=5000`` for a figure of the end of a long run.
+    """
+    runs = load_runs(path, start=start, stop=stop, last=last)
     if len(runs) != 1:
         names = ", ".join(runs)
         raise TraceFileError(f"{path} holds {len(runs)} runs ({names}); use load_shiviz")
