@@ -16,7 +16,8 @@ is at least the clock of each event it claims to know (else ShiViz's
 ``validate_file`` reads a file of any size in bounded memory: a first pass
 streams it, keeping per host only its last clock and a bounded cache of
 recent clocks, and proves the log valid when every event comes after the
-events it knows (as teachraft and KVRaft write them). Only when that pass
+events it knows (as teachraft and KVRaft write them); a second pass checks
+the few events that knew an event older than the cache. Only when that pass
 finds a problem, or a log it cannot decide that way, does the file get read
 whole and checked by the rules above, so every message stays the same.
 """
@@ -25,7 +26,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import pairwise
@@ -290,12 +291,15 @@ def validate_text(text: str) -> Report:
 
 # --- streaming ----------------------------------------------------------------
 
-RECENT_CLOCKS = 65_536
-"""Clocks kept for the "impermissible vector clock" rule, over all hosts."""
+RECENT_CLOCKS = 4096
+"""Clocks kept per host for the "impermissible vector clock" rule; older ones are
+checked by a second pass over the file."""
 
 # str.splitlines() also splits on these; a trace_output.log line holding one
 # would be numbered differently by the whole-text check.
 _OTHER_LINE_BREAKS = re.compile("[\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
+
+Flat = tuple  # a clock as (host, count, host, count, ...), a third of a dict's size
 
 
 class _Undecided(Exception):
@@ -303,11 +307,19 @@ class _Undecided(Exception):
 
 
 class _StreamRun:
-    """One run's state for the streaming pass: O(hosts + RECENT_CLOCKS), not O(events)."""
+    """One run's state while streaming: O(hosts * RECENT_CLOCKS + deferred), not O(events).
 
-    def __init__(self) -> None:
+    Events must come after every event they know, each host's in order
+    1, 2, 3, ...: then the file order is a causal order (no cycle) and each
+    rule can be checked when the event is read.
+    """
+
+    def __init__(self, recent: int) -> None:
+        self.size = recent
         self.last: dict[str, tuple[int, dict[str, int]]] = {}
-        self.recent: OrderedDict[tuple[str, int], dict[str, int]] = OrderedDict()
+        self.recent: dict[str, deque[Flat]] = {}
+        self.names: dict[str, str] = {}
+        self.deferred: dict[tuple[str, int], list[dict[str, int]]] = {}
         self.events = 0
 
     def add(self, host: str, clock: object) -> None:
@@ -316,7 +328,7 @@ class _StreamRun:
             raise _Undecided
         if not all(type(value) is int and value >= 0 for value in clock.values()):
             raise _Undecided
-        clock = {k: v for k, v in clock.items() if v != 0}
+        clock = {self.names.setdefault(k, k): v for k, v in clock.items() if v != 0}
         time = clock.get(host, 0)
         previous = self.last.get(host)
         before = previous[1] if previous else {}
@@ -327,10 +339,12 @@ class _StreamRun:
         for other, value in clock.items():
             if other != host and before.get(other) != value:
                 self._check_known(other, value, clock)
+        host = self.names.setdefault(host, host)
         self.last[host] = (time, clock)
-        self.recent[(host, time)] = clock
-        if len(self.recent) > RECENT_CLOCKS:
-            self.recent.popitem(last=False)
+        recent = self.recent.get(host)
+        if recent is None:
+            recent = self.recent[host] = deque(maxlen=self.size)
+        recent.append(tuple(x for item in clock.items() for x in item))
         self.events += 1
 
     def _check_known(self, other: str, value: int, clock: dict[str, int]) -> None:
@@ -342,41 +356,49 @@ class _StreamRun:
         seen = self.last.get(other)
         if seen is None or seen[0] < value:
             raise _Undecided  # unknown host, or it knows an event later in the file
-        known = self.recent.get((other, value))
-        if known is None or any(v > clock.get(k, 0) for k, v in known.items()):
-            raise _Undecided
+        back = seen[0] - value
+        recent = self.recent[other]
+        if back >= len(recent):
+            self.deferred.setdefault((other, value), []).append(clock)
+            return
+        _check_flat(recent[-1 - back], clock)
+
+    def check_deferred(self, host: str, time: int, clock_of: object) -> None:
+        """Second pass: check the clocks that knew this old event."""
+        waiting = self.deferred.pop((host, time), None)
+        if waiting is None:
+            return
+        known = json.loads(clock_of) if isinstance(clock_of, str) else clock_of
+        flat = tuple(x for k, v in known.items() if v != 0 for x in (k, v))  # type: ignore[attr-defined]
+        for clock in waiting:
+            _check_flat(flat, clock)
 
 
-def _stream_shiviz(lines: Iterable[str]) -> Report:
-    report = Report()
-    run: _StreamRun | None = None
+def _check_flat(known: Flat, clock: dict[str, int]) -> None:
+    for i in range(0, len(known), 2):
+        if known[i + 1] > clock.get(known[i], 0):
+            raise _Undecided  # impermissible: the whole-text check words it
+
+
+def _shiviz_events(lines: Iterable[str]) -> Iterator[tuple[bool, str, object]]:
+    """(new run?, host, clock text) per event; _Undecided at a line ShiViz skips."""
+    new_run = False
     for item in iter_shiviz(lines):
         if isinstance(item, RunStart):
-            _close(run, report)
-            run = _StreamRun()
-        elif isinstance(item, ParsedEvent) and run is not None:
-            try:
-                clock = json.loads(item.clock_text)
-            except ValueError:
-                raise _Undecided from None
-            run.add(item.host, clock)
+            if new_run:
+                raise _Undecided  # a run without events: "no events"
+            new_run = True
+        elif isinstance(item, ParsedEvent):
+            yield new_run, item.host, item.clock_text
+            new_run = False
         else:
-            raise _Undecided  # a line ShiViz would skip
-    _close(run, report)
-    return report
+            raise _Undecided
+    if new_run:
+        raise _Undecided
 
 
-def _close(run: _StreamRun | None, report: Report) -> None:
-    if run is None:
-        return
-    if not run.events:
-        raise _Undecided  # "no events"
-    report.events += run.events
-    report.hosts += len(run.last)
-
-
-def _stream_trace_output(lines: Iterable[str]) -> Report:
-    run = _StreamRun()
+def _trace_output_events(lines: Iterable[str]) -> Iterator[tuple[bool, str, object]]:
+    first = True
     for line in lines:
         if _OTHER_LINE_BREAKS.search(line):
             raise _Undecided
@@ -386,10 +408,38 @@ def _stream_trace_output(lines: Iterable[str]) -> Report:
             record = record_from_json(line)
         except ValueError:
             raise _Undecided from None
-        run.add(record.identity, record.clock)
-    report = Report()
-    _close(run, report)
-    return report
+        yield first, record.identity, record.clock
+        first = False
+    if first:
+        raise _Undecided
+
+
+def _first_pass(events: Iterator[tuple[bool, str, object]], recent: int) -> list[_StreamRun]:
+    runs: list[_StreamRun] = []
+    for new_run, host, clock in events:
+        if new_run:
+            runs.append(_StreamRun(recent))
+        if isinstance(clock, str):
+            try:
+                clock = json.loads(clock)
+            except ValueError:
+                raise _Undecided from None
+        runs[-1].add(host, clock)
+    return runs
+
+
+def _second_pass(runs: list[_StreamRun], events: Iterator[tuple[bool, str, object]]) -> None:
+    """Check the clocks that knew events too old for the cache, counting own times."""
+    index = -1
+    times: dict[str, int] = {}
+    for new_run, host, clock in events:
+        if new_run:
+            index, times = index + 1, {}
+        run = runs[index]
+        if not run.deferred:
+            continue
+        time = times[host] = times.get(host, 0) + 1
+        run.check_deferred(host, time, clock)
 
 
 def _is_trace_output(lines: Iterator[str]) -> tuple[bool, list[str]]:
@@ -402,21 +452,40 @@ def _is_trace_output(lines: Iterator[str]) -> tuple[bool, list[str]]:
     return False, head
 
 
+def stream_check(path: str | Path, recent: int = RECENT_CLOCKS) -> Report | None:
+    """The report of a valid file, read in bounded memory; None if the pass cannot tell.
+
+    None means the file has a problem, or an event knows an event later in
+    the file or out of its host's order: ``validate_text`` decides then.
+    ``recent`` is how many clocks per host the first pass keeps; events that
+    know older ones are checked by a second pass.
+    Raises OSError or UnicodeDecodeError if the file cannot be read.
+    """
+    lines = iter_file_lines(path)
+    try:
+        trace_output, head = _is_trace_output(lines)
+        events = _trace_output_events if trace_output else _shiviz_events
+        runs = _first_pass(events(_chain(head, lines)), recent)
+        if any(run.deferred for run in runs):
+            _second_pass(runs, events(iter_file_lines(path)))
+    except (_Undecided, ShivizFormatError):
+        return None
+    finally:
+        lines.close()  # type: ignore[attr-defined]
+    report = Report(events=sum(run.events for run in runs))
+    report.hosts = sum(len(run.last) for run in runs)
+    return report
+
+
 def validate_file(path: str | Path) -> Report:
     """Validate a trace file of any size (see the module docstring).
 
     The report is exactly ``validate_text`` of the file's text. Raises OSError
     or UnicodeDecodeError if the file cannot be read.
     """
-    lines = iter_file_lines(path)
-    trace_output, head = _is_trace_output(lines)
-    stream = _stream_trace_output if trace_output else _stream_shiviz
-    try:
-        return stream(_chain(head, lines))
-    except (_Undecided, ShivizFormatError):
-        pass
-    finally:
-        lines.close()  # type: ignore[attr-defined]
+    report = stream_check(path)
+    if report is not None:
+        return report
     return validate_text(Path(path).read_text(encoding="utf-8"))
 
 
@@ -431,6 +500,7 @@ __all__ = [
     "check_events",
     "check_shiviz",
     "check_trace_output",
+    "stream_check",
     "validate_file",
     "validate_shiviz",
     "validate_text",
