@@ -12,7 +12,13 @@ from conftest import REFERENCE_TRACES
 
 from bench.bench_trace_files import write_synthetic_shiviz
 from teachraft.tracing.cli import main as trace_cli
-from teachraft.tracing.files import load_runs, load_trace, load_trace_output
+from teachraft.tracing.files import (
+    TraceFileError,
+    load_runs,
+    load_trace,
+    load_trace_output,
+    records_from_trace_output,
+)
 from teachraft.tracing.formats import SHIVIZ_HEADER
 from teachraft.tracing.shiviz import (
     RunStart,
@@ -263,3 +269,19 @@ def test_events_older_than_the_cache_are_checked_by_a_second_pass(tmp_path: Path
     messages = validate_file(path).messages
     assert messages == validate_text(text).messages
     assert "impermissible vector clock" in messages[0] and messages[0].startswith("line 13:")
+
+
+def test_trace_output_errors_name_the_line_as_before(tmp_path: Path) -> None:
+    good = (NORMAL / "trace_output.log").read_text().splitlines()
+    path = tmp_path / "trace_output.log"
+    path.write_text("\n".join([*good[:3], "x\u2028", "", "{bad", *good[3:]]))
+    with pytest.raises(TraceFileError) as streamed:
+        load_trace_output(path)
+    with pytest.raises(TraceFileError) as whole:
+        records_from_trace_output(path.read_text(), str(path))
+    assert str(streamed.value) == str(whole.value) and ":4: " in str(streamed.value)
+    path.write_text("\n".join([*good[:3], "\u2028", "", "{bad"]))
+    with pytest.raises(TraceFileError, match=":7: "):  # "\u2028\n" is two line breaks
+        records_from_trace_output(path.read_text(), str(path))
+    with pytest.raises(TraceFileError, match=":7: "):
+        load_trace_output(path)

@@ -14,6 +14,7 @@ non-negative bounds), ``last`` keeps the last N.
 from __future__ import annotations
 
 import json
+import re
 from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -92,8 +93,21 @@ class Window:
         return list(deque(picked, maxlen=self.last))
 
 
+# str.splitlines() also splits on these; lines are numbered as it numbers them.
+_OTHER_LINE_BREAKS = re.compile("[\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
+
+
+def _split_lines(path: Path) -> Iterator[str]:
+    """The file's lines as ``str.splitlines`` gives them, read lazily."""
+    for line in iter_file_lines(path):
+        if _OTHER_LINE_BREAKS.search(line):
+            yield from (line + "\n").splitlines()
+        else:
+            yield line
+
+
 def _iter_trace_output(path: Path) -> Iterator[Record]:
-    for number, line in enumerate(iter_file_lines(path), 1):
+    for number, line in enumerate(_split_lines(path), 1):
         if not line.strip():
             continue
         try:
