@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import shutil
 import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
@@ -285,3 +286,29 @@ def test_trace_output_errors_name_the_line_as_before(tmp_path: Path) -> None:
         records_from_trace_output(path.read_text(), str(path))
     with pytest.raises(TraceFileError, match=":7: "):
         load_trace_output(path)
+
+
+@pytest.mark.parametrize("name", ["shiviz_output.log", "trace_output.log"])
+def test_a_log_cut_off_mid_line_is_worded_by_the_stream(tmp_path: Path, name: str) -> None:
+    text = (NORMAL / name).read_text()
+    path = tmp_path / name
+    path.write_text(text[: text.rindex("}", 0, len(text) - 2) - 3])
+    report = stream_check(path)
+    assert report is not None and not report.ok
+    assert _report(report) == _report(validate_text(path.read_text()))
+
+
+def test_a_big_log_cut_off_mid_line_is_checked_in_bounded_memory(
+    big_log: tuple[Path, int], tmp_path: Path
+) -> None:
+    path, events = big_log
+    cut = tmp_path / "cut.log"
+    shutil.copyfile(path, cut)
+    with open(cut, "a", encoding="utf-8") as handle:
+        handle.write('server1 {"server1":')
+    report, peak = _peak_bytes(lambda: validate_file(cut))
+    assert report.messages == [  # type: ignore[attr-defined]
+        f"line {2 * events + 3}: does not match the parser regex; ShiViz skips it "
+        "silently: 'server1 {\"server1\":'"
+    ]
+    assert peak < path.stat().st_size / 4, f"peak {peak / 2**20:.1f} MB"

@@ -17,7 +17,9 @@ is at least the clock of each event it claims to know (else ShiViz's
 streams it, keeping per host only its last clock and a bounded cache of
 recent clocks, and proves the log valid when every event comes after the
 events it knows (as teachraft and KVRaft write them); a second pass checks
-the few events that knew an event older than the cache. Only when that pass
+the few events that knew an event older than the cache. Lines that hold no
+usable event, such as the last line of a log cut off by a crash, are
+reported by the streaming pass too. Only when that pass
 finds a problem, or a log it cannot decide that way, does the file get read
 whole and checked by the rules above, so every message stays the same.
 """
@@ -314,7 +316,10 @@ class _StreamRun:
     rule can be checked when the event is read.
     """
 
-    def __init__(self, recent: int) -> None:
+    def __init__(self, recent: int, name: str | None = None) -> None:
+        self.name = name
+        self.skipped: list[str] = []  # lines ShiViz skips: reported first
+        self.dropped: list[str] = []  # events without a usable clock, in line order
         self.size = recent
         self.last: dict[str, tuple[int, dict[str, int]]] = {}
         self.recent: dict[str, deque[Flat]] = {}
@@ -322,13 +327,17 @@ class _StreamRun:
         self.deferred: dict[tuple[str, int], list[dict[str, int]]] = {}
         self.events = 0
 
-    def add(self, host: str, clock: object) -> None:
-        """Check one event against every rule, or raise _Undecided."""
-        if not isinstance(clock, dict) or host not in clock:
-            raise _Undecided
-        if not all(type(value) is int and value >= 0 for value in clock.values()):
-            raise _Undecided
-        clock = {self.names.setdefault(k, k): v for k, v in clock.items() if v != 0}
+    def add(self, line: int, host: str, clock: object) -> None:
+        """Check one event against every rule, or raise _Undecided.
+
+        An event without a usable clock is left out with its message, as the
+        whole-text check does; if its host has later events, their own times
+        skip one and the whole-text check words that.
+        """
+        event = _clocked_one(line, host, clock, self.dropped)
+        if event is None:
+            return
+        clock = {self.names.setdefault(k, k): v for k, v in event.clock.items()}
         time = clock.get(host, 0)
         previous = self.last.get(host)
         before = previous[1] if previous else {}
@@ -380,66 +389,85 @@ def _check_flat(known: Flat, clock: dict[str, int]) -> None:
             raise _Undecided  # impermissible: the whole-text check words it
 
 
-def _shiviz_events(lines: Iterable[str]) -> Iterator[tuple[bool, str, object]]:
-    """(new run?, host, clock text) per event; _Undecided at a line ShiViz skips."""
-    new_run = False
+# What the passes read: ("run", name, None), ("event", line, (host, clock)),
+# ("problem", message, None) for a line that holds no event.
+Item = tuple[str, object, object]
+
+
+def _shiviz_items(lines: Iterable[str]) -> Iterator[Item]:
     for item in iter_shiviz(lines):
         if isinstance(item, RunStart):
-            if new_run:
-                raise _Undecided  # a run without events: "no events"
-            new_run = True
+            yield "run", item.name, None
         elif isinstance(item, ParsedEvent):
-            yield new_run, item.host, item.clock_text
-            new_run = False
+            yield "event", item.line, (item.host, item.clock_text)
         else:
-            raise _Undecided
-    if new_run:
-        raise _Undecided
+            text = item.text[:80]
+            message = f"line {item.line}: does not match the parser regex; "
+            yield "problem", f"{message}ShiViz skips it silently: {text!r}", None
 
 
-def _trace_output_events(lines: Iterable[str]) -> Iterator[tuple[bool, str, object]]:
-    first = True
-    for line in lines:
+def _trace_output_items(lines: Iterable[str]) -> Iterator[Item]:
+    yield "run", None, None
+    for number, line in enumerate(lines, 1):
         if _OTHER_LINE_BREAKS.search(line):
-            raise _Undecided
+            raise _Undecided  # numbered differently by str.splitlines
         if not line.strip():
             continue
         try:
             record = record_from_json(line)
-        except ValueError:
-            raise _Undecided from None
-        yield first, record.identity, record.clock
-        first = False
-    if first:
-        raise _Undecided
+        except ValueError as exc:
+            yield "problem", f"line {number}: not a trace record: {exc}", None
+            continue
+        yield "event", number, (record.identity, record.clock)
 
 
-def _first_pass(events: Iterator[tuple[bool, str, object]], recent: int) -> list[_StreamRun]:
+def _first_pass(items: Iterator[Item], recent: int, shiviz: bool) -> list[_StreamRun]:
     runs: list[_StreamRun] = []
-    for new_run, host, clock in events:
-        if new_run:
-            runs.append(_StreamRun(recent))
+    for kind, first, second in items:
+        if kind == "run":
+            runs.append(_StreamRun(recent, first))  # type: ignore[arg-type]
+            continue
+        run = runs[-1]
+        if kind == "problem":
+            (run.skipped if shiviz else run.dropped).append(first)  # type: ignore[arg-type]
+            continue
+        host, clock = second  # type: ignore[misc]
         if isinstance(clock, str):
             try:
                 clock = json.loads(clock)
-            except ValueError:
-                raise _Undecided from None
-        runs[-1].add(host, clock)
+            except ValueError as exc:
+                run.dropped.append(f'line {first}: host "{host}": invalid vector clock: {exc}')
+                continue
+        run.add(first, host, clock)  # type: ignore[arg-type]
+    if any(not run.events or (run.deferred and run.dropped) for run in runs):
+        raise _Undecided  # "no events", or own times the second pass cannot count
     return runs
 
 
-def _second_pass(runs: list[_StreamRun], events: Iterator[tuple[bool, str, object]]) -> None:
+def _second_pass(runs: list[_StreamRun], items: Iterator[Item]) -> None:
     """Check the clocks that knew events too old for the cache, counting own times."""
     index = -1
     times: dict[str, int] = {}
-    for new_run, host, clock in events:
-        if new_run:
+    for kind, _, second in items:
+        if kind == "run":
             index, times = index + 1, {}
-        run = runs[index]
-        if not run.deferred:
+        if kind != "event" or not runs[index].deferred:
             continue
+        host, clock = second  # type: ignore[misc]
         time = times[host] = times.get(host, 0) + 1
-        run.check_deferred(host, time, clock)
+        runs[index].check_deferred(host, time, clock)
+
+
+def _report(runs: list[_StreamRun]) -> Report:
+    """The whole-text check's report when the only problems are lines without events."""
+    report = Report()
+    named = len(runs) > 1 or runs[0].name is not None
+    for run in runs:
+        prefix = f'run "{run.name or ""}": ' if named else ""
+        report.messages += [prefix + message for message in run.skipped + run.dropped]
+        report.events += run.events
+        report.hosts += len(run.last)
+    return report
 
 
 def _is_trace_output(lines: Iterator[str]) -> tuple[bool, list[str]]:
@@ -453,10 +481,12 @@ def _is_trace_output(lines: Iterator[str]) -> tuple[bool, list[str]]:
 
 
 def stream_check(path: str | Path, recent: int = RECENT_CLOCKS) -> Report | None:
-    """The report of a valid file, read in bounded memory; None if the pass cannot tell.
+    """The report of a file, read in bounded memory; None if the pass cannot tell.
 
-    None means the file has a problem, or an event knows an event later in
-    the file or out of its host's order: ``validate_text`` decides then.
+    The pass words the problems of lines that hold no usable event (a log cut
+    off by a crash ends with one). None means another problem, or an event
+    that knows an event later in the file or out of its host's order:
+    ``validate_text`` decides then.
     ``recent`` is how many clocks per host the first pass keeps; events that
     know older ones are checked by a second pass.
     Raises OSError or UnicodeDecodeError if the file cannot be read.
@@ -464,17 +494,15 @@ def stream_check(path: str | Path, recent: int = RECENT_CLOCKS) -> Report | None
     lines = iter_file_lines(path)
     try:
         trace_output, head = _is_trace_output(lines)
-        events = _trace_output_events if trace_output else _shiviz_events
-        runs = _first_pass(events(_chain(head, lines)), recent)
+        items = _trace_output_items if trace_output else _shiviz_items
+        runs = _first_pass(items(_chain(head, lines)), recent, not trace_output)
         if any(run.deferred for run in runs):
-            _second_pass(runs, events(iter_file_lines(path)))
+            _second_pass(runs, items(iter_file_lines(path)))
     except (_Undecided, ShivizFormatError):
         return None
     finally:
         lines.close()  # type: ignore[attr-defined]
-    report = Report(events=sum(run.events for run in runs))
-    report.hosts = sum(len(run.last) for run in runs)
-    return report
+    return _report(runs)
 
 
 def validate_file(path: str | Path) -> Report:
