@@ -2,7 +2,8 @@
 
 ``validate FILE...`` tells a student, before uploading to ShiViz, whether the
 log will load and every event will show (exit 1 when a file is bad, 2 on a
-usage error or a missing file). ``export --out FILE NAME=PATH...`` puts
+usage error or a missing file); it streams the file, so a multi-GB log of a
+long run is checked in bounded memory. ``export --out FILE NAME=PATH...`` puts
 several runs (trace_output.log or ShiViz files) side by side in one ShiViz
 log, e.g. the same workload with and without a fault.
 """
