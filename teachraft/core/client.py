@@ -21,8 +21,8 @@ from typing import Any
 
 from teachraft.core.log import GET, PUT
 from teachraft.core.messages import ClientReply, ClientRequest, LeaderInfo
+from teachraft.core.tracelike import TracerLike
 from teachraft.tracing import actions as A
-from teachraft.tracing.tracer import NullTracer
 
 
 class QueueFull(RuntimeError):
@@ -80,7 +80,7 @@ class ClientSession:
     """One kvslib client. Ticks come from the host (its retry timer)."""
 
     client_id: str
-    tracer: Any
+    tracer: TracerLike
     ch_capacity: int = 64
     max_in_flight: int = 16
     op_timeout_ticks: int = 200
@@ -89,7 +89,7 @@ class ClientSession:
     outbox: list[Any] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.tracing = not isinstance(self.tracer, NullTracer)
+        self.tracing = self.tracer.enabled
         self.next_op_id = 1
         self.ops: OrderedDict[int, PendingOp] = OrderedDict()
         self.done: dict[int, Deliver] = {}

@@ -26,7 +26,7 @@ an explicit no-quorum state that clients see as a clear error.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from teachraft.core.effects import Effect, Reply, Send, Watch
 from teachraft.core.messages import (
@@ -42,8 +42,8 @@ from teachraft.core.messages import (
     ServerLogStateRequest,
 )
 from teachraft.core.server import server_name
+from teachraft.core.tracelike import TracerLike
 from teachraft.tracing import actions as A
-from teachraft.tracing.tracer import NullTracer
 
 JOINING, SERVING, SELECTING, NO_QUORUM = "joining", "serving", "selecting", "no quorum"
 
@@ -78,7 +78,7 @@ class ServerRecord:
 class Coord:
     """The coord. ``tracer`` is a teachraft Tracer or NullTracer."""
 
-    tracer: Any
+    tracer: TracerLike
     options: CoordOptions = field(default_factory=CoordOptions)
 
     def __post_init__(self) -> None:
@@ -87,7 +87,7 @@ class Coord:
             raise CoordConfigError(f"NumServers must be odd and between 3 and 7, not {n}")
         if self.options.lost_msgs_thresh < 1:
             raise CoordConfigError("LostMsgsThresh must be at least 1")
-        self.tracing = not isinstance(self.tracer, NullTracer)
+        self.tracing = self.tracer.enabled
         self.phase = JOINING
         self.term = 0
         self.leader = 0
@@ -362,7 +362,7 @@ class Coord:
                 A.LeaderFailOver(
                     ServerId=self.candidate,
                     FailedLeaderId=self.failed_leader,
-                    Peers=[{"ServerId": i, "ServerAddr": a} for i, a in peers],
+                    Peers=cast(Any, [{"ServerId": i, "ServerAddr": a} for i, a in peers]),
                     Term=self.term,
                     Token=b"",
                 )

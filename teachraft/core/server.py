@@ -51,8 +51,8 @@ from teachraft.core.messages import (
     ServerLogState,
     ServerLogStateRequest,
 )
+from teachraft.core.tracelike import TracerLike
 from teachraft.tracing import actions as A
-from teachraft.tracing.tracer import NullTracer
 
 FOLLOWER, LEADER = "follower", "leader"
 NOT_LEADER = "not leader"
@@ -98,7 +98,7 @@ class Server:
     """One KVRaft server. ``tracer`` is a teachraft Tracer or NullTracer."""
 
     server_id: int
-    tracer: Any
+    tracer: TracerLike
     options: ServerOptions = field(default_factory=ServerOptions)
     current_term: int = 0
     role: str = FOLLOWER
@@ -107,7 +107,7 @@ class Server:
 
     def __post_init__(self) -> None:
         self.name = server_name(self.server_id)
-        self.tracing = not isinstance(self.tracer, NullTracer)
+        self.tracing = self.tracer.enabled
         self.log = Log()
         self.kv = KVStore()
         self.commit_index = 0
@@ -329,8 +329,8 @@ class Server:
                     Term=self.current_term,
                     LeaderId=self.server_id,
                     PrevLogIndex=prev,
-                    PrevLogTerm=term,
-                    Entries=[e.go_body() for e in entries] or None,
+                    PrevLogTerm=term or 0,
+                    Entries=_bodies(entries),
                     LeaderCommit=self.commit_index,
                     Token=b"",
                 )
@@ -394,7 +394,7 @@ class Server:
             LeaderId=ae.leader_id,
             PrevLogIndex=ae.prev_log_index,
             PrevLogTerm=ae.prev_log_term,
-            Entries=[e.go_body() for e in ae.entries] or None,
+            Entries=_bodies(ae.entries),
             LeaderCommit=ae.leader_commit,
             Token=ae.token,
         )
@@ -583,3 +583,8 @@ class Server:
             "last_applied": self.last_applied,
             "log_length": self.log.last_index,
         }
+
+
+def _bodies(entries: list[Entry]) -> Any:
+    """Entries as the trace shows them (Go field names); None for a heartbeat."""
+    return [e.go_body() for e in entries] or None
