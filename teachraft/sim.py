@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from teachraft.core.client import AskLeader, ClientSession, Deliver, SendRequest
-from teachraft.core.coord import SERVING, Coord, CoordOptions
+from teachraft.core.coord import JOINING, SERVING, Coord, CoordOptions
 from teachraft.core.effects import Reply, Send, Watch
 from teachraft.core.messages import (
     AppendEntries,
@@ -147,7 +147,7 @@ class SimCluster:
             return False
         self.steps += 1
         pkt = self.network.pop(self.rng.randrange(len(self.network)))
-        lossy = self.drop and self.coord.phase != "joining"
+        lossy = self.drop and self.coord.phase != JOINING
         if not self._reachable(pkt.src, pkt.dst) or (lossy and self.rng.random() < self.drop):
             self._lost(pkt)
             return True
@@ -236,7 +236,7 @@ class SimCluster:
             if i not in self.down:
                 s.tick()
                 self._drain(server_name(i), s)
-        if self.coord.phase != "joining":
+        if self.coord.phase != JOINING:
             for i in self.nodes:
                 ok = self._reachable("coord", server_name(i)) and self.rng.random() >= self.drop
                 self.coord.heartbeat(i, ok)
