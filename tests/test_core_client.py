@@ -137,3 +137,25 @@ def test_acked_below_tells_servers_what_they_may_forget() -> None:
     s.submit(PUT, "b", "2")
     (req,) = effects(s, SendRequest)
     assert req.request.acked_below == 2
+
+
+def test_an_op_via_a_chosen_server_goes_there_once_and_its_failure_is_its_result() -> None:
+    s = session_with_leader()
+    s.submit(PUT, "k", "v", via="old-leader")
+    (req,) = effects(s, SendRequest)
+    assert req.address == "old-leader" and req.request.op_id == 1
+    s.reply(refused(1, "not leader: server1 is a follower", leader=2, addr="leader2"))
+    (d,) = effects(s, Deliver)
+    assert not d.ok and d.error.startswith("not leader") and d.sent
+    assert s.leader_addr == "leader1", "a via op's refusal does not redirect the session"
+
+
+def test_an_op_via_a_server_is_not_resent_on_failover() -> None:
+    s = session_with_leader()
+    s.submit(GET, "k", via="server-addr")
+    s.take()
+    s.leader_info(info(2, "leader2"), pushed=True)
+    assert effects(s, SendRequest) == []
+    s.failed(1, "timed out", attempt=1)
+    (d,) = effects(s, Deliver)
+    assert not d.ok and d.error == "timed out"

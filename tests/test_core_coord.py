@@ -235,3 +235,19 @@ def test_every_phase_change_goes_through_the_table() -> None:
     assert NO_QUORUM in TRANSITIONS[SERVING] and Phase.JOINING not in TRANSITIONS[SERVING]
     with pytest.raises(CoordStateError, match="no transition from serving to joining"):
         c._enter(Phase.JOINING)
+
+
+def test_every_machine_fits_the_machine_protocol() -> None:
+    from teachraft.core.client import ClientSession
+    from teachraft.core.machine import Machine
+    from teachraft.core.server import Server
+
+    machines: list[Machine] = [
+        Coord(NullTracer()),
+        Server(1, NullTracer()),
+        ClientSession("1", NullTracer()),
+    ]
+    for m in machines:
+        m.tick()
+        m.flush()
+        assert isinstance(m.take(), list)

@@ -97,8 +97,7 @@ def test_leader_walks_next_index_back_and_repairs() -> None:
 
 def test_commit_needs_a_majority_and_the_current_term_figure_8() -> None:
     s = Server(1, NullTracer())
-    s.peers = dict(PEERS)
-    s.log.entries.extend([e(1, 1)])  # an entry of an older term
+    s.log.append(e(1, 1))  # an entry of an older term
     s.leader_failover(LeaderFailOver(1, 3, PEERS, 2, b""))
     s.take()
     assert s.role == LEADER and s.log[2].kind == NOOP and s.log[2].term == 2

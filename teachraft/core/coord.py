@@ -30,11 +30,13 @@ an explicit no-quorum state that clients see as a clear error.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, cast
 
 from teachraft.core.effects import Effect, Reply, Send, Watch
+from teachraft.core.machine import NotServed
 from teachraft.core.messages import (
     ClusterView,
     FailOverDone,
@@ -42,6 +44,7 @@ from teachraft.core.messages import (
     JoinResponse,
     LeaderFailOver,
     LeaderInfo,
+    Message,
     ServerJoin,
     ServerJoined,
     ServerLogState,
@@ -112,6 +115,14 @@ class CoordOptions:
 
 
 @dataclass(slots=True)
+class Heartbeat:
+    """A local input: one heartbeat result from the host's failure detector."""
+
+    server_id: int
+    ok: bool
+
+
+@dataclass(slots=True)
 class ServerRecord:
     """What the coord knows about one server."""
 
@@ -151,6 +162,30 @@ class Coord:
         self.selection_ticks = 0
         self.outbox: list[Effect] = []
         self.history: list[tuple[str, dict[str, Any]]] = []
+        self._steps: dict[type, Callable[[Any], None]] = {
+            ServerJoined: self.server_joined,
+            ServerLogState: self.log_state,
+            FailOverDone: self.failover_done,
+        }
+
+    def step(self, msg: Message | Heartbeat, responder: Any = None) -> None:
+        """Feed one input in: a message (a request with its ``responder``) or a Heartbeat."""
+        if isinstance(msg, Heartbeat):
+            self.heartbeat(msg.server_id, msg.ok)
+        elif isinstance(msg, ServerJoin):
+            if responder is not None:
+                self.server_join(msg, responder)
+        elif isinstance(msg, GetLeader):
+            if responder is not None:
+                self.get_leader(msg, responder)
+        else:
+            handler = self._steps.get(type(msg))
+            if handler is None:
+                raise NotServed(f"the coord does not serve {type(msg).__name__}")
+            handler(msg)
+
+    def flush(self) -> None:
+        """Nothing is batched in the coord; here so that every machine drains alike."""
 
     def start(self) -> None:
         """CoordStart: the host calls this once its sockets are bound."""

@@ -124,6 +124,14 @@ class Log:
     def append(self, entry: Entry) -> None:
         self.entries.append(entry)
 
+    def replace_suffix(self, index: int, entries: list[Entry]) -> None:
+        """Delete the entry at ``index`` and everything after it, then append ``entries``.
+
+        AppendEntries rules 3 and 4 in one step; ``index`` one past the end appends.
+        """
+        del self.entries[index:]
+        self.entries.extend(entries)
+
     def truncate_from(self, index: int) -> None:
         """Delete the entry at ``index`` and everything after it (AppendEntries rule 3)."""
         del self.entries[index:]
