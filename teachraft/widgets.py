@@ -5,7 +5,7 @@ slider, live figures and a ShiViz download in one place. ``TimelinePanel(run)``
 puts a time cursor on a finished run so a lesson can step through a leader
 failure event by event.
 
-Rules these panels keep (see ``../shared/specs/notebooks.md``):
+Rules these panels keep:
 
 - every action goes through the Cluster's public API;
 - widgets are touched only on the kernel's thread: inside a kernel, actions run
@@ -32,6 +32,7 @@ from typing import Any
 import ipywidgets as W
 import plotly.graph_objects as go
 
+from teachraft.cluster.protocol import ClusterLike
 from teachraft.errors import ClusterError, KVError, NoQuorumError, OpTimeoutError
 from teachraft.viz.download import shiviz_download
 from teachraft.viz.inplace import as_widget, update_in_place
@@ -158,10 +159,12 @@ class ControlPanel(W.VBox):
     ``LIVE_EVENTS`` events.
     """
 
-    def __init__(self, cluster: Any, refresh: float = REFRESH, spacetime: bool = False) -> None:
+    def __init__(
+        self, cluster: ClusterLike, refresh: float = REFRESH, spacetime: bool = False
+    ) -> None:
         self.cluster = cluster
         self.interval = refresh
-        self.next_slow_motion = float(getattr(cluster, "slow_motion", 1.0))
+        self.next_slow_motion = float(cluster.slow_motion)
         self.refreshes = 0
         self._refresh_task: asyncio.Task[None] | None = None
         self.header = W.HTML()
@@ -169,7 +172,7 @@ class ControlPanel(W.VBox):
         self.runner = _Runner(self.status, self.refresh)
         self.topology = as_widget(go.Figure())
         self.logs = as_widget(go.Figure())
-        traced = bool(getattr(cluster, "tracing", True))
+        traced = bool(cluster.tracing)
         self.spacetime = as_widget(go.Figure()) if spacetime and traced else None
         self.shiviz = W.HTML()
         super().__init__(self._build())
@@ -197,7 +200,7 @@ class ControlPanel(W.VBox):
     def _ops_row(self) -> W.HBox:
         self.key = W.Text(value="k1", description="key", layout=W.Layout(width="180px"))
         self.value = W.Text(value="v1", description="value", layout=W.Layout(width="180px"))
-        clients = list(range(1, int(getattr(self.cluster, "num_clients", 1)) + 1)) or [1]
+        clients = list(range(1, int(self.cluster.num_clients) + 1)) or [1]
         self.client_picker = W.Dropdown(
             options=[(f"client{i}", i) for i in clients],
             value=clients[0],
@@ -273,7 +276,7 @@ class ControlPanel(W.VBox):
         return W.HBox([self.shiviz_button, self.shiviz])
 
     def _server_ids(self) -> list[int]:
-        return list(range(1, int(getattr(self.cluster, "num_servers", 0)) + 1))
+        return list(range(1, int(self.cluster.num_servers) + 1))
 
     # --- actions ---------------------------------------------------------------------------
 

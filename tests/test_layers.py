@@ -21,7 +21,7 @@ def test_importing_the_core_loads_no_io_concurrency_or_msgpack() -> None:
     code = (
         "import sys; before = set(sys.modules)\n"
         "import teachraft.core.server, teachraft.core.coord, teachraft.core.client\n"
-        "import teachraft.core.messages, teachraft.core.effects\n"
+        "import teachraft.core.messages, teachraft.core.effects, teachraft.core.machine\n"
         "new = set(sys.modules) - before\n"
         f"print(sorted(m for m in new if m.split('.')[0] in {IMPURE!r} or m in {IMPURE!r}))\n"
     )
@@ -60,6 +60,6 @@ def _private_uses(path: Path) -> list[str]:
 
 
 def test_viz_widgets_and_chaos_use_no_private_cluster_member() -> None:
-    paths = [ROOT / "widgets.py", *sorted((ROOT / "viz").glob("*.py"))]
+    paths = [ROOT / "widgets.py", ROOT / "chaos.py", *sorted((ROOT / "viz").glob("*.py"))]
     found = [use for p in paths for use in _private_uses(p)]
     assert found == []

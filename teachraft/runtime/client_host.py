@@ -14,7 +14,7 @@ import logging
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from teachraft.core.client import (
     AskLeader,
@@ -177,7 +177,7 @@ class KVClient(Host):
         def done(result: Any, error: BaseException | None) -> None:
             if error is None:
                 try:
-                    rep = ClientReply.from_wire(result)
+                    rep = cast(ClientReply, ClientReply.from_wire(result))
                 except ValueError as exc:
                     error = exc
                 else:
