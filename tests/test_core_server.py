@@ -136,3 +136,27 @@ def test_actions_use_the_original_tags() -> None:
     tags = [r.tag for r in sink]
     assert tags[:3] == ["CreateTrace", "ServerStart", "ServerJoining"]
     assert "ServerJoined" in tags and "BecameLeader" in tags
+
+
+def test_node_names_parse_in_one_place() -> None:
+    from teachraft.core.server import server_id_of
+
+    assert server_id_of("server3") == 3 and server_id_of("server12") == 12
+    assert [server_id_of(n) for n in ("coord", "client1", "server", "server³", "srv3")] == [
+        None
+    ] * 5
+
+
+def test_a_machine_refuses_an_input_it_does_not_serve() -> None:
+    import pytest
+
+    from teachraft.core.machine import NotServed
+    from teachraft.core.messages import GetLeader
+
+    with pytest.raises(NotServed, match="server2 does not serve GetLeader"):
+        follower().step(GetLeader(client_id="c", client_addr="", token=b""))
+
+
+def test_peers_never_include_the_server_itself() -> None:
+    s = follower(sid=2)
+    assert sorted(s.peers) == [1, 3] and s.majority == 2

@@ -69,7 +69,7 @@ def server_name(server_id: int) -> str:
 def server_id_of(name: str) -> int | None:
     """The id in a server's node name (``server3`` is 3); None for any other name."""
     digits = name.removeprefix("server")
-    if digits == name or not digits.isdigit():
+    if digits == name or not (digits.isascii() and digits.isdigit()):
         return None
     return int(digits)
 

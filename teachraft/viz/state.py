@@ -10,24 +10,19 @@ the renderer only reads model state).
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from teachraft.core.log import Entry
+from teachraft.core.server import server_id_of
 from teachraft.viz.style import FAILED, FOLLOWER, LEADER, PARTITIONED, PAUSED
 
 if TYPE_CHECKING:
     from teachraft.cluster.protocol import ClusterLike
 
-_SERVER = re.compile(r"server(\d+)$")
 BLOCKED = frozenset({"cut", "one-way"})
-
-
-def server_id(name: str) -> int | None:
-    """The id in ``serverN``, or None for other node names."""
-    match = _SERVER.match(name)
-    return int(match.group(1)) if match else None
+server_id = server_id_of
+"""The id in ``serverN``, or None for other node names (the one parser of node names)."""
 
 
 @dataclass(slots=True)
