@@ -199,7 +199,9 @@ def test_request_to_a_follower_names_the_leader(make_cluster) -> None:
     c.put("a", "1")
     follower = next(i for i in (1, 2, 3) if i != c.leader())
     host = c.servers[follower]
-    req = ClientRequest("1", 99, PUT, "a", "2", 0, b"")
+    req = ClientRequest(
+        client_id="1", op_id=99, kind=PUT, key="a", value="2", acked_below=0, token=b""
+    )
 
     async def ask() -> ClientReply:
         node = c.client(1).node
