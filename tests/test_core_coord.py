@@ -251,3 +251,22 @@ def test_every_machine_fits_the_machine_protocol() -> None:
         m.tick()
         m.flush()
         assert isinstance(m.take(), list)
+
+
+def test_quorum_back_after_an_aborted_selection_selects_again() -> None:
+    """The old leader answered again during a selection and was fenced by its retry;
+    when quorum returns, it no longer leads (it stepped down at the fence), so the
+    coord must select again instead of pointing clients at a follower forever."""
+    c = serving_coord(n=5, thresh=1, timeout=2)
+    fail(c, 1)  # a false failure: the leader's heartbeats were late
+    c.heartbeat(1, ok=True)  # back in the view while the selection runs
+    c.tick()
+    c.tick()  # the selection stalls and starts over: now server 1 is fenced too
+    assert c.phase == FENCING and c.term == 3
+    assert "server1" in [d for d, _ in sends(c, ServerLogStateRequest)]
+    for sid in (3, 4, 5):
+        fail(c, sid)
+    assert c.phase == NO_QUORUM
+    c.heartbeat(5, ok=True)
+    c.heartbeat(4, ok=True)
+    assert c.phase == FENCING and c.term == 4, "a fenced leader must not be served again"

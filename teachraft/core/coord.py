@@ -151,6 +151,9 @@ class Coord:
         self.phase: Phase = JOINING
         self.term = 0
         self.leader = 0
+        self.leader_term = 0
+        """The term in which ``leader`` confirmed it leads; below ``term`` once a
+        selection began, which may have fenced the leader itself."""
         self.servers: dict[int, ServerRecord] = {}
         self.join_waiters: dict[int, tuple[Any, Any]] = {}
         self.joined_acks: set[int] = set()
@@ -258,6 +261,7 @@ class Coord:
         """All servers are here: the lowest id leads term 1."""
         self.term = 1
         self.leader = min(self.servers)
+        self.leader_term = 1
         peers = self._peers()
         for sid in sorted(self.join_waiters):
             responder, trace = self.join_waiters[sid]
@@ -359,7 +363,12 @@ class Coord:
         self._note("rejoin", server=rec.server_id, view=self.view)
         if self.phase == NO_QUORUM:
             if len(self.view) >= self.majority:
-                if self.servers[self.leader].alive and self.leader != rec.server_id:
+                leader_unfenced = self.leader_term == self.term
+                if (
+                    leader_unfenced
+                    and self.servers[self.leader].alive
+                    and self.leader != rec.server_id
+                ):
                     self._enter(SERVING)
                     self._note("quorum", view=self.view)
                     self._push_leader()
@@ -475,6 +484,7 @@ class Coord:
         if self.tracing:
             trace.record_action(A.LeaderReconfigDone(ServerId=msg.server_id))
         self.leader = msg.server_id
+        self.leader_term = self.term
         self._enter(SERVING)
         self.chosen = 0
         self._note("leader", server=self.leader, term=self.term)
