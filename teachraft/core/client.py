@@ -113,7 +113,9 @@ class ClientSession:
 
     def step(self, msg: ClientInput, responder: Any = None) -> None:
         """Feed one input in: a pushed LeaderInfo, or an outcome the host observed."""
-        if isinstance(msg, LeaderInfo):
+        if type(msg) is RequestDone:  # the common case first: one per op
+            self.reply(msg.reply, msg.attempt)
+        elif isinstance(msg, LeaderInfo):
             self.leader_info(msg, pushed=True)
         elif isinstance(msg, LeaderAnswer):
             self.leader_info(msg.info)
@@ -204,14 +206,15 @@ class ClientSession:
         )
 
     def _request(self, op: PendingOp) -> ClientRequest:
+        # Positional, in ClientRequest's field order: this runs once per op sent.
         return ClientRequest(
-            client_id=self.client_id,
-            op_id=op.op_id,
-            kind=op.kind,
-            key=op.key,
-            value=op.value,
-            acked_below=self.acked_below,
-            token=op.trace.generate_token(),
+            self.client_id,
+            op.op_id,
+            op.kind,
+            op.key,
+            op.value,
+            self.acked_below,
+            op.trace.generate_token(),
         )
 
     def _ask_leader(self) -> None:
