@@ -5,11 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import REFERENCE_HISTORIES
+from conftest import REPO
 
 from teachraft import cli as top
 from teachraft.check.cli import main
 
+REFERENCE_HISTORIES = REPO / "tests" / "data" / "reference-histories"
 DATA = Path(__file__).parent / "data" / "histories"
 
 

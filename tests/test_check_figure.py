@@ -7,11 +7,12 @@ import math
 from pathlib import Path
 
 import plotly.graph_objects as go
-from conftest import REFERENCE_HISTORIES
+from conftest import REPO
 
-from teachraft.check import History, check, load_history
-from teachraft.viz.history import COLOURS, FAILED, history_figure
+from teachraft.check import History, Op, check, load_history
+from teachraft.viz.history import COLOURS, FAILED, FOCUS, history_figure
 
+REFERENCE_HISTORIES = REPO / "tests" / "data" / "reference-histories"
 DATA = Path(__file__).parent / "data" / "histories"
 
 
@@ -36,9 +37,16 @@ def test_figure_of_a_linearizable_history() -> None:
     assert len(line.x) == len(result.linearization) == 5
     assert list(line.x) == sorted(line.x)
     assert not [t for t in traces(fig, "scatter") if t.name.startswith("cannot")]
-    assert any(s.type == "rect" and s.x0 == 0.3 and s.x1 == 0.65 for s in fig.layout.shapes)
+    start = history.start()  # no recorded origin: the first call
+    x0, x1 = (0.3 - start) * 1000, (0.65 - start) * 1000
+    assert any(
+        s.type == "rect" and math.isclose(s.x0, x0) and math.isclose(s.x1, x1)
+        for s in fig.layout.shapes
+    )
     assert any(a.text == "partition" for a in fig.layout.annotations)
-    assert fig.layout.xaxis.title.text == "time (s)"
+    assert fig.layout.xaxis.title.text == "time (ms since the run started)"
+    assert min(bars["ok"].base) == 0.0  # the first call is at 0 ms
+    assert any("called 0.00 ms" in h for h in bars["ok"].hovertext)
     assert list(fig.layout.yaxis.ticktext) == ["client1", "client2", "client3"]
     assert "linearizable" in fig.layout.title.text
 
@@ -46,9 +54,10 @@ def test_figure_of_a_linearizable_history() -> None:
 def test_figure_of_a_violation_marks_the_failed_op() -> None:
     history = load_history(REFERENCE_HISTORIES / "jepsen-etcd" / "etcd_000.log")
     result = check(history, timeout=120)
-    fig = history_figure(history, result)
+    fig = history_figure(history, result, window=False)
     (line,) = [t for t in traces(fig, "scatter") if t.name == "longest partial linearization"]
     assert len(line.x) == len(result.linearization)
+    assert fig.layout.xaxis.title.text == "event position in the file"
     (marker,) = [t for t in traces(fig, "scatter") if t.name.startswith("cannot be linearized")]
     bad = result.failed_op
     assert bad is not None
@@ -80,3 +89,37 @@ def test_overlapping_ops_of_one_client_get_separate_lanes() -> None:
     for lane in spans.values():
         lane.sort()
         assert all(a[1] <= b[0] + 1e-9 for a, b in itertools.pairwise(lane))
+
+
+def test_a_violation_is_drawn_through_its_window_by_default() -> None:
+    history = load_history(REFERENCE_HISTORIES / "jepsen-etcd" / "etcd_000.log")
+    result = check(history, timeout=120)
+    window = result.window()
+    assert 1 < len(window) < 10 < len(history)
+    fig = history_figure(history, result)
+    drawn = sum(len(t.base) for t in traces(fig, "bar"))
+    assert drawn == len(window)
+    assert f"window: {len(window)} of {len(history)} ops" in fig.layout.title.text
+    (line,) = [t for t in traces(fig, "scatter") if t.name == "longest partial linearization"]
+    assert len(line.x) == len([op for op in window if op.id in result.linearization])
+    bad = result.failed_op
+    assert bad is not None and bad in window
+    open_ops = [op for op in window if op.id not in result.linearization and op is not bad]
+    focus = [s for s in fig.layout.shapes if s.line.color == FOCUS]
+    assert len(focus) == len(open_ops)
+    assert bool(open_ops) == any(t.name == "still open when it failed" for t in fig.data)
+
+
+def test_ops_still_open_at_the_failure_are_outlined() -> None:
+    ops = [
+        Op(0, "a", "put", "x", "1", None, 0.0, 1.0, "ok"),
+        Op(1, "b", "get", "x", None, "9", 2.0, 20.0, "ok"),  # never placeable, returns later
+        Op(2, "c", "get", "x", None, "3", 3.0, 4.0, "ok"),
+    ]
+    history = History(ops, origin=0.0)
+    result = check(history, "kv")
+    assert [op.id for op in result.window()] == [0, 1, 2]
+    fig = history_figure(history, result)
+    (focus,) = [s for s in fig.layout.shapes if s.line.color == FOCUS]
+    assert (focus.x0, focus.x1) == (2000.0, 20000.0)  # op 1, in ms since the run started
+    assert any(t.name == "still open when it failed" for t in fig.data)

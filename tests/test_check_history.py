@@ -6,13 +6,14 @@ import math
 from pathlib import Path
 
 import pytest
-from conftest import REFERENCE_HISTORIES
+from conftest import REPO
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from teachraft.check import History, HistoryRecorder, Op, load_history, write_edn, write_jsonl
 from teachraft.check.formats import parse_edn, parse_jepsen_log
 
+REFERENCE_HISTORIES = REPO / "tests" / "data" / "reference-histories"
 DATA = Path(__file__).parent / "data" / "histories"
 REFERENCE_FILES = sorted(
     p.relative_to(REFERENCE_HISTORIES).as_posix()
@@ -270,3 +271,19 @@ def test_any_history_round_trips_through_both_formats(tmp_path_factory, h: Histo
         path = folder / f"h.{writer.__name__}"
         writer(h, path)
         assert load_history(path) == h
+
+
+def test_times_are_shown_as_milliseconds_since_the_recorder_started(tmp_path: Path) -> None:
+    rec = HistoryRecorder()  # the runtime's recorder: real clock, origin when it was made
+    op = rec.invoke("client1", "put", "k", "v")
+    rec.ok(op)
+    h = rec.history()
+    assert h.origin is not None and h.origin <= h.ops[0].call
+    assert h.fmt_time(h.origin + 0.0123) == "12.30 ms"
+    assert h.fmt_time(math.inf) == "never"
+    path = tmp_path / "h.jsonl"
+    write_jsonl(h, path)
+    assert load_history(path).origin == h.origin
+    fake = HistoryRecorder(clock=FakeClock())  # an injected clock names its own origin
+    fake.invoke("c", "get", "k")
+    assert fake.history().origin is None and fake.history().start() == 1.0

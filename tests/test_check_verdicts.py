@@ -1,15 +1,19 @@
-"""The checker reproduces every verdict of the shared reference histories (VERDICTS.tsv)."""
+"""The checker reproduces every verdict of the reference histories (VERDICTS.tsv),
+through ``teachraft lincheck`` with the model (and initial value) each row names."""
 
 from __future__ import annotations
 
 import math
+import re
 
 import pytest
-from conftest import REFERENCE_HISTORIES
+from conftest import REPO
 
 from teachraft.check import History, check, load_history
+from teachraft.check.cli import main, parse_init
 from teachraft.check.models import Model, make_model
 
+REFERENCE_HISTORIES = REPO / "tests" / "data" / "reference-histories"
 GENEROUS = 300.0  # seconds; the checks take well under one on an idle machine
 
 
@@ -19,7 +23,28 @@ def verdict_rows() -> list[tuple[str, str]]:
     return [(row[0], row[1].replace("-", " ")) for row in rows]
 
 
+def model_rows() -> dict[str, str]:
+    lines = (REFERENCE_HISTORIES / "VERDICTS.tsv").read_text().splitlines()
+    return {row[0]: row[2] for row in (ln.split("\t") for ln in lines if ln[:1] not in "#")}
+
+
+def cli_model(named: str) -> list[str]:
+    """VERDICTS.tsv's model column as lincheck arguments: "cas-register(init 0)" ->
+    --model cas-register --init 0; "multi-register(init x=0,y=0)" -> --init {:x 0 :y 0}."""
+    if named.startswith("etcd-cas-register"):
+        return ["--model", "etcd"]
+    if named.startswith("kv-get-put-append"):
+        return ["--model", "kv"]
+    m = re.fullmatch(r"([\w-]+)\(init (.+)\)", named)
+    assert m is not None, f"VERDICTS.tsv names a model this test does not know: {named}"
+    name, init = m.groups()
+    if "=" in init:
+        init = "{" + " ".join(f":{k} {v}" for k, v in (p.split("=") for p in init.split(","))) + "}"
+    return ["--model", name, "--init", init]
+
+
 ROWS = verdict_rows()
+MODELS = model_rows()
 SLOW = {"kv/c50-ok.txt", "kv/c50-bad.txt", "jepsen-etcd/etcd_002.log", "jepsen-etcd/etcd_007.log"}
 
 
@@ -48,11 +73,25 @@ def test_every_reference_history_is_listed() -> None:
     listed = {name for name, _ in ROWS}
     on_disk = {
         p.relative_to(REFERENCE_HISTORIES).as_posix()
-        for p in REFERENCE_HISTORIES.glob("*/*")
-        if p.suffix in (".log", ".txt")
+        for p in REFERENCE_HISTORIES.rglob("*")
+        if p.suffix in (".log", ".txt", ".edn")
     }
     assert listed == on_disk
-    assert len(ROWS) == 26
+    assert len(ROWS) == 30
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [pytest.param(n, v, marks=[pytest.mark.slow] if n in SLOW else []) for n, v in ROWS],
+)
+def test_reference_verdict_through_the_cli(
+    capsys: pytest.CaptureFixture[str], name: str, expected: str
+) -> None:
+    args = [str(REFERENCE_HISTORIES / name), *cli_model(MODELS[name]), "--timeout", "300"]
+    code = main(args)
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == expected
+    assert code == (0 if expected == "linearizable" else 1)
 
 
 @pytest.mark.parametrize(
@@ -61,10 +100,12 @@ def test_every_reference_history_is_listed() -> None:
 )
 def test_reference_verdict(name: str, expected: str) -> None:
     history = load_history(REFERENCE_HISTORIES / name)
-    result = check(history, timeout=GENEROUS)
+    args = cli_model(MODELS[name])
+    initial = parse_init(args[3]) if len(args) > 2 else None
+    model = make_model(args[1], history, initial) if len(args) > 2 else make_model(None, history)
+    assert model.name == args[1]
+    result = check(history, model, timeout=GENEROUS)
     assert result.verdict == expected, result.explain()
-    model = make_model(None, history)
-    assert model.name == ("etcd" if name.startswith("jepsen-etcd") else "kv")
     if expected == "linearizable":
         assert result.failed_op is None
         assert_valid_linearization(history, model, result.linearization)

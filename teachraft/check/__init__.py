@@ -1,7 +1,9 @@
 """Linearizability checking of recorded client histories.
 
 Record ops with :class:`HistoryRecorder` (or load a Jepsen/Knossos/teachraft
-file with :func:`load_history`), then ask :func:`check` for a verdict.
+file with :func:`load_history`), then ask :func:`check` for a verdict under
+one of the :data:`MODELS`; ``result.explain()`` tells why, and
+:func:`teachraft.viz.history.history_figure` draws it.
 """
 
 from __future__ import annotations
@@ -16,9 +18,10 @@ from teachraft.check.history import (
     write_jsonl,
 )
 from teachraft.check.linearizability import CheckResult, check
-from teachraft.check.models import EtcdModel, KVModel
+from teachraft.check.models import MODELS, EtcdModel, KVModel, make_model
 
 __all__ = [
+    "MODELS",
     "CheckResult",
     "EtcdModel",
     "History",
@@ -28,6 +31,7 @@ __all__ = [
     "Outcome",
     "check",
     "load_history",
+    "make_model",
     "write_edn",
     "write_jsonl",
 ]

@@ -6,6 +6,11 @@ subset needed is small: maps, vectors, lists, sets, keywords, strings,
 integers, floats, nil and booleans, with ``;`` comments and commas as
 whitespace. Reading builds plain Python values (keywords become
 :class:`Keyword`, a ``str`` subclass) and never evaluates anything.
+
+Jepsen also writes tagged values (``#jepsen.history.Op{...}``, ``#error
+{...}``) and bare symbols (an exception's class name) in its ops: a tag is
+dropped, leaving the value it tags, and a symbol is read as a
+:class:`Symbol`, so such histories read without any code being run.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ _TOKEN = re.compile(
 )
 _INT = re.compile(r"[+-]?\d+N?")
 _FLOAT = re.compile(r"[+-]?\d+(\.\d*)?([eE][+-]?\d+)?M?")
+_SYMBOL = re.compile(r"[A-Za-z*!_?$%&=<>.+\-/][\w*!?$%&=<>.+\-/:#']*")
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", '"': '"', "\\": "\\", "b": "\b", "f": "\f"}
 _CLOSERS = {"[": "]", "(": ")", "{": "}", "#{": "}"}
 
@@ -38,6 +44,15 @@ class Keyword(str):
 
     def __repr__(self) -> str:
         return f"Keyword({str(self)!r})"
+
+
+class Symbol(str):
+    """An EDN symbol such as ``java.net.ConnectException``: only ever a name here."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return f"Symbol({str(self)!r})"
 
 
 class EdnError(ValueError):
@@ -60,6 +75,8 @@ def loads_all(text: str) -> list[Any]:
             continue
         tok = m.group()
         if kind == "atom":
+            if tok[0] == "#" and len(tok) > 1 and tok[1].isalpha():
+                continue  # a tag: the value it tags stands for it
             value = atoms.get(tok, atoms)
             if value is atoms:
                 value = atoms[tok] = _atom(tok)
@@ -129,6 +146,8 @@ def _atom(tok: str) -> Any:
         return int(tok.rstrip("N"))
     if _FLOAT.fullmatch(tok):
         return float(tok.rstrip("M"))
+    if _SYMBOL.fullmatch(tok):
+        return Symbol(tok)
     raise EdnError(f"unsupported EDN atom {tok!r}")
 
 

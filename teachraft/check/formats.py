@@ -8,9 +8,14 @@
 
 The event formats share one rule set (:class:`_Pairing`): ``:invoke`` opens
 an op for a process; ``:ok`` and ``:fail`` close it; ``:info`` does *not*
-close it: its outcome is unknown and its return time stays infinite. A
-``:fail`` read with value ``:timed-out`` closes the read with an unknown
-result. Jepsen process ids are kept as client names (``"3"``).
+close it: its outcome is unknown and its return time stays infinite, as for
+an invoke never completed. A ``:fail`` read with value ``:timed-out`` closes
+the read with an unknown result. Jepsen process ids are kept as client names
+(``"3"``). Events of processes that are not clients (``:nemesis``, any
+keyword process) inject faults: they are skipped and counted. ``:time``
+(Jepsen: nanoseconds since the test began), when present, gives the
+real-time order; without it the order of the events is the order in time.
+What a failed op means is left to the model (see :mod:`teachraft.check.models`).
 """
 
 from __future__ import annotations
@@ -23,9 +28,11 @@ from typing import Any
 
 from teachraft.check import edn
 from teachraft.check.history import OUTCOMES, History, Op, PathLike
+from teachraft.check.models import jepsen_model
 
 _JEPSEN_LINE = re.compile(r"\bINFO\s+jepsen\.util\s+-\s+(\d+)\s+:(\w+)\s+:(\w+)\s*(.*?)\s*$")
 _JEPSEN_SNIFF = re.compile(r"\bINFO\s+jepsen\.util\s+-\s+\d+\s+:")
+_JEPSEN_OTHER = re.compile(r"\bINFO\s+jepsen\.util\s+-\s+:?([A-Za-z][\w-]*)\s+:(\w+)\s+:")
 _JEPSEN_VALUE = re.compile(
     r"^(?:(?P<nil>nil)|(?P<int>-?\d+)|\[\s*(?P<a>nil|-?\d+)\s+(?P<b>nil|-?\d+)\s*\]|:(?P<kw>[\w-]+))$"
 )
@@ -45,6 +52,11 @@ class _Pairing:
         self.ops: list[Op] = []
         self.by_process: dict[str, Op] = {}
         self.by_id: dict[int, Op] = {}
+        self.skipped: dict[str, int] = {}
+
+    def skip(self, process: str) -> None:
+        """Count an event of a non-client process (the nemesis): not an operation."""
+        self.skipped[process] = self.skipped.get(process, 0) + 1
 
     def invoke(self, client: str, f: str, key: Any, value: Any, t: float, op_id: Any) -> None:
         if op_id is not None:
@@ -62,22 +74,28 @@ class _Pairing:
     def complete(
         self, client: str, kind: str, f: str, value: Any, t: float, op_id: Any = None
     ) -> None:
+        if kind not in ("ok", "fail", "info"):
+            raise ValueError(f"unknown event type :{kind}")
         op = self.by_process.pop(client, None) if op_id is None else self.by_id.pop(op_id, None)
         if op is None:
-            raise ValueError(f"process {client} completes {f} without an open op")
+            raise ValueError(
+                f"process {client} completes {f} (:{kind}) but has no matching :invoke"
+            )
         if op.f != f:
             raise ValueError(f"process {client} invoked {op.f} but completed {f}")
         if kind == "info" or (kind == "fail" and f in ("read", "get") and value == "timed-out"):
             return  # outcome unknown: may take effect at any time, or never
-        if kind not in ("ok", "fail"):
-            raise ValueError(f"unknown event type :{kind}")
+        if t < op.call:
+            raise ValueError(
+                f"process {client} completes {f} at {t}, before its invoke ({op.call})"
+            )
         op.outcome = kind
         op.ret = t
-        if kind == "ok" and f in ("read", "get"):
-            op.output = value
+        if kind == "ok" and (value != op.value or f in ("read", "get")):
+            op.output = value  # what the op saw: a read's value, a txn with its reads filled
 
-    def history(self, initial: Any) -> History:
-        return History(self.ops, initial=initial)
+    def history(self, initial: Any, **meta: Any) -> History:
+        return History(self.ops, initial=initial, skipped=self.skipped, **meta)
 
 
 def load_history(path: PathLike) -> History:
@@ -88,7 +106,7 @@ def load_history(path: PathLike) -> History:
         return History()
     if first.startswith('{"'):
         return parse_jsonl(text)
-    if first[0] in "{[(;":
+    if first[0] in "{[(;#":
         return parse_edn(text)
     if "jepsen" in first or _JEPSEN_SNIFF.search(text):
         return parse_jepsen_log(text)
@@ -101,6 +119,9 @@ def parse_jepsen_log(text: str) -> History:
     for lineno, line in enumerate(text.splitlines(), 1):
         m = _JEPSEN_LINE.search(line.strip())
         if m is None:
+            other = _JEPSEN_OTHER.search(line)
+            if other is not None:  # a non-client process such as :nemesis
+                pairing.skip(other.group(1))
             continue  # other log lines (setup, teardown) carry no ops
         proc, kind, f, raw = m.groups()
         try:
@@ -110,8 +131,10 @@ def parse_jepsen_log(text: str) -> History:
             else:
                 pairing.complete(proc, kind, f, value, float(lineno))
         except ValueError as exc:
-            raise ValueError(f"line {lineno}: {exc}") from None
-    return pairing.history(initial=None)
+            raise ValueError(f"line {lineno} ({line.strip()[:100]!r}): {exc}") from None
+    if not pairing.ops and not pairing.skipped:
+        raise ValueError("no Jepsen events (INFO jepsen.util - PROCESS TYPE F VALUE) found")
+    return pairing.history(initial=None, model_hint="etcd", clock="events")
 
 
 def _jepsen_value(raw: str) -> Any:
@@ -140,23 +163,42 @@ def parse_edn(text: str) -> History:
     if len(forms) == 1 and isinstance(forms[0], list):
         forms = forms[0]
     pairing = _Pairing()
+    timed = any(isinstance(e, dict) and edn.Keyword("time") in e for e in forms)
     for index, event in enumerate(forms):
         if not isinstance(event, dict):
             raise ValueError(f"event {index}: expected a map, got {event!r}")
         try:
-            _edn_event(pairing, event, float(index))
+            _edn_event(pairing, event, float(index), timed)
         except (KeyError, TypeError, ValueError) as exc:
-            raise ValueError(f"event {index}: {exc!s}") from None
-    return pairing.history(initial=_edn_initial(text, pairing.ops))
+            shown = _clip(edn.dumps(event) if isinstance(event, dict) else repr(event))
+            reason = f"no {exc}" if isinstance(exc, KeyError) else str(exc)
+            raise ValueError(f"event {index} {shown}: {reason}") from None
+    header = {str(k): v for k, v in _edn_header(text).items()}
+    return pairing.history(
+        initial=_edn_initial(header, pairing.ops),
+        model_hint=header.get("model") if header else jepsen_model(pairing.ops),
+        origin=header.get("origin") if header else (0.0 if timed else None),
+        clock=header.get("clock", "seconds") if header else ("seconds" if timed else "events"),
+    )
 
 
-def _edn_event(pairing: _Pairing, event: dict[Any, Any], index: float) -> None:
-    client = _name(event[edn.Keyword("process")])
+def _clip(text: str, width: int = 120) -> str:
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def _edn_event(pairing: _Pairing, event: dict[Any, Any], index: float, timed: bool) -> None:
+    process = event[edn.Keyword("process")]
+    if not _is_client(process):
+        pairing.skip(str(process))
+        return
+    client = _name(process)
     kind = str(event[edn.Keyword("type")])
     f = str(event[edn.Keyword("f")])
-    value = event.get(edn.Keyword("value"))
-    value = str(value) if isinstance(value, edn.Keyword) else _plain(value)
-    t = _edn_time(event.get(edn.Keyword("time")), index)
+    value = plain(event.get(edn.Keyword("value")))
+    raw_time = event.get(edn.Keyword("time"))
+    if timed and raw_time is None and kind != "info":
+        raise ValueError("has no :time, but other events do")
+    t = _edn_time(raw_time, index)
     op_id = event.get(edn.Keyword("id"))
     if kind == "invoke":
         key = event.get(edn.Keyword("key"))
@@ -166,13 +208,28 @@ def _edn_event(pairing: _Pairing, event: dict[Any, Any], index: float) -> None:
         pairing.complete(client, kind, f, value, t, op_id)
 
 
+def _is_client(process: Any) -> bool:
+    """Jepsen's clients are integers (teachraft also writes names as strings);
+    a keyword such as ``:nemesis``, or anything else, is not a client."""
+    if isinstance(process, edn.Keyword | bool):
+        return False
+    return isinstance(process, int | str)
+
+
 def _name(value: Any) -> str:
     return str(value)
 
 
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
+    """EDN values as plain Python: keywords become strings, vectors lists."""
+    if isinstance(value, edn.Keyword):
+        return str(value)
     if isinstance(value, tuple | list):
-        return [_plain(v) for v in value]
+        return [plain(v) for v in value]
+    if isinstance(value, dict):
+        return {plain(k): plain(v) for k, v in value.items()}
+    if isinstance(value, frozenset):
+        return frozenset(plain(v) for v in value)
     return value
 
 
@@ -185,14 +242,21 @@ def _edn_time(raw: Any, index: float) -> float:
     return raw / 1e9 if isinstance(raw, int) else float(raw)
 
 
-def _edn_initial(text: str, ops: list[Op]) -> Any:
-    """The kv initial value: from teachraft's header comment, else Knossos's ""."""
+def _edn_header(text: str) -> dict[Any, Any]:
+    """teachraft's header comment (``;; teachraft history {:initial nil}``), if any."""
     for line in text.splitlines():
         m = _EDN_HEADER.match(line.strip())
         if m:
             header = edn.loads_all(m.group(1))
             if len(header) == 1 and isinstance(header[0], dict):
-                return header[0].get(edn.Keyword("initial"))
+                return header[0]
+    return {}
+
+
+def _edn_initial(header: dict[str, Any], ops: list[Op]) -> Any:
+    """The kv initial value: from teachraft's header comment, else Knossos's ""."""
+    if "initial" in header:
+        return header["initial"]
     registers = {"read", "write", "cas"}
     return None if any(op.f in registers for op in ops) else ""
 
@@ -200,19 +264,40 @@ def _edn_initial(text: str, ops: list[Op]) -> Any:
 def parse_jsonl(text: str) -> History:
     """teachraft JSON lines: one op object per line, plus an optional meta line."""
     ops: list[Op] = []
-    initial: Any = None
-    for lineno, line in enumerate(text.splitlines(), 1):
+    meta: dict[str, Any] = {}
+    # only "\n" ends a line: str.splitlines would also split inside strings at U+0085 etc.
+    for lineno, line in enumerate(text.split("\n"), 1):
         if not line.strip():
             continue
         try:
             obj = json.loads(line)
-            if "f" not in obj and "initial" in obj:
-                initial = obj["initial"]
+            if "f" not in obj and set(obj) <= set(_META):
+                meta = obj
                 continue
             ops.append(_op_from_json(obj))
         except (ValueError, KeyError, TypeError) as exc:
             raise ValueError(f"line {lineno}: {exc!s}") from None
-    return History(ops, initial=initial)
+    return History(
+        ops,
+        initial=meta.get("initial"),
+        origin=meta.get("origin"),
+        model_hint=meta.get("model"),
+        clock=meta.get("clock", "seconds"),
+    )
+
+
+_META = ("initial", "origin", "model", "clock")
+
+
+def _meta(history: History) -> dict[str, Any]:
+    """What a history knows besides its ops, where it differs from the defaults."""
+    meta = {
+        "initial": history.initial,
+        "origin": history.origin,
+        "model": history.model_hint,
+        "clock": None if history.clock == "seconds" else history.clock,
+    }
+    return {k: v for k, v in meta.items() if v is not None}
 
 
 def _op_from_json(obj: dict[str, Any]) -> Op:
@@ -235,10 +320,11 @@ def _op_from_json(obj: dict[str, Any]) -> Op:
 
 
 def write_jsonl(history: History, path: PathLike) -> None:
-    """One JSON object per op; a leading meta line only when ``initial`` is not None."""
+    """One JSON object per op, after a meta line (initial, origin, model, clock) if any is set."""
     lines = []
-    if history.initial is not None:
-        lines.append(json.dumps({"initial": history.initial}))
+    meta = _meta(history)
+    if meta:
+        lines.append(json.dumps(meta))
     for op in history.ops:
         obj = {name: getattr(op, name) for name in _OP_FIELDS}
         obj["ret"] = None if math.isinf(op.ret) else op.ret
@@ -252,7 +338,9 @@ def write_edn(history: History, path: PathLike) -> None:
     An unknown op ends with ``:info`` just before its client's next invoke (or
     at the end), where Jepsen would log it; re-reading keeps it unknown.
     """
-    lines = [f";; teachraft history {edn.dumps({edn.Keyword('initial'): history.initial})}"]
+    header = {edn.Keyword("initial"): history.initial}
+    header.update({edn.Keyword(k): v for k, v in _meta(history).items()})
+    lines = [f";; teachraft history {edn.dumps(header)}"]
     events = sorted(_edn_events(history), key=lambda item: item[0])
     lines += [edn.dumps(event) for _, event in events]
     Path(path).write_text("".join(line + "\n" for line in lines), encoding="utf-8")
@@ -308,6 +396,7 @@ def _edn_type(op: Op) -> str:
 
 
 def _edn_done_value(op: Op) -> Any:
-    if op.f in ("read", "get"):
-        return op.output if op.outcome == "ok" else None
-    return op.value
+    """What the completion carries: the output when ok (a read's value), else the input."""
+    if op.outcome == "ok" and (op.output is not None or op.f in ("read", "get")):
+        return op.output
+    return None if op.f in ("read", "get") else op.value

@@ -48,17 +48,31 @@ class Op:
     outcome: Outcome
 
 
+Clock = Literal["seconds", "events"]
+
+
 @dataclass
 class History:
     """A whole run's operations, in the order they were invoked.
 
     ``initial`` is the value a key holds before any write, for the kv model:
     teachraft's store starts with a missing key (None); Jepsen/Knossos kv
-    histories start every key at the empty string.
+    histories start every key at the empty string. ``model_hint`` is the
+    model the file's format implies (Jepsen etcd logs: "etcd"), if any.
+
+    Times are seconds on some clock (``clock="seconds"``) or, for files that
+    carry no times, event positions (``clock="events"``). ``origin`` is when
+    the run started on that clock: times are shown as milliseconds since then
+    (since the first call when unknown). ``skipped`` counts the events of
+    non-client processes (Jepsen's nemesis) that were left out, by process.
     """
 
     ops: list[Op] = field(default_factory=list)
     initial: Any = None
+    model_hint: str | None = None
+    origin: float | None = None
+    clock: Clock = "seconds"
+    skipped: dict[str, int] = field(default_factory=dict)
 
     def by_key(self) -> dict[str | None, list[Op]]:
         """The ops of each key, each list in invocation order."""
@@ -70,6 +84,26 @@ class History:
     def clients(self) -> list[str]:
         """Client names in order of their first op."""
         return list(dict.fromkeys(op.client for op in self.ops))
+
+    def start(self) -> float:
+        """The time that shown times count from: the origin, else the first call."""
+        if self.origin is not None:
+            return self.origin
+        return min((op.call for op in self.ops), default=0.0)
+
+    def shown(self, t: float, start: float | None = None) -> float:
+        """``t`` on the axis a reader sees: ms since the start, or the event position."""
+        if self.clock == "events":
+            return t
+        return (t - (self.start() if start is None else start)) * 1000.0
+
+    def fmt_time(self, t: float, start: float | None = None) -> str:
+        """``t`` for a reader: "12.34 ms" since the run started, "event 40", or "never"."""
+        if math.isinf(t):
+            return "never"
+        if self.clock == "events":
+            return f"event {t:g}"
+        return f"{self.shown(t, start):.2f} ms"
 
     def __len__(self) -> int:
         return len(self.ops)
@@ -89,11 +123,16 @@ class HistoryRecorder:
     The runtime calls :meth:`invoke` when a client sends an op and exactly one
     of :meth:`ok`, :meth:`fail` or :meth:`unknown` when it learns the outcome.
     A lock makes it safe to call from the event loop and from worker threads.
-    The clock is injectable so that tests and simulations can use their own.
+    The clock is injectable so that tests and simulations can use their own
+    (then ``origin``, the run's start on that clock, is theirs to give too).
     """
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, clock: Callable[[], float] = time.monotonic, origin: float | None = None
+    ) -> None:
         self._clock = clock
+        # the run starts when the runtime makes its recorder; an injected clock names its own
+        self.origin = clock() if origin is None and clock is time.monotonic else origin
         self._lock = threading.Lock()
         self._ops: list[Op] = []
         self._open: set[int] = set()
@@ -122,7 +161,7 @@ class HistoryRecorder:
     def history(self) -> History:
         """A snapshot of everything recorded; ops still open count as unknown."""
         with self._lock:
-            return History([replace(op) for op in self._ops])
+            return History([replace(op) for op in self._ops], origin=self.origin)
 
     def __len__(self) -> int:
         with self._lock:

@@ -5,28 +5,40 @@ checked on its own, which is exponentially cheaper), runs one
 :class:`~teachraft.check.search.Search` per key and shares time between them
 fairly: every key gets a first slice of steps, then slices double round after
 round, so one hard key cannot starve the others and a violation in an easy key
-is found at once. A time limit turns an undecided search into "unknown": the
-checker never guesses.
+is found at once. A time limit turns an undecided search into "unknown", with
+how far the search got: the checker never guesses.
 
-The result names the op at which no linearization could continue and the
-longest partial linearization, which is what a student needs to see why.
+A violation is explained by its smallest window: the ops still open when the
+failing op returned, the state every partial linearization was left in, and
+why the failing op is illegal there (:mod:`teachraft.check.explain`).
 """
 
 from __future__ import annotations
 
+import gc
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
-from teachraft.check.history import OUTCOMES, History, Op, client_label
-from teachraft.check.models import AllKeys, Model, make_model
-from teachraft.check.search import Search
+from teachraft.check.history import OUTCOMES, History, Op
+from teachraft.check.models import UNSET, AllKeys, Model, State, make_model
+from teachraft.check.search import Search, stepper_factory
 
 Verdict = Literal["linearizable", "not linearizable", "unknown"]
 FIRST_SLICE = 20_000
-EXPLAIN_TAIL = 25
-_ROW_LEAD = 2 + 4 + 5 + 5 + 1 + 8 + 2 + 40  # the width of a row before its " =>"
+
+
+@dataclass
+class Progress:
+    """How far an undecided search got: the basis of an "unknown" verdict."""
+
+    key: str | None
+    linearized: int
+    total: int
+    steps: int
+    decided: int
+    keys: int
 
 
 @dataclass
@@ -37,80 +49,75 @@ class CheckResult:
     keys; ops that need not take effect are left out), or the longest partial
     linearization of the failing key when not. ``points`` gives each op of
     ``linearization`` a time inside its call/return interval consistent with
-    that order, for drawing.
+    that order, for drawing; it is computed when first read.
+    ``stuck_states`` are the states the partial linearizations were left in
+    where the failing op returned; ``progress`` says how far an "unknown"
+    search got.
     """
 
     verdict: Verdict
-    linearization: list[int]
     failed_op: Op | None
     key: str | None
     elapsed: float
-    points: dict[int, float] = field(default_factory=dict, repr=False)
     model: Model | None = field(default=None, repr=False, compare=False)
     ops: dict[int, Op] = field(default_factory=dict, repr=False, compare=False)
     partitions: int = 0
+    history: History | None = field(default=None, repr=False, compare=False)
+    stuck_states: list[State] = field(default_factory=list, repr=False)
+    progress: Progress | None = None
+    timeout: float | None = None
+    skipped: dict[str, int] = field(default_factory=dict, repr=False)
+    _orders: list[list[Op]] = field(default_factory=list, repr=False, compare=False)
+    _points: dict[int, float] | None = field(default=None, repr=False, compare=False)
+    _order: list[int] | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def linearization(self) -> list[int]:
+        """The order of op ids (merged across keys on first use)."""
+        if self._order is None:
+            self._order = [] if self.verdict == "unknown" else self._merged()[0]
+        return self._order
+
+    @linearization.setter
+    def linearization(self, order: list[int]) -> None:
+        self._order = order
 
     @property
     def ok(self) -> bool:
         """True only for a proven "linearizable"."""
         return self.verdict == "linearizable"
 
+    @property
+    def points(self) -> dict[int, float]:
+        """Linearization points, computed on first use (drawing needs them, verdicts do not)."""
+        if self._points is None:
+            self._points = self._merged()[1]
+        return self._points
+
+    def _merged(self) -> tuple[list[int], dict[int, float]]:
+        end = _end(self.history) if self.history is not None else 0.0
+        order, points = _merge(self._orders, end)
+        if self.verdict != "linearizable":
+            order = [op.id for op in self._orders[0]] if self._orders else []
+        return order, points
+
+    def window(self) -> list[Op]:
+        """The smallest window of concurrent ops around the failure ([] unless violated)."""
+        from teachraft.check.explain import violation_window
+
+        return violation_window(self)
+
+    def skipped_note(self) -> str:
+        """One line on the events of non-client processes left out ("" if none)."""
+        from teachraft.check.explain import skipped_note
+
+        return skipped_note(self) if self.skipped else ""
+
     def explain(self) -> str:
-        """A human-readable account: the verdict, the failed op, the partial order."""
-        if self.verdict == "linearizable":
-            return (
-                f"linearizable: {len(self.ops)} ops in {self.partitions} key(s), "
-                f"checked in {self.elapsed:.3f} s"
-            )
-        if self.verdict == "unknown":
-            return (
-                f"unknown: the search did not finish within the time limit "
-                f"({self.elapsed:.3f} s); no verdict"
-            )
-        return "\n".join(self._explain_violation())
+        """A human-readable account of the verdict (see :mod:`teachraft.check.explain`)."""
+        from teachraft.check.explain import explain
 
-    def _explain_violation(self) -> list[str]:
-        assert self.failed_op is not None and self.model is not None
-        model, bad = self.model, self.failed_op
-        where = "" if self.key is None else f" on key {self.key!r}"
-        lines = [
-            f"not linearizable{where}: no order of the ops can include "
-            f"op {bad.id} by {client_label(bad.client)}: {model.describe(bad)} "
-            f"[called {_t(bad.call)}, returned {_t(bad.ret)}]",
-            f"longest partial linearization ({len(self.linearization)} ops), "
-            f"with the state after each:",
-        ]
-        state = model.init()
-        start = f"{'':8}(initial state)"
-        lines.append(f"{start:<{_ROW_LEAD}} => {_clip(model.describe_state(state))}")
-        rows = []
-        for n, op_id in enumerate(self.linearization, 1):
-            op = self.ops[op_id]
-            state = model.step(state, op)[1]
-            rows.append(
-                f"  {n:>4}. op {op.id:<5} {op.client:>8}  {_clip(model.describe(op)):<40} "
-                f"=> {_clip(model.describe_state(state))}"
-            )
-        if len(rows) > EXPLAIN_TAIL:
-            lines.append(f"  ... {len(rows) - EXPLAIN_TAIL} earlier ops ...")
-        lines += rows[-EXPLAIN_TAIL:]
-        lines.append(
-            f"then op {bad.id} ({model.describe(bad)}) cannot be linearized: "
-            f"it returned at {_t(bad.ret)} but is illegal in every state reachable by then"
-        )
-        return lines
-
-
-def _clip(text: str, width: int = 40) -> str:
-    """Long appended values shortened in the middle, so rows stay on one line."""
-    if len(text) <= width:
-        return text
-    half = (width - 3) // 2
-    return f"{text[:half]}...{text[-half:]}"
-
-
-def _t(x: float) -> str:
-    return "never" if math.isinf(x) else f"{x:.6g}"
+        return explain(self)
 
 
 def check(
@@ -118,32 +125,48 @@ def check(
     model: str | Model | None = None,
     timeout: float | None = 10.0,
     partition: bool = True,
+    initial: Any = UNSET,
 ) -> CheckResult:
-    """Decide whether ``history`` is linearizable under ``model`` ("kv" or "etcd").
+    """Decide whether ``history`` is linearizable under ``model``.
 
-    ``model`` None picks "etcd" for register histories (read/write/cas) and
-    "kv" otherwise. ``timeout`` (seconds, None for no limit) yields "unknown".
-    ``partition=False`` checks all keys as one object (slower; for testing).
+    ``model`` is a name from :data:`teachraft.check.models.MODELS` or a model
+    object; None picks one from the ops (and the file's format). ``initial``
+    is the model's starting value where it has one (Knossos: ``0`` for a
+    cas-register, ``{"x": 0, "y": 0}`` for a multi-register). ``timeout``
+    (seconds, None for no limit) yields "unknown". ``partition=False`` checks
+    all keys as one object (slower; for testing).
     """
     start = time.monotonic()
     deadline = None if timeout is None else start + timeout
-    base = make_model(model, history)
+    base = make_model(model, history, initial)
     _validate(history)
     groups = _partitions(history, base, partition)
     used = base if partition else AllKeys(base, list(history.by_key()))
-    searches = {key: Search(ops, used) for key, ops in groups.items()}
-    verdict, bad_key = _schedule(searches, deadline)
-    result = CheckResult(verdict, [], None, None, 0.0, model=used, partitions=len(groups))
+    make = stepper_factory(used)
+    collecting = gc.isenabled()
+    gc.disable()  # the search makes millions of tuples and no cycles: nothing to collect
+    try:
+        searches = {key: Search(ops, used, make) for key, ops in groups.items()}
+        verdict, bad_key = _schedule(searches, deadline)
+    finally:
+        if collecting:
+            gc.enable()
+    result = CheckResult(verdict, None, None, 0.0, model=used, partitions=len(groups))
+    result.history, result.timeout, result.skipped = history, timeout, dict(history.skipped)
     result.ops = {op.id: op for op in history.ops}
     if verdict == "not linearizable":
         bad = searches[bad_key]
         result.failed_op = bad.failed
         result.key = None if bad.failed is None else bad.failed.key
         result.linearization = list(bad.order)
-        result.points = linearization_points([result.ops[i] for i in bad.order], _end(history))
+        result.stuck_states = list(bad.stuck_states)
+        result._orders = [[result.ops[i] for i in bad.order]]
     elif verdict == "linearizable":
-        per_key = [[result.ops[i] for i in s.order] for s in searches.values()]
-        result.linearization, result.points = _merge(per_key, _end(history))
+        result._orders = [[result.ops[i] for i in s.order] for s in searches.values()]
+        if len(result._orders) == 1:
+            result.linearization = [o.id for o in result._orders[0]]
+    else:
+        result.progress = _progress(searches)
     result.elapsed = time.monotonic() - start
     return result
 
@@ -190,6 +213,15 @@ def _schedule(
         pending = undecided
         budget *= 2
     return "linearizable", None
+
+
+def _progress(searches: dict[str | None, Search]) -> Progress:
+    """The undecided key whose search got least far, and how far that was."""
+    undecided = [(k, s) for k, s in searches.items() if s.result is None]
+    key, search = min(undecided, key=lambda ks: ks[1].progress()[0] / max(ks[1].progress()[1], 1))
+    linearized, total = search.progress()
+    steps = sum(s.steps for s in searches.values())
+    return Progress(key, linearized, total, steps, len(searches) - len(undecided), len(searches))
 
 
 def _end(history: History) -> float:

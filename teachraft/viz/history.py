@@ -9,6 +9,12 @@ partial order when the history is not linearizable) and the op at which the
 search failed is outlined in red. Fault periods (a partition, a crashed
 leader) are shaded so a student can see which ops they overlapped.
 
+A violation is drawn through its window by default: only the few concurrent
+ops around the failure (``CheckResult.window()``), with the ops still open
+when it happened outlined, instead of a smear of thousands of bars; pass
+``window=False`` for the whole history. Times are milliseconds since the run
+started (event positions for files without times), as in ``explain()``.
+
 The figure reads only the recorded history and the checker's result.
 """
 
@@ -16,6 +22,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import replace
 
 import plotly.graph_objects as go
 
@@ -26,6 +33,7 @@ from teachraft.check.models import Model, make_model
 COLOURS = {"ok": "#0072B2", "fail": "#E69F00", "unknown": "#999999"}
 LABELS = {"ok": "ok", "fail": "failed", "unknown": "unknown outcome"}
 FAILED = "#D00000"
+FOCUS = "#000000"
 ORDER_LINE = "#222222"
 FAULT_FILL = "#CC79A7"
 LANE = 1.0
@@ -38,22 +46,55 @@ def history_figure(
     history: History,
     result: CheckResult | None = None,
     faults: Sequence[tuple[float, float, str]] = (),
+    window: bool = True,
 ) -> go.Figure:
-    """Build the timeline figure (render with ``fig.show()`` or ``fig.write_image``)."""
+    """Build the timeline figure (render with ``fig.show()`` or ``fig.write_image``).
+
+    ``faults`` are (start, end, label) on the history's clock. With a
+    violation and ``window`` True, only the failure's window is drawn.
+    """
     model = result.model if result is not None and result.model is not None else None
     model = model or make_model(None, history)
+    whole = history
+    focus: set[int] = set()
+    if window and result is not None and result.failed_op is not None:
+        ops = result.window()
+        placed = set(result.linearization)
+        focus = {op.id for op in ops if op.id not in placed and op is not result.failed_op}
+        history = replace(history, ops=ops)
+    clock = _Clock(whole)
     start, end = _span(history)
     lanes, labels = _lanes(history, end)
     fig = go.Figure()
     for outcome in ("ok", "fail", "unknown"):
-        _add_bars(fig, history, outcome, lanes, model, end, start)
+        _add_bars(fig, history, outcome, lanes, model, end, start, clock)
+    _add_focus(fig, history, focus, lanes, end, clock)
     if result is not None:
-        _add_order(fig, result, lanes, model)
-        _add_failed(fig, result, lanes, model, end)
+        _add_order(fig, result, lanes, model, clock)
+        _add_failed(fig, result, lanes, model, end, clock)
     for n, (t0, t1, label) in enumerate(faults):
-        _add_fault(fig, t0, t1, label, first=n == 0)
-    _layout(fig, history, result, labels, start, end)
+        _add_fault(fig, clock(t0), clock(t1), label, first=n == 0)
+    _layout(fig, history, whole, result, labels, clock(start), clock(end))
     return fig
+
+
+class _Clock:
+    """History times as drawn: ms since the whole run started, or event positions."""
+
+    def __init__(self, history: History) -> None:
+        self.history = history
+        self.start = history.start()
+
+    def __call__(self, t: float) -> float:
+        return self.history.shown(t, self.start)
+
+    def text(self, t: float) -> str:
+        return self.history.fmt_time(t, self.start)
+
+    def title(self) -> str:
+        if self.history.clock == "events":
+            return "event position in the file"
+        return "time (ms since the run started)"
 
 
 def _span(history: History) -> tuple[float, float]:
@@ -96,18 +137,19 @@ def _add_bars(
     model: Model,
     end: float,
     start: float,
+    clock: _Clock,
 ) -> None:
     ops = [op for op in history.ops if op.outcome == outcome]
     if not ops:
         return
-    minimum = (end - start) * 0.002
-    stops = [end if math.isinf(op.ret) else op.ret for op in ops]
+    minimum = (clock(end) - clock(start)) * 0.002
+    stops = [clock(end if math.isinf(op.ret) else op.ret) for op in ops]
     show_text = len(history) <= MAX_TEXT_OPS
     fig.add_trace(
         go.Bar(
             orientation="h",
-            base=[op.call for op in ops],
-            x=[max(stop - op.call, minimum) for op, stop in zip(ops, stops, strict=True)],
+            base=[clock(op.call) for op in ops],
+            x=[max(stop - clock(op.call), minimum) for op, stop in zip(ops, stops, strict=True)],
             y=[lanes[op.id] for op in ops],
             width=BAR,
             name=LABELS[outcome],
@@ -121,28 +163,62 @@ def _add_bars(
             textposition="inside",
             insidetextanchor="start",
             textfont={"size": 10, "color": "white" if outcome != "unknown" else "black"},
-            hovertext=[_hover(op, model) for op in ops],
+            hovertext=[_hover(op, model, clock) for op in ops],
             hoverinfo="text",
         )
     )
 
 
-def _hover(op: Op, model: Model) -> str:
-    ret = "never (unknown)" if math.isinf(op.ret) else f"{op.ret:.4g}"
+def _hover(op: Op, model: Model, clock: _Clock) -> str:
+    ret = "never (unknown)" if math.isinf(op.ret) else clock.text(op.ret)
     return (
         f"op {op.id}, {client_label(op.client)}<br>{model.describe(op)}"
-        f"<br>{op.outcome}: called {op.call:.4g}, returned {ret}"
+        f"<br>{op.outcome}: called {clock.text(op.call)}, returned {ret}"
     )
 
 
-def _add_order(fig: go.Figure, result: CheckResult, lanes: dict[int, float], model: Model) -> None:
-    order = [i for i in result.linearization if i in result.points and i in lanes]
+def _add_focus(
+    fig: go.Figure,
+    history: History,
+    focus: set[int],
+    lanes: dict[int, float],
+    end: float,
+    clock: _Clock,
+) -> None:
+    """Outline the other ops still open (not placed) when the failing op returned."""
+    for op in (o for o in history.ops if o.id in focus):
+        y = lanes[op.id]
+        fig.add_shape(
+            type="rect",
+            x0=clock(op.call),
+            x1=clock(end if math.isinf(op.ret) else op.ret),
+            y0=y - BAR / 2 - 0.04,
+            y1=y + BAR / 2 + 0.04,
+            line={"color": FOCUS, "width": 2, "dash": "dot"},
+        )
+    if focus:  # a legend entry for the outline
+        fig.add_trace(
+            go.Scatter(
+                x=[None],
+                y=[None],
+                mode="lines",
+                line={"color": FOCUS, "width": 2, "dash": "dot"},
+                name="still open when it failed",
+            )
+        )
+
+
+def _add_order(
+    fig: go.Figure, result: CheckResult, lanes: dict[int, float], model: Model, clock: _Clock
+) -> None:
+    order = [i for i in result.linearization if i in lanes]
     if not order:
         return
+    points = result.points
     name = "linearization order" if result.ok else "longest partial linearization"
     fig.add_trace(
         go.Scatter(
-            x=[result.points[i] for i in order],
+            x=[clock(points[i]) for i in order],
             y=[lanes[i] - POINT_OFFSET for i in order],
             mode="lines+markers",
             line={"color": ORDER_LINE, "width": 1.5},
@@ -157,16 +233,21 @@ def _add_order(fig: go.Figure, result: CheckResult, lanes: dict[int, float], mod
 
 
 def _add_failed(
-    fig: go.Figure, result: CheckResult, lanes: dict[int, float], model: Model, end: float
+    fig: go.Figure,
+    result: CheckResult,
+    lanes: dict[int, float],
+    model: Model,
+    end: float,
+    clock: _Clock,
 ) -> None:
     op = result.failed_op
     if op is None or op.id not in lanes:
         return
     y = lanes[op.id]
-    stop = end if math.isinf(op.ret) else op.ret
+    stop = clock(end if math.isinf(op.ret) else op.ret)
     fig.add_shape(
         type="rect",
-        x0=op.call,
+        x0=clock(op.call),
         x1=stop,
         y0=y - BAR / 2 - 0.08,
         y1=y + BAR / 2 + 0.08,
@@ -179,7 +260,7 @@ def _add_failed(
             mode="markers",
             marker={"color": FAILED, "size": 14, "symbol": "x"},
             name=f"cannot be linearized: {model.describe(op)}",
-            hovertext=[f"no linearization can include this op<br>{_hover(op, model)}"],
+            hovertext=[f"no linearization can include this op<br>{_hover(op, model, clock)}"],
             hoverinfo="text",
         )
     )
@@ -212,6 +293,7 @@ def _add_fault(fig: go.Figure, t0: float, t1: float, label: str, first: bool) ->
 def _layout(
     fig: go.Figure,
     history: History,
+    whole: History,
     result: CheckResult | None,
     labels: dict[str, float],
     start: float,
@@ -221,7 +303,10 @@ def _layout(
     verdict = "" if result is None else f": {result.verdict}"
     if result is not None and result.failed_op is not None:
         verdict += f" (op {result.failed_op.id} by {client_label(result.failed_op.client)})"
-    who = f"{_plural(len(history), 'op')} by {_plural(len(labels), 'client')}"
+    ops = _plural(len(history), "op")
+    if len(history) < len(whole):
+        ops = f"the failure's window: {len(history)} of {_plural(len(whole), 'op')}"
+    who = f"{ops} by {_plural(len(labels), 'client')}"
     fig.update_layout(
         title={
             "text": f"History of {who}{verdict}",
@@ -229,7 +314,10 @@ def _layout(
             "y": 0.98,
             "yanchor": "top",
         },
-        xaxis={"title": {"text": "time (s)"}, "range": [start - (end - start) * 0.01, end]},
+        xaxis={
+            "title": {"text": _Clock(whole).title()},
+            "range": [start - (end - start) * 0.01, end],
+        },
         yaxis={
             "tickvals": list(labels.values()),
             "ticktext": [client_label(c) for c in labels],

@@ -1,0 +1,1 @@
+"""Data shipped with the package, so that a pip install and Binder have it."""
