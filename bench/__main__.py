@@ -33,6 +33,7 @@ def _parser() -> argparse.ArgumentParser:
         "--report-only", action="store_true", help="print and re-render the saved latest.json"
     )
     p.add_argument("--no-peer", action="store_true", help="skip PySyncObj")
+    p.add_argument("--no-etcd", action="store_true", help="skip the real etcd cluster")
     p.add_argument("--out", type=Path, default=RESULTS, help="folder for the results")
     p.add_argument("--seeds", type=int, default=4, help="soak: number of seeds")
     p.add_argument("--soak-duration", type=float, default=30.0, help="soak: seconds per seed")
@@ -53,6 +54,12 @@ def _peer_available() -> bool:
     return True
 
 
+def _etcd_available() -> bool:
+    from bench.peer_etcd import available
+
+    return available()
+
+
 def run_suite(args: argparse.Namespace) -> int:
     from bench.report import text_report, write_html, write_json
     from bench.suite import PLANS, Suite
@@ -61,7 +68,10 @@ def run_suite(args: argparse.Namespace) -> int:
     peer = not args.no_peer and _peer_available()
     if not peer and not args.no_peer:
         _say("PySyncObj is not installed (pip install 'teachraft[bench]'); running without it")
-    results = Suite(plan, _say, peer=peer).run()
+    etcd = not args.no_etcd and _etcd_available()
+    if not etcd and not args.no_etcd:
+        _say("etcd is not installed (bash .ci/etcd-deps); running without it")
+    results = Suite(plan, _say, peer=peer, etcd=etcd).run()
     write_json(results, args.out / "latest.json")
     write_html(results, args.out / "latest.html")
     print(text_report(results))
@@ -78,7 +88,22 @@ def run_soak(args: argparse.Namespace) -> int:
     )
     write_json(data, args.out / "soak.json")
     print(soak_text(data))
-    return 0 if data["all_passed"] else 1
+    fuzzed = run_fuzz_soak(args)
+    return 0 if data["all_passed"] and fuzzed else 1
+
+
+def run_fuzz_soak(args: argparse.Namespace) -> bool:
+    """The long run of tests/fuzz: every port attacked while a workload checks answers."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "fuzz"))
+    from hostile import run_fuzz
+
+    ok = True
+    for seed in range(1, args.seeds + 1):
+        _say(f"fuzz: seed {seed}, {args.soak_duration:.0f} s of attacks")
+        report = run_fuzz(args.soak_duration, seed)
+        print(f"fuzz seed {seed}: {report.summary()}")
+        ok = ok and report.ok
+    return ok
 
 
 def run_profile(args: argparse.Namespace) -> int:

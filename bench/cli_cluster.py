@@ -143,7 +143,7 @@ async def _make_client(args: argparse.Namespace) -> tuple[KVClient, Any]:
     if not args.no_trace:
         from teachraft.tracing.client import TracingClient
 
-        sink = TracingClient(cfg.tracing_server_addr)
+        sink = TracingClient(cfg.tracing_server_addr, secret=cfg.secret)
         tracer = Tracer(cfg.tracing_identity, sink)
     core = ClientSession(
         cfg.client_id, tracer, ch_capacity=cfg.ch_capacity, max_in_flight=args.max_in_flight
@@ -154,6 +154,7 @@ async def _make_client(args: argparse.Namespace) -> tuple[KVClient, Any]:
         tick_interval=TICK,
         call_timeout=1.0,
         port=parse_address(cfg.local_coord_ip_port)[1],
+        secret=cfg.secret,  # the configs' cluster secret
     )
     return client, sink
 

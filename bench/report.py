@@ -237,6 +237,10 @@ def text_report(results: dict[str, Any]) -> str:
         "",
         _table(*figure_rows(results)),
     ]
+    if any(f["system"] == "etcd" for f in results["figures"]):
+        from bench.peer_etcd import comparison_rows
+
+        parts += ["", "teachraft, PySyncObj and etcd (medians):", _table(*comparison_rows(results))]
     if results.get("skipped"):
         parts += ["", "skipped (time budget): " + ", ".join(results["skipped"])]
     return "\n".join(parts)
@@ -244,7 +248,7 @@ def text_report(results: dict[str, Any]) -> str:
 
 # ------------------------------------------------------------------------- HTML
 def _label(f: dict[str, Any]) -> str:
-    name = "teachraft" if f["system"] == TEACHRAFT else "PySyncObj"
+    name = {TEACHRAFT: "teachraft", PEER: "PySyncObj"}.get(f["system"], f["system"])
     return f"{name} {f['variant']}"
 
 
@@ -349,6 +353,8 @@ _COLORS = {
     "PySyncObj batched": "#ff7f0e",
     "PySyncObj unbatched": "#ffbb78",
     "PySyncObj batched, fast timers": "#d62728",
+    "etcd fsync": "#2ca02c",
+    "etcd no fsync": "#98df8a",
 }
 
 
@@ -367,6 +373,10 @@ def write_html(results: dict[str, Any], path: Path) -> None:
         table_figure("teachraft / PySyncObj, median of per-pair ratios", ratio_rows(results)),
         table_figure("Every figure (medians)", figure_rows(results)),
     ]
+    if any(f["system"] == "etcd" for f in results["figures"]):
+        from bench.peer_etcd import comparison_rows
+
+        figures.insert(1, table_figure("teachraft, PySyncObj and etcd", comparison_rows(results)))
     meta = results["meta"]
     head = (
         f"<h1>teachraft bench ({meta['plan']['name']})</h1><p>{meta['date']}, "

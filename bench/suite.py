@@ -162,6 +162,7 @@ class Suite:
     plan: Plan
     say: Say
     peer: bool = True
+    etcd: bool = False
     figures: dict[str, Figure] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)
     started: float = field(default_factory=time.monotonic)
@@ -329,6 +330,10 @@ class Suite:
             (f"in-process {s}", 20, lambda s=s: self.in_process(s, plan.small_runs))
             for s in plan.sizes[1:]
         ]
+        if self.etcd:  # a real etcd cluster: bench.peer_etcd
+            from bench.peer_etcd import etcd_phase
+
+            phases.append(("etcd", 0, lambda: etcd_phase(self)))
         for name, estimate, phase in phases:
             if self.over_budget(estimate):
                 self.skipped.append(name)
@@ -402,6 +407,7 @@ class Suite:
             "platform": platform.platform(),
             "cpus": _cpus(),
             "pysyncobj": _peer_version() if self.peer else None,
+            "etcd": _etcd_version() if self.etcd else None,
             "notes": NOTES,
         }
 
@@ -464,6 +470,12 @@ def _peer_version() -> str:
     import pysyncobj.version
 
     return str(pysyncobj.version.VERSION)
+
+
+def _etcd_version() -> str | None:
+    from bench.peer_etcd import version
+
+    return version()
 
 
 def _tracing(on: bool) -> str:

@@ -23,6 +23,7 @@ _EXPORTS = {
     "NoQuorumError": "teachraft.errors",
     "OpTimeoutError": "teachraft.errors",
     "ConfigError": "teachraft.errors",
+    "ValueTooLargeError": "teachraft.errors",
     "check": "teachraft.check",
 }
 

@@ -277,7 +277,12 @@ def main(argv: list[str]) -> int:
     )
     p.add_argument("--trace", action="store_true", help="record a vector-clock trace")
     p.add_argument("--out", default=None, help="folder for the trace and the history")
+    p.add_argument("--engine", choices=("teachraft", "etcd"), default="teachraft")
     args = p.parse_args(argv)
+    if args.engine == "etcd":  # a real etcd cluster: teachraft.etcd.chaos
+        from teachraft.etcd.chaos import main as etcd_main
+
+        return etcd_main(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     report = run_chaos(
         args.seed,

@@ -2,16 +2,24 @@
 
 Each file is checked key by key, and every problem gives one line naming the
 file and the key (``config/coord_config.json: "NumServers" must be odd and
-between 3 and 7, not 4``), so a student sees what to fix. ``Secret`` is
-accepted and ignored, as in the original. Addresses must be on loopback
-unless the user names another host on purpose.
+between 3 and 7, not 4``), so a student sees what to fix.
+
+``Secret`` is the cluster secret every node proves it knows (``net.auth``):
+all configs of one deployment must hold the same one; ``write_configs`` picks
+a random one. An empty secret still works but lets any local process join, and
+the nodes say so when they start (``warnings``). A listen address off loopback
+(``0.0.0.0``, ``[::]``, a LAN address) is refused unless the config says
+``"AllowRemote": true`` or the command gets ``--allow-remote``; the node then
+says in one line on start that it listens beyond loopback.
 """
 
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import json
-from dataclasses import dataclass
+import secrets
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +35,8 @@ class CoordConfig:
     num_servers: int
     tracing_server_addr: str
     tracing_identity: str
+    secret: str = ""
+    warnings: tuple[str, ...] = field(default=())
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +49,8 @@ class ServerConfig:
     client_listen_addr: str
     tracing_server_addr: str
     tracing_identity: str
+    secret: str = ""
+    warnings: tuple[str, ...] = field(default=())
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,13 +62,16 @@ class ClientConfig:
     ch_capacity: int
     tracing_server_addr: str
     tracing_identity: str
+    secret: str = ""
+    warnings: tuple[str, ...] = field(default=())
 
 
 class _Reader:
     """Reads one JSON object and checks its keys, naming the file in every error."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, allow_remote: bool = False) -> None:
         self.path = path
+        self.warnings: list[str] = []
         try:
             text = path.read_text(encoding="utf-8")
         except FileNotFoundError:
@@ -70,11 +85,15 @@ class _Reader:
         if not isinstance(data, dict):
             raise ConfigError(f"{path}: must hold a JSON object")
         self.data: dict[str, Any] = data
+        remote = data.get("AllowRemote", False)
+        if type(remote) is not bool:
+            raise self.fail("AllowRemote", f"must be true or false, not {json.dumps(remote)}")
+        self.allow_remote = allow_remote or remote
 
     def only(self, *known: str) -> None:
         """A key the node does not know is a typo until proven otherwise: name it."""
         for key in self.data:
-            if key not in known and key != "Secret":
+            if key not in known and key not in ("Secret", "AllowRemote"):
                 close = difflib.get_close_matches(key, known, n=1)
                 hint = f' (did you mean "{close[0]}"?)' if close else ""
                 raise self.fail(key, f"is not a known key{hint}")
@@ -105,6 +124,35 @@ class _Reader:
         value = self.str(key)
         if any(c.isspace() or c in '"\\' for c in value):
             raise self.fail(key, "must not contain spaces, quotes or backslashes")
+        return value
+
+    def secret(self) -> str:
+        """The cluster secret; an empty one is allowed with a warning."""
+        value = self.data.get("Secret", "")
+        if not isinstance(value, str):
+            raise self.fail("Secret", f"must be a string, not {json.dumps(value)}")
+        if not value:
+            self.warnings.append(
+                f'{self.path}: "Secret" is empty, so any local process can join this cluster; '
+                "set the same secret in every config"
+            )
+        return value
+
+    def listen_addr(self, key: str) -> str:
+        """An address this node listens on: loopback, unless remote access is allowed."""
+        value = self.addr(key)
+        host = parse_address(value)[0]
+        if is_loopback(host):
+            return value
+        if not self.allow_remote:
+            raise self.fail(
+                key,
+                f"is {value}, which other machines can reach: use 127.0.0.1, or allow it "
+                'with "AllowRemote": true (or --allow-remote) and a strong "Secret"',
+            )
+        self.warnings.append(
+            f'{self.path}: "{key}" listens beyond loopback on {value} (AllowRemote is on)'
+        )
         return value
 
     def addr(self, key: str) -> str:
@@ -147,34 +195,48 @@ CLIENT_KEYS = (
 )
 
 
-def load_coord_config(path: str | Path) -> CoordConfig:
-    r = _Reader(Path(path))
+def is_loopback(host: str) -> bool:
+    """True for a host name or address that only this machine can reach."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def load_coord_config(path: str | Path, allow_remote: bool = False) -> CoordConfig:
+    r = _Reader(Path(path), allow_remote)
     r.only(*COORD_KEYS)
     num = r.int("NumServers")
     if num % 2 == 0 or not 3 <= num <= 7:
         raise r.fail("NumServers", f"must be odd and between 3 and 7, not {num}")
     return CoordConfig(
-        client_api_listen_addr=r.addr("ClientAPIListenAddr"),
-        server_api_listen_addr=r.addr("ServerAPIListenAddr"),
+        client_api_listen_addr=r.listen_addr("ClientAPIListenAddr"),
+        server_api_listen_addr=r.listen_addr("ServerAPIListenAddr"),
         lost_msgs_thresh=r.int("LostMsgsThresh", 1, 100),
         num_servers=num,
         tracing_server_addr=r.addr("TracingServerAddr"),
         tracing_identity=r.identity("TracingIdentity"),
+        secret=r.secret(),
+        warnings=tuple(r.warnings),
     )
 
 
-def load_server_config(path: str | Path) -> ServerConfig:
-    r = _Reader(Path(path))
+def load_server_config(path: str | Path, allow_remote: bool = False) -> ServerConfig:
+    r = _Reader(Path(path), allow_remote)
     r.only(*SERVER_KEYS)
     cfg = ServerConfig(
         server_id=r.int("ServerID", 1, 255),
         coord_addr=r.addr("CoordAddr"),
-        server_addr=r.addr("ServerAddr"),
+        server_addr=r.listen_addr("ServerAddr"),
         server_server_addr=r.addr("ServerServerAddr"),
-        server_listen_addr=r.addr("ServerListenAddr"),
-        client_listen_addr=r.addr("ClientListenAddr"),
+        server_listen_addr=r.listen_addr("ServerListenAddr"),
+        client_listen_addr=r.listen_addr("ClientListenAddr"),
         tracing_server_addr=r.addr("TracingServerAddr"),
         tracing_identity=r.identity("TracingIdentity"),
+        secret=r.secret(),
+        warnings=tuple(r.warnings),
     )
     listens = {
         "ServerAddr": cfg.server_addr,
@@ -189,8 +251,8 @@ def load_server_config(path: str | Path) -> ServerConfig:
     return cfg
 
 
-def load_client_config(path: str | Path) -> ClientConfig:
-    r = _Reader(Path(path))
+def load_client_config(path: str | Path, allow_remote: bool = False) -> ClientConfig:
+    r = _Reader(Path(path), allow_remote)
     r.only(*CLIENT_KEYS)
     raw_id = r.get("ClientID")
     if isinstance(raw_id, int) and not isinstance(raw_id, bool):
@@ -200,11 +262,13 @@ def load_client_config(path: str | Path) -> ClientConfig:
     return ClientConfig(
         client_id=raw_id,
         coord_ip_port=r.addr("CoordIPPort"),
-        local_coord_ip_port=r.addr("LocalCoordIPPort"),
-        local_leader_server_ip_port=r.addr("LocalLeaderServerIPPort"),
+        local_coord_ip_port=r.listen_addr("LocalCoordIPPort"),
+        local_leader_server_ip_port=r.listen_addr("LocalLeaderServerIPPort"),
         ch_capacity=r.int("ChCapacity", 1, 1_000_000),
         tracing_server_addr=r.addr("TracingServerAddr"),
         tracing_identity=r.identity("TracingIdentity"),
+        secret=r.secret(),
+        warnings=tuple(r.warnings),
     )
 
 
@@ -221,6 +285,7 @@ def write_configs(
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     it = iter(ports) if ports is not None else None
+    secret = secrets.token_hex(16)  # one per deployment: every node must hold the same
 
     def addr(default: int) -> str:
         return f"127.0.0.1:{next(it) if it is not None else default}"
@@ -230,7 +295,7 @@ def write_configs(
         folder / "tracing_server_config.json",
         {
             "ServerBind": tracing,
-            "Secret": "",
+            "Secret": secret,
             "OutputFile": "trace_output.log",
             "ShivizOutputFile": "shiviz_output.log",
         },
@@ -244,7 +309,7 @@ def write_configs(
             "LostMsgsThresh": lost_msgs_thresh,
             "NumServers": num_servers,
             "TracingServerAddr": tracing,
-            "Secret": "",
+            "Secret": secret,
             "TracingIdentity": "coord",
         },
     )
@@ -259,7 +324,7 @@ def write_configs(
                 "ServerListenAddr": addr(21020 + i),
                 "ClientListenAddr": addr(21030 + i),
                 "TracingServerAddr": tracing,
-                "Secret": "",
+                "Secret": secret,
                 "TracingIdentity": f"server{i}",
             },
         )
@@ -273,7 +338,7 @@ def write_configs(
                 "LocalLeaderServerIPPort": addr(23005 + c),
                 "ChCapacity": ch_capacity,
                 "TracingServerAddr": tracing,
-                "Secret": "",
+                "Secret": secret,
                 "TracingIdentity": f"client{c}",
             },
         )

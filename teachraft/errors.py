@@ -25,3 +25,7 @@ class OpTimeoutError(KVError, TimeoutError):
 
 class ClusterError(TeachraftError):
     """The cluster was used wrongly (not started, closed, unknown server id, ...)."""
+
+
+class ValueTooLargeError(KVError, ValueError):
+    """A Put whose key and value would not fit in one message; refused before it is sent."""

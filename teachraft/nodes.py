@@ -48,7 +48,17 @@ def _parser(cmd: str) -> argparse.ArgumentParser:
         "--no-tracing", action="store_true", help="record no trace (no tracing server needed)"
     )
     p.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
+    p.add_argument(  # security: listen beyond loopback only when asked
+        "--allow-remote",
+        action="store_true",
+        help='allow listen addresses off loopback (as "AllowRemote": true does)',
+    )
     return p
+
+
+def _say_warnings(cmd: str, cfg: Any) -> None:  # security: config warnings, one line each
+    for line in cfg.warnings:
+        print(f"teachraft {cmd}: {line}", file=sys.stderr, flush=True)
 
 
 def main(argv: list[str]) -> int:
@@ -90,7 +100,9 @@ class _NoSink:
         return 0
 
 
-async def _tracer(identity: str, address: str, enabled: bool = True) -> tuple[Any, Any]:
+async def _tracer(
+    identity: str, address: str, enabled: bool = True, secret: str | None = None
+) -> tuple[Any, Any]:
     """A tracer whose records go to the tracing server, continuing a previous life's clock."""
     from teachraft.tracing.client import TracingClient
     from teachraft.tracing.tracer import NullTracer, Tracer
@@ -100,8 +112,8 @@ async def _tracer(identity: str, address: str, enabled: bool = True) -> tuple[An
 
     clock = None
     with contextlib.suppress(Exception):
-        clock = await TracingClient.fetch_clock(address, identity)
-    sink = TracingClient(address)
+        clock = await TracingClient.fetch_clock(address, identity, secret=secret)
+    sink = TracingClient(address, secret=secret)
     return Tracer(identity, sink, clock=clock), sink
 
 
@@ -130,7 +142,9 @@ async def run_tracing_server(args: argparse.Namespace) -> int:
     cfg = load_tracing_server_config(Path(args.config_dir) / "tracing_server_config.json")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    server = TracingServer(cfg.ServerBind, out / cfg.OutputFile, out / cfg.ShivizOutputFile)
+    server = TracingServer(
+        cfg.ServerBind, out / cfg.OutputFile, out / cfg.ShivizOutputFile, secret=cfg.Secret
+    )
     await server.start()
     print(f"tracing server listening on {server.address}", flush=True)
     await _until_stopped()
@@ -139,8 +153,11 @@ async def run_tracing_server(args: argparse.Namespace) -> int:
 
 
 async def run_coord(args: argparse.Namespace) -> int:
-    cfg = load_coord_config(Path(args.config_dir) / "coord_config.json")
-    tracer, sink = await _tracer(cfg.tracing_identity, cfg.tracing_server_addr, not args.no_tracing)
+    cfg = load_coord_config(Path(args.config_dir) / "coord_config.json", args.allow_remote)
+    _say_warnings("coord", cfg)
+    tracer, sink = await _tracer(
+        cfg.tracing_identity, cfg.tracing_server_addr, not args.no_tracing, cfg.secret
+    )
     spec = MachineSpec(servers=cfg.num_servers, lost_msgs_thresh=cfg.lost_msgs_thresh)
     core = spec.coord(tracer)
     host = CoordHost(
@@ -150,6 +167,7 @@ async def run_coord(args: argparse.Namespace) -> int:
         host=parse_address(cfg.server_api_listen_addr)[0],
         port=parse_address(cfg.server_api_listen_addr)[1],
         client_port=parse_address(cfg.client_api_listen_addr)[1],
+        secret=cfg.secret,
     )
     await _serve(
         host,
@@ -163,13 +181,18 @@ async def run_coord(args: argparse.Namespace) -> int:
 
 
 async def run_server(args: argparse.Namespace) -> int:
-    cfg = load_server_config(Path(args.config_dir) / f"server_config{args.id}.json")
+    cfg = load_server_config(
+        Path(args.config_dir) / f"server_config{args.id}.json", args.allow_remote
+    )
+    _say_warnings("server", cfg)
     if cfg.server_id != args.id:
         raise ConfigError(
             f'{args.config_dir}/server_config{args.id}.json: "ServerID" is {cfg.server_id}, '
             f"not {args.id}"
         )
-    tracer, sink = await _tracer(cfg.tracing_identity, cfg.tracing_server_addr, not args.no_tracing)
+    tracer, sink = await _tracer(
+        cfg.tracing_identity, cfg.tracing_server_addr, not args.no_tracing, cfg.secret
+    )
     host_name, port = parse_address(cfg.server_listen_addr)
     host = ServerHost(
         MachineSpec().server(cfg.server_id, tracer),
@@ -179,6 +202,7 @@ async def run_server(args: argparse.Namespace) -> int:
         port=port,
         client_port=parse_address(cfg.client_listen_addr)[1],
         heartbeat_port=parse_address(cfg.server_addr)[1],
+        secret=cfg.secret,
     )
     await _serve(
         host,
@@ -192,8 +216,13 @@ async def run_server(args: argparse.Namespace) -> int:
 
 
 async def run_client(args: argparse.Namespace) -> int:
-    cfg = load_client_config(Path(args.config_dir) / f"client_config{args.id}.json")
-    tracer, sink = await _tracer(cfg.tracing_identity, cfg.tracing_server_addr, not args.no_tracing)
+    cfg = load_client_config(
+        Path(args.config_dir) / f"client_config{args.id}.json", args.allow_remote
+    )
+    _say_warnings("client", cfg)
+    tracer, sink = await _tracer(
+        cfg.tracing_identity, cfg.tracing_server_addr, not args.no_tracing, cfg.secret
+    )
     core = MachineSpec(ch_capacity=cfg.ch_capacity).session(cfg.client_id, tracer)
     client = KVClient(
         core,
@@ -201,6 +230,7 @@ async def run_client(args: argparse.Namespace) -> int:
         tick_interval=TICK,
         call_timeout=1.0,
         port=parse_address(cfg.local_coord_ip_port)[1],  # where ChangeLeaderNode arrives
+        secret=cfg.secret,
     )
     wrong = 0
     async with _flushing(sink):

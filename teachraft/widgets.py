@@ -15,7 +15,10 @@ Rules these panels keep:
 - errors (no quorum, a failed server, a timeout) are shown in the panel, never
   as a traceback;
 - live figures are ``FigureWidget``s refreshed in place at a steady cadence,
-  with a fixed list of traces, so they neither flicker nor grow.
+  with a fixed list of traces, so they neither flicker nor grow, and whose
+  state is kept current, so a view that opens late (Voila) shows the present;
+- where no JavaScript runs (GitHub, nbviewer), a panel saved with static
+  figures on (see :mod:`teachraft.viz.notebook`) shows a PNG of its topology.
 """
 
 from __future__ import annotations
@@ -35,17 +38,23 @@ import plotly.graph_objects as go
 from teachraft.cluster.protocol import ClusterLike
 from teachraft.errors import ClusterError, KVError, NoQuorumError, OpTimeoutError
 from teachraft.viz.download import shiviz_download
-from teachraft.viz.inplace import as_widget, update_in_place
+from teachraft.viz.inplace import as_widget, figure_signature, sync_state, update_in_place
 from teachraft.viz.logs import logs_figure
+from teachraft.viz.notebook import in_voila, png_bundle, static_figures
 from teachraft.viz.sources import is_running, live_events
 from teachraft.viz.spacetime import cursor_trace, spacetime_figure
 from teachraft.viz.state import Snapshot, snapshot_of_cluster
 from teachraft.viz.timeline import Timeline
-from teachraft.viz.topology import topology_figure, topology_title
+from teachraft.viz.topology import EDGE_NAMES, topology_figure, topology_title
 
 log = logging.getLogger(__name__)
 
 REFRESH = 0.5
+RETIRE_AFTER = 30.0
+# topology traces that only follow message counts (see ControlPanel._put)
+TRAFFIC_TRACES = frozenset(
+    [EDGE_NAMES["light"], EDGE_NAMES["medium"], EDGE_NAMES["heavy"], "link counts"]
+)
 LIVE_EVENTS = 300
 _REFRESHING: weakref.WeakSet[ControlPanel] = weakref.WeakSet()
 OK_STYLE = "color:#1B5E20"
@@ -160,9 +169,18 @@ class ControlPanel(W.VBox):
     """
 
     def __init__(
-        self, cluster: ClusterLike, refresh: float = REFRESH, spacetime: bool = False
+        self,
+        cluster: ClusterLike,
+        refresh: float = REFRESH,
+        spacetime: bool = False,
+        replace_figures: bool | None = None,
     ) -> None:
         self.cluster = cluster
+        # Voila's views of a FigureWidget do not reliably apply plotly's update
+        # messages, so there a figure that changed is replaced by a new widget.
+        self.replace_figures = in_voila() if replace_figures is None else replace_figures
+        self._signatures: dict[str, str] = {}
+        self._retired: list[tuple[float, go.FigureWidget]] = []
         self.interval = refresh
         self.next_slow_motion = float(cluster.slow_motion)
         self.refreshes = 0
@@ -399,13 +417,42 @@ class ControlPanel(W.VBox):
         if self.spacetime is not None:
             table = live_events(self.cluster, last=LIVE_EVENTS)
             fig = spacetime_figure(table, window=None, title=f"The last {len(table)} events")
-            update_in_place(self.spacetime, fig)
+            self._put("spacetime", fig)
         self.refreshes += 1
 
     def _show(self, snap: Snapshot) -> None:
         self.header.value = f"<h3 style='margin:4px 0'>KVRaft: {topology_title(snap)}</h3>"
-        update_in_place(self.topology, topology_figure(snap))
-        update_in_place(self.logs, logs_figure(snap))
+        self._put("topology", topology_figure(snap))
+        self._put("logs", logs_figure(snap))
+
+    def _put(self, name: str, fig: go.Figure) -> None:
+        """Show ``fig`` in the live figure ``name``: in place, or as a new widget."""
+        widget = getattr(self, name)
+        if not self.replace_figures:
+            update_in_place(widget, fig)
+            return
+        signature = figure_signature(fig, TRAFFIC_TRACES)
+        first = name not in self._signatures
+        if self._signatures.get(name) == signature:
+            return
+        self._signatures[name] = signature
+        if first:  # no view has opened yet: it will be built from this state
+            update_in_place(widget, fig)
+            return
+        new = as_widget(fig)
+        setattr(self, name, new)
+        self.children = tuple(new if child is widget else child for child in self.children)
+        self._retire(widget)
+
+    def _retire(self, widget: go.FigureWidget) -> None:
+        """Close replaced figures a while later: closing one that a page is still
+        opening makes the browser log an error."""
+        now = time.monotonic()
+        self._retired.append((now, widget))
+        while self._retired and now - self._retired[0][0] > RETIRE_AFTER:
+            _, old = self._retired.pop(0)
+            with contextlib.suppress(Exception):
+                old.close()
 
     def start(self) -> bool:
         """Refresh every ``interval`` seconds on the kernel's loop (False without a loop).
@@ -447,13 +494,28 @@ class ControlPanel(W.VBox):
             took = time.perf_counter() - start
         self._refresh_task = None
 
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any] | None:
+        return _with_png(super()._repr_mimebundle_(**kwargs), self.topology)
+
     def close(self) -> None:
         self.stop()
-        for widget in (self.topology, self.logs, self.spacetime):
+        retired = [widget for _, widget in self._retired]
+        for widget in (self.topology, self.logs, self.spacetime, *retired):
             if widget is not None:
                 with contextlib.suppress(Exception):
                     widget.close()
         super().close()
+
+
+def _with_png(bundle: dict[str, Any] | None, figure: go.FigureWidget) -> dict[str, Any] | None:
+    """A panel's output plus a PNG of ``figure``, when static figures are on."""
+    if bundle is None or not static_figures():
+        return bundle
+    try:
+        return {**bundle, **png_bundle(go.Figure(figure))}
+    except Exception:
+        log.info("no PNG for the panel", exc_info=True)
+        return bundle
 
 
 def _current_task() -> asyncio.Task[Any] | None:
@@ -466,24 +528,42 @@ class TimelinePanel(W.VBox):
     """Scrub through a finished run: a slider moves every figure to one event.
 
     Buttons step one event at a time, or jump to the next fault or leadership
-    change; the caption shows the event at the cursor.
+    change; the caption shows the event at the cursor. **play** steps through
+    the run by ``step``: ``"moment"`` (the default) stops at each fault and
+    leadership change, ``"event"`` at every event (a long run then takes
+    minutes). The panel opens at event ``start`` (the last event by default).
     """
 
-    def __init__(self, source: Any, start: int | None = None, window: int = 200) -> None:
+    def __init__(
+        self, source: Any, start: int | None = None, window: int = 200, step: str = "moment"
+    ) -> None:
+        if step not in ("moment", "event"):
+            raise ValueError(f"step must be 'moment' or 'event', not {step!r}")
         self.timeline = Timeline(source, window=window)
         last = max(self.timeline.last, 0)
+        first = last if start is None else max(0, min(int(start), last))
         self.slider = W.IntSlider(
-            value=last if start is None else max(0, min(start, last)),
+            value=first,
             min=0,
             max=last,
             description="event",
             continuous_update=False,
             layout=W.Layout(width="640px"),
         )
-        self.play = W.Play(min=0, max=last, interval=400, description="play")
-        W.jslink((self.play, "value"), (self.slider, "value"))
+        # play walks a list of stops; the cursor is never linked to it in the
+        # browser, so the panel opens where it was asked to, not at play's 0.
+        self.stops = self._stops(step, last)
+        self.play = W.Play(
+            value=self._stop_at(first),
+            min=0,
+            max=len(self.stops) - 1,
+            interval=1200 if step == "moment" else 400,
+            description=f"play by {step}",
+        )
+        self._following = False
+        self.play.observe(lambda change: self._played(change["new"]), names="value")
         self.caption = W.HTML()
-        topology, logs, spacetime = self.timeline.figures(self.slider.value)
+        topology, logs, spacetime = self.timeline.figures(first)
         self.topology = as_widget(topology)
         self.logs = as_widget(logs)
         self.spacetime = as_widget(spacetime)
@@ -496,7 +576,20 @@ class TimelinePanel(W.VBox):
         super().__init__(
             [self._controls(), self.caption, self.topology, self.logs, self.spacetime, shiviz_row]
         )
-        self._caption(self.slider.value)
+        self._caption(first)
+
+    def _stops(self, step: str, last: int) -> list[int]:
+        if step == "event":
+            return list(range(last + 1))
+        return sorted({0, *self.timeline.moments(), last})
+
+    def _stop_at(self, index: int) -> int:
+        """The position in ``stops`` of the last stop at or before ``index``."""
+        return max((i for i, stop in enumerate(self.stops) if stop <= index), default=0)
+
+    def _played(self, position: int) -> None:
+        if not self._following:
+            self.go(self.stops[position])
 
     def _controls(self) -> W.HBox:
         buttons = [
@@ -521,7 +614,7 @@ class TimelinePanel(W.VBox):
         self.slider.value = max(self.slider.min, min(int(index), self.slider.max))
 
     def show(self, index: int) -> None:
-        """Redraw every figure at event ``index``."""
+        """Redraw every figure at event ``index`` (and keep play's position in step)."""
         snap = self.timeline.snapshot(index)
         update_in_place(self.topology, topology_figure(snap))
         update_in_place(self.logs, logs_figure(snap))
@@ -531,7 +624,16 @@ class TimelinePanel(W.VBox):
             self.spacetime.data[self._cursor].y = line.y
             self.spacetime.data[self._cursor].showlegend = True
             self.spacetime.layout.xaxis.range = self.timeline.spacetime_range(index)
+        sync_state(self.spacetime)
         self._caption(index)
+        self._following = True
+        try:
+            self.play.value = self._stop_at(index)
+        finally:
+            self._following = False
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any] | None:
+        return _with_png(super()._repr_mimebundle_(**kwargs), self.topology)
 
     def make_shiviz(self) -> None:
         """Put a download link for the run's ShiViz log beside the diagram."""

@@ -1,4 +1,4 @@
-"""Shared pytest fixtures: where the read-only reference material lives."""
+"""Shared pytest fixtures, and where the reference material lives inside the repo."""
 
 from __future__ import annotations
 
@@ -6,16 +6,13 @@ from pathlib import Path
 
 import pytest
 
+from teachraft.data import go_traces_dir
+
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
-REFERENCE_TRACES = SHARED / "reference-traces" / "kvraft-go"
-REFERENCE_HISTORIES = SHARED / "reference-histories"
-
-
-@pytest.fixture
-def shared() -> Path:
-    """The read-only ../shared folder beside the repo (specs, traces, histories)."""
-    return SHARED
+# The Go original's traces are package data (the notebooks draw them too).
+REFERENCE_TRACES = go_traces_dir()
+# Test-only inputs: see tests/data/README.md.
+REFERENCE_HISTORIES = REPO / "tests" / "data" / "reference-histories"
 
 
 @pytest.fixture

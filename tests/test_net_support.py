@@ -93,3 +93,27 @@ async def close_all(*nodes: Any) -> None:
     """Close nodes (or heartbeat endpoints), ignoring ones already closed."""
     for node in nodes:
         await node.close()
+
+
+async def raw_handshake(
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    name: str,
+    secret: bytes | None = None,
+) -> None:
+    """Authenticate a raw socket (that dialled a Node) as ``name``, with ``secret``.
+
+    ``secret`` defaults to this process's secret, the one of Nodes built without one.
+    """
+    from teachraft.net.auth import as_key, hello_proof, new_nonce
+    from teachraft.net.framing import HEADER, decode_body, encode_frame
+
+    nonce = new_nonce()
+    writer.write(encode_frame([4, name, nonce]))
+    (size,) = HEADER.unpack(await reader.readexactly(4))
+    _, node_name, node_nonce = decode_body(await reader.readexactly(size))
+    proof = hello_proof(as_key(secret), "dial", name, node_name, node_nonce, nonce)
+    writer.write(encode_frame([5, proof]))
+    await writer.drain()
+    (size,) = HEADER.unpack(await reader.readexactly(4))
+    await reader.readexactly(size)  # the node's proof

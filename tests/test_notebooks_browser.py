@@ -4,9 +4,10 @@ JupyterLab serves a temporary copy of ``notebooks/01_quickstart.ipynb`` on
 127.0.0.1 (a free port, a random token). A small node script
 (``tests/browser/run_notebook.js``, playwright-core from ``.ci/node_modules``,
 Debian's ``/usr/bin/chromium``) runs every cell, clicks the panel's "Fail
-leader" button, and waits until the panel's live topology names a term-2
-leader. The screenshot is kept under the test's tmp_path and copied to
-``test-output/`` (git-ignored). Every wait is bounded; only the processes this
+leader" button, and waits until the panel's live topology and logs figures
+draw term 2 (the header alone could change while a figure stays stale). The
+screenshot is kept under the test's tmp_path and copied to ``test-output/``
+(git-ignored). Every wait is bounded; only the processes this
 test started are stopped, by their pid.
 """
 
@@ -143,6 +144,7 @@ def test_quickstart_fail_leader_click_shows_a_new_leader(tmp_path: Path) -> None
         "click": "Fail leader",
         "before": "term 1 · leader server1",
         "after": "term 2 · leader server",
+        "figureTexts": ["term 2 · leader server", "· term 2 ·"],  # live topology, logs
         "screenshot": str(screenshot),
         "userDataDir": str(work / "chromium-profile"),
         "chromium": str(CHROMIUM),

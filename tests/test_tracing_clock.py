@@ -15,7 +15,7 @@ from teachraft.tracing.sinks import MemorySink
 from teachraft.tracing.tokens import decode_token
 from teachraft.tracing.tracer import NULL_TRACE, NullTracer, Tracer
 
-RUNS = sorted(p.name for p in REFERENCE_TRACES.iterdir()) if REFERENCE_TRACES.exists() else []
+RUNS = sorted(p.name for p in REFERENCE_TRACES.iterdir())
 
 
 def test_all_four_reference_runs_are_present() -> None:

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 from conftest import REPO
 
-from teachraft.net.framing import HEADER, encode_frame
+from teachraft.net.auth import new_nonce, process_secret
+from teachraft.net.framing import HEADER, decode_body, encode_frame
 from teachraft.tracing.actions import Put, PutCommitted, PutRecvd, PutResultRecvd, ServerStart
 from teachraft.tracing.client import TracingClient
 from teachraft.tracing.config import ConfigError, load_tracing_server_config
@@ -23,13 +24,14 @@ from teachraft.tracing.server import TracingServer
 from teachraft.tracing.sinks import MemorySink, Record
 from teachraft.tracing.tracer import Tracer
 from teachraft.tracing.validate import validate_shiviz, validate_trace_output
+from teachraft.tracing.wire import auth_message
 
 WORKER = """
 import base64, sys
 from teachraft.tracing import connect_tracer
 from teachraft.tracing.actions import PutRecvd
 
-tracer = connect_tracer(sys.argv[1], sys.argv[2])
+tracer = connect_tracer(sys.argv[1], sys.argv[2], secret=bytes.fromhex(sys.argv[3]))
 print("ready", tracer.own_time, flush=True)
 for line in sys.stdin:
     line = line.strip()
@@ -61,6 +63,7 @@ class Worker:
             WORKER,
             identity,
             address,
+            process_secret().hex(),  # the secret of the server this test process runs
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             env=env,
@@ -259,6 +262,15 @@ BAD_PAYLOADS = {
 }
 
 
+async def _authenticate_raw(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """Answer the server's challenge as a tracer of this process would."""
+    (size,) = HEADER.unpack(await reader.readexactly(4))
+    challenge = decode_body(await reader.readexactly(size))
+    writer.write(encode_frame(auth_message(process_secret(), challenge["nonce"], new_nonce())))
+    (size,) = HEADER.unpack(await reader.readexactly(4))
+    assert decode_body(await reader.readexactly(size)) == {"t": "welcome"}
+
+
 async def _bad_peers(folder: Path) -> tuple[Path, int]:
     server = await TracingServer("127.0.0.1:0", folder / "t.log", folder / "s.log").start()
     client = TracingClient(server.address)
@@ -267,6 +279,7 @@ async def _bad_peers(folder: Path) -> tuple[Path, int]:
     for name, payload in BAD_PAYLOADS.items():
         trace.record_action(ServerStart(1))
         reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        await _authenticate_raw(reader, writer)
         writer.write(payload)
         await writer.drain()
         reply = await _read_until_closed(reader)
@@ -340,11 +353,11 @@ def test_a_missing_config_file_is_a_config_error(tmp_path: Path) -> None:
 async def _from_config(folder: Path) -> Path:
     config = folder / "tracing_server_config.json"
     config.write_text(
-        '{"ServerBind": "127.0.0.1:0", "Secret": "ignored", '
+        '{"ServerBind": "127.0.0.1:0", "Secret": "s3cret", '
         '"OutputFile": "t.log", "ShivizOutputFile": "s.log"}'
     )
     async with TracingServer.from_config(config, out_dir=folder) as server:
-        client = TracingClient(server.address)
+        client = TracingClient(server.address, secret="s3cret")
         Tracer("coord", client).create_trace()
         await client.aclose()
     return folder / "t.log"

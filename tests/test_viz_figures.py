@@ -29,9 +29,8 @@ from teachraft.viz.spacetime import causal_path
 from teachraft.viz.topology import EDGE_CLASSES
 
 MakeCluster = Callable[..., Cluster]  # the conftest fixture: start a traced cluster
-RUNS = sorted(p.name for p in REFERENCE_TRACES.iterdir()) if REFERENCE_TRACES.is_dir() else []
+RUNS = sorted(p.name for p in REFERENCE_TRACES.iterdir())
 FILES = ["trace_output.log", "shiviz_output.log"]
-needs_traces = pytest.mark.skipif(not RUNS, reason="../shared/reference-traces is not here")
 
 
 def trace_named(fig: go.Figure, name: str) -> go.BaseTraceType:
@@ -47,7 +46,6 @@ def shown_roles(fig: go.Figure) -> dict[str, list[str]]:
 # --- the Go original's traces ----------------------------------------------------------------
 
 
-@needs_traces
 @pytest.mark.parametrize("run", RUNS)
 @pytest.mark.parametrize("name", FILES)
 def test_every_figure_builds_from_the_go_traces(run: str, name: str) -> None:
@@ -64,7 +62,6 @@ def test_every_figure_builds_from_the_go_traces(run: str, name: str) -> None:
     assert list(space.layout.meta["hosts"]) == table.hosts()
 
 
-@needs_traces
 def test_go_leader_failure_shows_the_new_leader_and_its_no_op() -> None:
     run = REFERENCE_TRACES / "3Server2ClientLeaderFailure"
     topo = topology_figure(run)
@@ -79,13 +76,11 @@ def test_go_leader_failure_shows_the_new_leader_and_its_no_op() -> None:
     assert list(commit.x) == [4.5, 9.5, 9.5]
 
 
-@needs_traces
 def test_go_quorum_impossible_says_so_in_the_title() -> None:
     topo = topology_figure(REFERENCE_TRACES / "3Server2ClientQuorumImpossible")
     assert "2 failed · no quorum" in topo.layout.title.text
 
 
-@needs_traces
 def test_spacetime_arrows_join_each_send_to_its_receive() -> None:
     table = load_trace(REFERENCE_TRACES / "3Server2ClientNormalOperation" / "trace_output.log")
     fig = spacetime_figure(table)
@@ -98,7 +93,6 @@ def test_spacetime_arrows_join_each_send_to_its_receive() -> None:
         assert send < recv, "messages go forward in happened-before order"
 
 
-@needs_traces
 def test_spacetime_filters_by_host_tag_and_trace() -> None:
     table = load_trace(REFERENCE_TRACES / "3Server2ClientLeaderFailure" / "trace_output.log")
     only = spacetime_figure(table, hosts=["server2", "server3"])
@@ -110,7 +104,6 @@ def test_spacetime_filters_by_host_tag_and_trace() -> None:
     assert one.layout.meta["events"] == len(table.filter(trace_ids=[tid]))
 
 
-@needs_traces
 def test_highlighting_a_put_shows_its_replication_rounds_too() -> None:
     table = load_trace(REFERENCE_TRACES / "3Server2ClientNormalOperation" / "trace_output.log")
     tid = put_trace_id(table, "k0", client="client1")
@@ -125,7 +118,6 @@ def test_highlighting_a_put_shows_its_replication_rounds_too() -> None:
         put_trace_id(table, "no-such-key")
 
 
-@needs_traces
 def test_faults_and_leader_changes_are_marked_across_all_lanes() -> None:
     fig = spacetime_figure(REFERENCE_TRACES / "3Server2ClientLeaderFailure")
     notes = [a.text for a in fig.layout.annotations]
@@ -133,7 +125,6 @@ def test_faults_and_leader_changes_are_marked_across_all_lanes() -> None:
     assert len(fig.layout.shapes) == 3
 
 
-@needs_traces
 def test_shiviz_download_of_a_go_trace_is_valid_and_says_upload() -> None:
     link = shiviz_download(REFERENCE_TRACES / "3Server2ClientLeaderFailure")
     assert validate_shiviz(link.text) == []

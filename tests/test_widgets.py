@@ -233,3 +233,21 @@ def test_timeline_panel_jumps_between_moments(make_cluster: MakeCluster) -> None
     assert "1 failed" in panel.topology.layout.title.text
     panel.shiviz_button.click()
     assert 'download="shiviz_output.log"' in panel.shiviz.value
+
+
+def test_where_views_miss_updates_a_changed_figure_is_a_new_widget(
+    make_cluster: MakeCluster,
+) -> None:
+    """Voila's mode: no plotly update messages, a new FigureWidget when the figure changed."""
+    c = make_cluster(servers=3)
+    panel = ControlPanel(c, replace_figures=True)
+    first = panel.topology
+    panel.refresh()
+    assert panel.topology is first, "an unchanged figure is left alone"
+    panel.fail_leader_button.click()
+    wait_for(lambda: c.leader() not in (0, 1), "a new leader")
+    wait_for(lambda: (panel.refresh(), "term 2" in panel.topology.layout.title.text)[1], "term 2")
+    assert panel.topology is not first and panel.topology in panel.children
+    assert first not in panel.children and first in [w for _, w in panel._retired]
+    assert panel.topology._widget_layout["title"]["text"] == panel.topology.layout.title.text
+    panel.close()

@@ -38,6 +38,10 @@ class Options:
     data_dir: Path
     fsync: bool
     recorder: Any
+    secret: bytes
+    """Authenticates this cluster's nodes to each other (``net.auth``)."""
+    max_value_bytes: int
+    """The largest Put a client sends (``limits``)."""
 
 
 class Deployment:
@@ -55,6 +59,8 @@ class Deployment:
         self.clients: dict[int, KVClient] = {}
         self.tracing_server: Any = None
         self.sinks: list[Any] = []
+        self.torn_tails: list[str] = []
+        """Torn tails dropped from data files at restart (each one reported, none hidden)."""
 
     # ------------------------------------------------------------ start/stop
     async def start(self) -> None:
@@ -67,6 +73,7 @@ class Deployment:
             tick_interval=self.timing.coord_tick,
             heartbeat_interval=self.timing.heartbeat_interval,
             faults=self.faults,
+            secret=self.options.secret,
         )
         await self.coord.start()
         for sid in range(1, self.spec.servers + 1):
@@ -84,7 +91,10 @@ class Deployment:
 
         out = self.options.out_dir
         self.tracing_server = TracingServer(
-            "127.0.0.1:0", out / "trace_output.log", out / "shiviz_output.log"
+            "127.0.0.1:0",
+            out / "trace_output.log",
+            out / "shiviz_output.log",
+            secret=self.options.secret,
         )
         await self.tracing_server.start()
 
@@ -94,7 +104,7 @@ class Deployment:
             return NullTracer()
         from teachraft.tracing.client import TracingClient
 
-        sink = TracingClient(self.tracing_server.address)
+        sink = TracingClient(self.tracing_server.address, secret=self.options.secret)
         self.sinks.append(sink)
         rng = random.Random(f"{self.options.seed}:{identity}")
         return Tracer(identity, sink, rng=rng, clock=clock)
@@ -106,9 +116,11 @@ class Deployment:
         storage = None
         if self.spec.persist:
             path = self.options.data_dir / f"{server_name(sid)}.log"
-            saved = Storage.load(path)
+            saved = Storage.recover(path)  # checked records; a torn tail is reported
             if saved is not None:
-                core.restore(*saved)
+                if saved.torn is not None:
+                    self.torn_tails.append(saved.torn)
+                core.restore(saved.term, saved.entries)
             storage = Storage(path, fsync=self.options.fsync)
         host = ServerHost(
             core,
@@ -116,6 +128,7 @@ class Deployment:
             tick_interval=self.timing.server_tick,
             faults=self.faults,
             storage=storage,
+            secret=self.options.secret,
         )
         await host.start()
         self.servers[sid] = host
@@ -130,6 +143,8 @@ class Deployment:
             call_timeout=self.timing.call_timeout,
             faults=self.faults,
             history=self.options.recorder,
+            secret=self.options.secret,
+            max_value_bytes=self.options.max_value_bytes,
         )
         client.server_address = self.client_address
         await client.start()

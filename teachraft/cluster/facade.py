@@ -27,6 +27,8 @@ from teachraft.cluster.timing import Timing
 from teachraft.cluster.views import ClusterSnapshot
 from teachraft.core.log import Entry
 from teachraft.errors import ClusterError
+from teachraft.limits import MAX_VALUE_BYTES
+from teachraft.net.auth import new_secret
 from teachraft.net.faults import FaultFilter
 from teachraft.runtime.client_host import KVClient
 
@@ -62,6 +64,7 @@ class Cluster:
         data_dir: str | Path | None = None,
         fsync: bool = True,
         tune_gc: bool = True,
+        max_value_bytes: int = MAX_VALUE_BYTES,
     ) -> None:
         if servers % 2 == 0 or not 3 <= servers <= 7:
             raise ClusterError(f"servers must be odd and between 3 and 7, not {servers}")
@@ -101,8 +104,18 @@ class Cluster:
             max_in_flight=max_in_flight,
             op_timeout_ticks=max(1, round(base.op_timeout / base.client_tick)),
         )
+        self.secret = new_secret()  # authenticates this cluster's nodes (net.auth)
+        self.max_value_bytes = max_value_bytes  # the largest Put (limits)
         options = Options(
-            clients, tracing, self.seed, self.out_dir, self.data_dir, fsync, self.recorder
+            clients,
+            tracing,
+            self.seed,
+            self.out_dir,
+            self.data_dir,
+            fsync,
+            self.recorder,
+            self.secret,
+            max_value_bytes,
         )
         self._bridge = LoopBridge()
         self.deployment = Deployment(spec, options, self.timing, FaultFilter(seed=self.seed))
@@ -203,6 +216,11 @@ class Cluster:
     @property
     def tracing_server(self) -> Any:
         return self.deployment.tracing_server
+
+    @property
+    def torn_tails(self) -> list[str]:
+        """Torn tails dropped from data files at restart (reported in ``status()``)."""
+        return self.deployment.torn_tails
 
     @property
     def fault_log(self) -> list[tuple[float, float, str]]:

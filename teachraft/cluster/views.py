@@ -14,6 +14,7 @@ from typing import Any
 from teachraft.cluster.deployment import Deployment
 from teachraft.core.log import Entry
 from teachraft.net.faults import FaultFilter
+from teachraft.problems import collect as collect_problems
 
 
 @dataclass(slots=True)
@@ -45,7 +46,18 @@ def status(dep: Deployment) -> dict[str, Any]:
             s["role"] = "paused"
         servers[sid] = s
     coord = dep.coord.core.status() if dep.coord else {}
-    return {"servers": servers, "coord": coord, "leader": coord.get("leader", 0)}
+    problems = collect_problems(
+        [dep.coord, *dep.servers.values(), *dep.clients.values()],
+        dep.tracing_server,
+        dep.sinks,
+        len(dep.torn_tails),
+    )
+    return {
+        "servers": servers,
+        "coord": coord,
+        "leader": coord.get("leader", 0),
+        "problems": problems,
+    }
 
 
 def links(dep: Deployment, faults: FaultFilter) -> dict[tuple[str, str], dict[str, Any]]:

@@ -55,6 +55,7 @@ from teachraft.core.messages import (
     ServerLogStateRequest,
 )
 from teachraft.core.tracelike import TracerLike
+from teachraft.limits import MAX_BATCH_BYTES, MAX_ENTRY_BYTES, put_problem, within_bytes
 from teachraft.tracing import actions as A
 
 FOLLOWER, LEADER = "follower", "leader"
@@ -79,6 +80,7 @@ class ServerOptions:
     """Tunables of replication; the defaults favour throughput and fast repair."""
 
     max_batch: int = 512
+    max_batch_bytes: int = MAX_BATCH_BYTES  # security: batches below the frame limit
     max_in_flight: int = 8192
     resend_ticks: int = 2
     persist: bool = False
@@ -300,6 +302,10 @@ class Server:
         if req.op_id < self.kv.session(req.client_id).acked_below:
             self._answer(waiter, ok=False, value=None, error=f"op {req.op_id} already acknowledged")
             return
+        too_large = put_problem(req.key, req.value, MAX_ENTRY_BYTES)  # security: (limits)
+        if too_large is not None:
+            self._answer(waiter, ok=False, value=None, error=too_large)
+            return
         index = self.log.last_index + 1
         self._append(
             Entry(
@@ -361,6 +367,8 @@ class Server:
     def _send_append(self, peer: int, pr: FollowerProgress) -> None:
         prev = pr.next_index - 1
         entries = self.log.slice(pr.next_index, pr.next_index + self.options.max_batch)
+        if len(entries) > 1:  # security: cut by bytes too (limits)
+            entries = within_bytes(entries, self.options.max_batch_bytes)
         term = self.log.term_at(prev)
         traced = self.tracing and (entries or pr.sent_commit != self.commit_index)
         token = b""

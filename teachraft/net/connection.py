@@ -5,7 +5,8 @@ Every frame is a msgpack array whose first item is a small integer tag:
 ==========  ==========================  ==========================================
 tag         frame                       meaning
 ==========  ==========================  ==========================================
-``HELLO``   ``[4, name]``               first frame each way: who is on the other end
+``HELLO``   ``[4, name, nonce]``        first frame each way: who claims to be there
+``PROOF``   ``[5, mac]``                second frame each way: proof of the secret
 ``REQUEST`` ``[0, id, method, body]``   a call; the peer answers with OK or ERROR
 ``OK``      ``[1, id, result]``         the call ``id`` succeeded
 ``ERROR``   ``[2, id, message]``        the call ``id`` failed with a message
@@ -14,8 +15,15 @@ tag         frame                       meaning
 
 Rules this module keeps:
 
-- Both sides send HELLO at once; frames we send before the peer's HELLO arrives
-  are queued (we need its name to ask the fault filter) and released in order.
+- Both sides send HELLO (a claimed name and a fresh nonce) at once, then a
+  PROOF: an HMAC with the cluster secret over both names, both nonces and the
+  sender's side of the connection (``auth.hello_proof``). A peer is known by
+  its name only once its PROOF checks out; until then a frame may be at most
+  ``HANDSHAKE_MAX_FRAME`` bytes, nothing reaches the handler, no per-peer state
+  exists, and the connection is closed after ``handshake_timeout`` seconds. A
+  peer that fails the proof is refused with one logged line. Frames we send
+  before the peer is authenticated are queued (we need its name to ask the
+  fault filter) and released in order.
 - Outgoing frames are encoded at once (so encoding errors surface in the caller),
   passed through the fault filter, buffered, and written once per event-loop
   iteration, so a burst of frames costs one ``write`` system call. Frames
@@ -37,6 +45,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgpack
 
+from teachraft.net.auth import NONCE_BYTES, check, good_name, hello_proof, new_nonce
 from teachraft.net.errors import CallTimeout, NetError, ProtocolError, RemoteError, Unreachable
 from teachraft.net.framing import HEADER, FrameDecoder, FrameError
 from teachraft.net.stats import LinkStats
@@ -46,7 +55,10 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-REQUEST, OK, ERROR, ONEWAY, HELLO = 0, 1, 2, 3, 4
+REQUEST, OK, ERROR, ONEWAY, HELLO, PROOF = 0, 1, 2, 3, 4, 5
+
+HANDSHAKE_MAX_FRAME = 512
+"""Largest frame accepted before the peer is authenticated (a HELLO or a PROOF)."""
 
 MIN_READ = 16384
 """Smallest free space offered to a socket read."""
@@ -122,7 +134,13 @@ class Connection(asyncio.BufferedProtocol):
         self.next_id = 1
         self.dial_deadline = 0.0
         self.dial_task: asyncio.Task | None = None
-        self._decoder = FrameDecoder(node.max_frame)
+        self.heard = False  # traffic since the node's last idle sweep
+        self._decoder = FrameDecoder(HANDSHAKE_MAX_FRAME)
+        self._decoder.single = True
+        self._nonce = new_nonce()
+        self._claim: str | None = None
+        self._peer_nonce = b""
+        self._handshake_timer: asyncio.TimerHandle | None = None
         self._out: list[bytes] = []
         self._flush_pending = False
         self._early: list[bytes] = []
@@ -147,19 +165,28 @@ class Connection(asyncio.BufferedProtocol):
         peername = transport.get_extra_info("peername")
         if self.address is None and peername:
             self.remote = f"{peername[0]}:{peername[1]}"
-        self.node._connection_made(self)
-        hello = _pack([HELLO, self.me])
-        self._out += (_pack_header(len(hello)), hello)
-        self._schedule_flush()
+        if not self.node._connection_made(self):
+            self.closed = True
+            transport.abort()
+            return
+        self._handshake_timer = self.loop.call_later(
+            self.node.handshake_timeout, self._handshake_expired
+        )
+        self._send_now([HELLO, self.me, self._nonce])
 
     def get_buffer(self, sizehint: int) -> memoryview:
         return self._decoder.get_buffer(max(sizehint, MIN_READ))
 
     def buffer_updated(self, nbytes: int) -> None:
+        self.heard = True
         try:
             frames = self._decoder.commit(nbytes)
+            if self.peer is None:
+                frames = self._handshake(frames)
         except FrameError as exc:
             self.abort(str(exc))
+            return
+        if not frames or self.closed:
             return
         node = self.node
         if self._held or node.paused:
@@ -219,6 +246,13 @@ class Connection(asyncio.BufferedProtocol):
         if not self._flush_pending:
             self._schedule_flush()
 
+    def _send_now(self, frame: list) -> None:
+        """Write a handshake frame at once: no fault filter, no queue."""
+        data = _pack(frame)
+        self._out += (_pack_header(len(data)), data)
+        if not self._flush_pending:
+            self._schedule_flush()
+
     def _schedule_flush(self) -> None:
         self._flush_pending = True
         batch = self.node.batch
@@ -232,6 +266,7 @@ class Connection(asyncio.BufferedProtocol):
         out = self._out
         if out and not self.closed and self.transport is not None:
             self.transport.write(b"".join(out))
+            self.heard = True  # traffic either way keeps a connection from being idle
         out.clear()
 
     # -- calls ---------------------------------------------------------------
@@ -283,9 +318,6 @@ class Connection(asyncio.BufferedProtocol):
             return
         kind = frame[0]
         size = len(frame)
-        if self.peer is None:
-            self._receive_hello(frame, kind, size)
-            return
         self._in_stats.received += 1  # type: ignore[union-attr]
         if kind == OK and size == 3 and type(frame[1]) is int:
             fut = self.pending.pop(frame[1], None)
@@ -300,11 +332,68 @@ class Connection(asyncio.BufferedProtocol):
         else:
             self.abort(f"frame of the wrong shape: {_preview(frame)}")
 
-    def _receive_hello(self, frame: list, kind: Any, size: int) -> None:
-        if kind != HELLO or size != 2 or type(frame[1]) is not str:
+    # -- handshake -----------------------------------------------------------
+
+    def _handshake(self, frames: list[Any]) -> list[Any]:
+        """Run the handshake on frames decoded one at a time; return those after it."""
+        decoder = self._decoder
+        while frames:
+            self._handshake_frame(frames[0])
+            if self.closed:
+                return []
+            if self.peer is not None:
+                return decoder.commit(0)  # what followed the proof, at the full frame limit
+            frames = decoder.commit(0)
+        return []
+
+    def _handshake_frame(self, frame: Any) -> None:
+        if self._claim is None:
+            self._receive_hello(frame)
+        else:
+            self._receive_proof(frame)
+
+    def _receive_hello(self, frame: Any) -> None:
+        if (
+            type(frame) is not list
+            or len(frame) != 3
+            or frame[0] != HELLO
+            or not good_name(frame[1])
+            or type(frame[2]) is not bytes
+            or len(frame[2]) != NONCE_BYTES
+        ):
             self.abort(f"expected a hello frame first, got {_preview(frame)}")
             return
-        name = frame[1]
+        self._claim = frame[1]
+        self._peer_nonce = frame[2]
+        role = "accept" if self.address is None else "dial"
+        proof = hello_proof(self.node.key, role, self.me, self._claim, frame[2], self._nonce)
+        self._send_now([PROOF, proof])
+
+    def _receive_proof(self, frame: Any) -> None:
+        claim = self._claim
+        assert claim is not None
+        peer_role = "dial" if self.address is None else "accept"
+        expected = hello_proof(
+            self.node.key, peer_role, claim, self.me, self._nonce, self._peer_nonce
+        )
+        if type(frame) is not list or len(frame) != 2 or frame[0] != PROOF:
+            self.abort(f"expected a proof frame after the hello, got {_preview(frame)}")
+            return
+        if not check(expected, frame[1]):
+            self.refuse(
+                "auth",
+                f"refused a connection from {self.remote} claiming to be {claim!r}: "
+                "it does not know the cluster secret",
+            )
+            return
+        self._authenticated(claim)
+
+    def _authenticated(self, name: str) -> None:
+        if self._handshake_timer is not None:
+            self._handshake_timer.cancel()
+            self._handshake_timer = None
+        self._decoder.max_frame = self.max_frame
+        self._decoder.single = False
         self.peer = name
         links = self.node.stats
         self._out_stats = links.link(self.me, name)
@@ -317,6 +406,15 @@ class Connection(asyncio.BufferedProtocol):
                 self._route(data)
             else:
                 self._write(data)
+
+    def _handshake_expired(self) -> None:
+        self._handshake_timer = None
+        if self.peer is None and not self.closed:
+            self.refuse(
+                "handshake timeout",
+                f"closed a connection from {self.remote} that did not authenticate within "
+                f"{self.node.handshake_timeout:g}s",
+            )
 
     def _resolve(self, rid: Any, value: Any, failed: bool) -> None:
         if type(rid) is not int:
@@ -376,7 +474,7 @@ class Connection(asyncio.BufferedProtocol):
         try:
             return decode(body)
         except Exception as exc:
-            self.abort(f"body of {method!r} rejected: {type(exc).__name__}: {exc}")
+            self.abort(f"body of {method!r} rejected: {type(exc).__name__}: {str(exc)[:200]}")
             return _REJECTED
 
     # -- closing -------------------------------------------------------------
@@ -385,9 +483,25 @@ class Connection(asyncio.BufferedProtocol):
         """Close this connection because the peer broke the protocol."""
         if self.closed:
             return
-        logger.warning(
-            "%s: closing the connection with %s: %s", self.me, self.peer or self.remote, reason
+        self.node.report(
+            "bad frame",
+            f"{self.me}: closing the connection with {self.peer or self.remote}: {reason}",
         )
+        self._close(reason)
+
+    def refuse(self, kind: str, line: str) -> None:
+        """Close a connection that never authenticated, with one counted, logged line."""
+        if self.closed:
+            return
+        self.node.report(kind, f"{self.me}: {line}")
+        self._close(line)
+
+    def close_idle(self) -> None:
+        """Close a connection that carried nothing for the node's idle timeout."""
+        logger.info("%s: closing the idle connection with %s", self.me, self.peer or self.remote)
+        self._close("idle")
+
+    def _close(self, reason: str) -> None:
         self._flush()
         transport = self.transport
         self._shutdown(
@@ -419,6 +533,9 @@ class Connection(asyncio.BufferedProtocol):
         if self.closed:
             return
         self.closed = True
+        if self._handshake_timer is not None:
+            self._handshake_timer.cancel()
+            self._handshake_timer = None
         self._out.clear()
         self._early.clear()
         self._held.clear()
@@ -438,5 +555,52 @@ _REJECTED: Any = _Rejected()
 
 
 def _preview(value: Any, limit: int = 80) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    """A short description of untrusted input: bounded, and never recursive.
+
+    ``repr`` would recurse once per level of nesting (a 1,000-deep frame raises
+    RecursionError) and copy all of a huge value first; this walks an explicit
+    stack and stops as soon as ``limit`` characters are out.
+    """
+    out: list[str] = []
+    size = 0
+    stack: list[Any] = [value]
+    while stack and size < limit:
+        item = stack.pop()
+        if type(item) is _Text:
+            text = item.text
+        elif type(item) is list or type(item) is tuple:
+            text = "["
+            stack.append(_Text("]"))
+            for i in range(min(len(item), limit) - 1, -1, -1):
+                stack.append(item[i])
+                if i:
+                    stack.append(_Text(", "))
+        elif type(item) is dict:
+            text = "{"
+            stack.append(_Text("}"))
+            pairs = list(item.items())[:limit]
+            for i in range(len(pairs) - 1, -1, -1):
+                stack.append(pairs[i][1])
+                stack.append(_Text(": "))
+                stack.append(pairs[i][0])
+                if i:
+                    stack.append(_Text(", "))
+        elif isinstance(item, (str, bytes, bytearray)):
+            text = repr(item[:limit])
+        else:
+            text = repr(item)[:limit]
+        out.append(text)
+        size += len(text)
+    text = "".join(out)
+    if stack or len(text) > limit:
+        return text[: limit - 3] + "..."
+    return text
+
+
+class _Text:
+    """Literal punctuation on ``_preview``'s stack."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text

@@ -2,7 +2,12 @@
 
 The coord runs a ``HeartbeatMonitor``; every server runs a ``HeartbeatResponder``.
 Every ``interval`` the monitor sends each watched server a datagram
-``[monitor_name, seq]`` (msgpack); the responder echoes ``[responder_name, seq]``.
+``[monitor_name, nonce, seq, mac]`` (msgpack); the responder checks the MAC and
+echoes ``[responder_name, nonce, seq, mac]``. The nonce is chosen afresh by
+each monitor when it starts, the MACs are HMACs with the cluster secret over
+every field and both names (``auth.mac``), and each sequence number counts
+once: a forged ack, a replayed one, or one meant for an earlier monitor is
+ignored (counted in ``ignored``) and moves neither a result nor the timeout.
 The monitor keeps a smoothed round-trip time per target, as TCP does (SRTT with
 gain 1/8), and reports each heartbeat exactly once through ``on_result``:
 
@@ -35,6 +40,7 @@ from typing import Any
 import msgpack
 
 from teachraft.net.address import join_address, split_address
+from teachraft.net.auth import NONCE_BYTES, as_key, check, mac, new_nonce
 from teachraft.net.errors import BindError, NetError
 from teachraft.net.faults import FaultFilter
 
@@ -44,15 +50,33 @@ _pack = msgpack.Packer(use_bin_type=True).pack
 _LATE_MEMORY = 16
 
 
-def _parse(data: bytes) -> tuple[str, int] | None:
-    """Return ``(name, seq)`` from a heartbeat or ack datagram, or None if malformed."""
+def _parse(data: bytes) -> tuple[str, bytes, int, bytes] | None:
+    """Return ``(name, nonce, seq, mac)`` of a heartbeat or ack, or None if malformed."""
+    if len(data) > 512:
+        return None
     try:
         msg = msgpack.unpackb(data, raw=False, strict_map_key=True)
     except Exception:
         return None
-    if type(msg) is list and len(msg) == 2 and type(msg[0]) is str and type(msg[1]) is int:
-        return msg[0], msg[1]
+    if (
+        type(msg) is list
+        and len(msg) == 4
+        and type(msg[0]) is str
+        and type(msg[1]) is bytes
+        and len(msg[1]) == NONCE_BYTES
+        and type(msg[2]) is int
+        and type(msg[3]) is bytes
+    ):
+        return msg[0], msg[1], msg[2], msg[3]
     return None
+
+
+def _heartbeat_mac(key: bytes, monitor: str, nonce: bytes, seq: int) -> bytes:
+    return mac(key, "teachraft-heartbeat", monitor, nonce, seq)
+
+
+def _ack_mac(key: bytes, responder: str, monitor: str, nonce: bytes, seq: int) -> bytes:
+    return mac(key, "teachraft-ack", responder, monitor, nonce, seq)
 
 
 async def _bind(
@@ -92,13 +116,16 @@ class HeartbeatResponder:
         host: str = "127.0.0.1",
         port: int = 0,
         faults: FaultFilter | None = None,
+        secret: str | bytes | None = None,
     ) -> None:
         self.name = name
         self.host = host
         self.port = port
         self.faults = faults
+        self.key = as_key(secret)
         self.paused = False
         self.answered = 0
+        self.ignored = 0
         self._transport: asyncio.DatagramTransport | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -128,16 +155,17 @@ class HeartbeatResponder:
 
     def _received(self, data: bytes, addr: Any) -> None:
         msg = _parse(data)
-        if msg is None:
-            logger.debug("%s: ignoring a malformed heartbeat from %s", self.name, addr)
+        if msg is None or not check(_heartbeat_mac(self.key, *msg[:3]), msg[3]):
+            self.ignored += 1
+            logger.debug("%s: ignoring a malformed or forged heartbeat from %s", self.name, addr)
             return
         if self.paused or self._transport is None:
             return
-        monitor, seq = msg
+        monitor, nonce, seq, _ = msg
         delay = 0.0 if self.faults is None else self.faults.route(self.name, monitor)
         if delay is None:
             return
-        reply = _pack([self.name, seq])
+        reply = _pack([self.name, nonce, seq, _ack_mac(self.key, self.name, monitor, nonce, seq)])
         if delay > 0.0:
             assert self._loop is not None
             self._loop.call_later(delay, self._send, reply, addr)
@@ -197,10 +225,14 @@ class HeartbeatMonitor:
         timeout_floor: float = 0.05,
         rtt_multiple: float = 4.0,
         max_timeout: float = 1.0,
+        secret: str | bytes | None = None,
     ) -> None:
         if interval <= 0:
             raise ValueError(f"heartbeat interval must be > 0, not {interval}")
         self.name = name
+        self.key = as_key(secret)
+        self.nonce = new_nonce()
+        self.ignored = 0
         self.on_result = on_result
         self.interval = interval
         self.faults = faults
@@ -252,6 +284,7 @@ class HeartbeatMonitor:
         if self._transport is not None:
             raise NetError(f"heartbeat monitor {self.name} already started")
         loop = self._loop = asyncio.get_running_loop()
+        self.nonce = new_nonce()
         self._transport, _ = await _bind(_Endpoint(self._received), self.host, 0)
         self._next_tick = loop.time()
         self._beat_all()
@@ -300,7 +333,8 @@ class HeartbeatMonitor:
         delay = 0.0 if self.faults is None else self.faults.route(self.name, state.name)
         if delay is None:
             return  # lost: it will expire
-        data = _pack([self.name, seq])
+        nonce = self.nonce
+        data = _pack([self.name, nonce, seq, _heartbeat_mac(self.key, self.name, nonce, seq)])
         if delay > 0.0:
             loop.call_later(delay, self._send, data, state.addr)
         else:
@@ -337,12 +371,18 @@ class HeartbeatMonitor:
     def _received(self, data: bytes, addr: Any) -> None:
         msg = _parse(data)
         if msg is None:
+            self.ignored += 1
             logger.debug("%s: ignoring a malformed ack from %s", self.name, addr)
             return
-        name, seq = msg
+        name, nonce, seq, tag = msg
         state = self._targets.get(name)
-        if state is None:
-            logger.debug("%s: ignoring an ack from unwatched %s", self.name, name)
+        if (
+            state is None
+            or nonce != self.nonce
+            or not check(_ack_mac(self.key, name, self.name, nonce, seq), tag)
+        ):
+            self.ignored += 1
+            logger.debug("%s: ignoring an ack from %s that is forged or not ours", self.name, addr)
             return
         assert self._loop is not None
         now = self._loop.time()

@@ -9,7 +9,9 @@ arbitrary objects.
 
 The decoder is written for the hot path of the transport: the socket reads
 straight into the decoder's reusable buffer, and frames are decoded out of it
-through a memoryview, without copying them first.
+through a memoryview, without copying them first. The buffer grows only as
+bytes arrive, never to the size a header announces, so a peer that sends a
+4-byte header for a 4 MiB frame costs us 4 bytes, not 4 MiB.
 """
 
 from __future__ import annotations
@@ -61,10 +63,11 @@ class FrameDecoder:
     After a FrameError the decoder's state is undefined: close the connection.
     """
 
-    __slots__ = ("_buf", "_capacity", "_end", "_start", "_view", "max_frame")
+    __slots__ = ("_buf", "_capacity", "_end", "_start", "_view", "max_frame", "single")
 
     def __init__(self, max_frame: int = DEFAULT_MAX_FRAME, capacity: int = 65536) -> None:
         self.max_frame = max_frame
+        self.single = False  # decode at most one frame per commit (during a handshake)
         self._capacity = max(capacity, 16)
         self._buf = bytearray(self._capacity)
         self._view = memoryview(self._buf)
@@ -104,6 +107,7 @@ class FrameDecoder:
         pos = self._start
         end = self._end
         limit = self.max_frame
+        single = self.single
         append = out.append
         try:
             while end - pos >= 4:
@@ -112,22 +116,17 @@ class FrameDecoder:
                     raise FrameError(f"frame of {size} bytes exceeds the limit of {limit}")
                 stop = pos + 4 + size
                 if stop > end:
-                    self._start = pos
-                    self._reserve_frame(pos, 4 + size)
-                    return
+                    break  # the rest arrives later; the buffer grows only as it does
                 append(_unpackb(view[pos + 4 : stop], raw=False, strict_map_key=True))
                 pos = stop
+                if single:
+                    break
         except FrameError:
             raise
         except Exception:
             decode_body(view[pos + 4 : stop])  # raises the FrameError that explains it
             raise
         self._start = pos
-
-    def _reserve_frame(self, pos: int, frame_size: int) -> None:
-        """Make sure the frame starting at ``pos`` will fit once it arrives."""
-        if frame_size > len(self._buf) - pos:
-            self._reserve(frame_size - (self._end - pos))
 
     def _reserve(self, free: int) -> None:
         """Make at least ``free`` bytes of room after ``_end`` (compacting or growing)."""
@@ -151,3 +150,8 @@ class FrameDecoder:
     def buffered(self) -> int:
         """Bytes received but not yet part of a whole frame."""
         return self._end - self._start
+
+    @property
+    def allocated(self) -> int:
+        """Bytes this decoder holds in memory (its buffer's size)."""
+        return len(self._buf)

@@ -18,6 +18,19 @@ Failure semantics, chosen to look like a real network to Raft:
 - ``close`` is a fail-stop crash: every socket is reset and every call fails.
 - ``pause``/``resume`` freeze a node without closing anything: inbound frames
   are held in order and delivered on resume.
+
+Bounds that keep a hostile local process from hurting a node (every refusal
+is counted in ``problems`` and logged, at most once a second per kind):
+
+- every connection must prove it knows the cluster ``secret`` within
+  ``handshake_timeout`` seconds (``connection`` describes the handshake);
+- at most ``max_handshakes`` accepted connections may be mid-handshake (a new
+  one evicts the oldest, so a flood cannot lock real peers out) and at most
+  ``max_connections`` accepted connections may be open (more are refused);
+- a connection that carries nothing for ``idle_timeout`` seconds, with no call
+  waiting on it, is closed (it is redialled when next needed);
+- per-peer counters exist only for authenticated peers, and those of a peer
+  that only dialled us are freed when its last connection goes.
 """
 
 from __future__ import annotations
@@ -25,10 +38,13 @@ from __future__ import annotations
 import asyncio
 import errno
 import logging
+import time
+from collections import Counter
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from teachraft.net.address import join_address, split_address
+from teachraft.net.auth import as_key
 from teachraft.net.connection import ONEWAY, Connection, Responder, call_timeout
 from teachraft.net.deadlines import CallDeadlines
 from teachraft.net.errors import BindError, NetError, ProtocolError, Unreachable
@@ -48,6 +64,10 @@ REDIAL_BUDGET = 0.5
 REDIAL_FIRST_PAUSE = 0.01
 REDIAL_MAX_PAUSE = 0.1
 CONNECT_FLOOR = 0.05
+HANDSHAKE_TIMEOUT = 5.0
+IDLE_TIMEOUT = 300.0
+MAX_CONNECTIONS = 512
+MAX_HANDSHAKES = 64
 
 _ENCODE_ERRORS = (TypeError, ValueError, OverflowError, ProtocolError)
 
@@ -66,8 +86,22 @@ class Node:
         max_frame: int = DEFAULT_MAX_FRAME,
         faults: FaultFilter | None = None,
         listen: bool = True,
+        secret: str | bytes | None = None,
+        handshake_timeout: float = HANDSHAKE_TIMEOUT,
+        idle_timeout: float | None = IDLE_TIMEOUT,
+        max_connections: int = MAX_CONNECTIONS,
+        max_handshakes: int = MAX_HANDSHAKES,
     ) -> None:
         self.name = name
+        self.key = as_key(secret)
+        self.handshake_timeout = handshake_timeout
+        self.idle_timeout = idle_timeout
+        self.max_connections = max_connections
+        self.max_handshakes = max_handshakes
+        self.problems: Counter[str] = Counter()
+        self._logged_at: dict[str, float] = {}
+        self._unlogged: Counter[str] = Counter()
+        self._sweeper: asyncio.TimerHandle | None = None
         self.handler = handler
         self.host = host
         self.port = port
@@ -87,6 +121,8 @@ class Node:
         self._conns: dict[str, Connection] = {}
         self._all: set[Connection] = set()
         self._names: dict[str, str] = {}
+        self._accepted: dict[Connection, None] = {}  # accepted connections, oldest first
+        self._handshaking: dict[Connection, None] = {}  # accepted, not yet authenticated
 
     def __repr__(self) -> str:
         where = join_address(self.host, self.port) if self.listen else "client"
@@ -117,6 +153,9 @@ class Node:
     async def close(self) -> None:
         """Fail-stop: close the listener and every connection, fail pending calls."""
         self._closed = True
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
         server = self._server
         self._server = None
         if server is not None:
@@ -195,7 +234,11 @@ class Node:
         conn = self._conns.get(address)
         if conn is None or conn.transport is None:
             conn = self._connection(address, min(timeout, REDIAL_BUDGET))
-        rid, fut = conn.request(method, body, timeout)
+        try:
+            rid, fut = conn.request(method, body, timeout)
+        except _ENCODE_ERRORS as exc:  # e.g. over the frame limit: the caller hears it now
+            callback(None, exc if isinstance(exc, NetError) else ProtocolError(str(exc)))
+            return
         deadlines = self.deadlines
 
         def done(f: asyncio.Future) -> None:
@@ -261,7 +304,31 @@ class Node:
                 self.deadlines.close()
             self.loop = loop
             self.deadlines = CallDeadlines(loop, call_timeout)
+            if self._sweeper is not None:
+                self._sweeper.cancel()
+            if self.idle_timeout is not None:
+                self._sweeper = loop.call_later(self.idle_timeout, self._sweep_idle)
         return loop
+
+    def _sweep_idle(self) -> None:
+        """Close connections that carried nothing since the last sweep and wait on nothing."""
+        for conn in list(self._all):
+            if not conn.heard and not conn.pending and conn.transport is not None:
+                conn.close_idle()
+            conn.heard = False
+        if not self._closed and self.loop is not None and self.idle_timeout is not None:
+            self._sweeper = self.loop.call_later(self.idle_timeout, self._sweep_idle)
+
+    def report(self, kind: str, line: str) -> None:
+        """Count one refused input of ``kind`` and log ``line`` (at most once a second per kind)."""
+        self.problems[kind] += 1
+        now = time.monotonic()
+        if now - self._logged_at.get(kind, -1e9) < 1.0:
+            self._unlogged[kind] += 1
+            return
+        self._logged_at[kind] = now
+        more = self._unlogged.pop(kind, 0)
+        logger.warning("%s%s", line, f" (and {more} more like it)" if more else "")
 
     async def _connect(self, conn: Connection, host: str, port: int) -> None:
         loop = conn.loop
@@ -286,18 +353,49 @@ class Node:
     def _accept(self) -> Connection:
         return Connection(self, None)
 
-    def _connection_made(self, conn: Connection) -> None:
-        if conn.address is None:
-            self.accepts += 1
-            self._all.add(conn)
-        else:
+    def _connection_made(self, conn: Connection) -> bool:
+        """Admit a new connection (False: refused by the connection cap)."""
+        if conn.address is not None:
             self.dials += 1
+            return True
+        if len(self._accepted) >= self.max_connections:
+            self.report(
+                "connection cap",
+                f"{self.name}: refused a connection from {conn.remote}: "
+                f"{self.max_connections} connections are open",
+            )
+            return False
+        if len(self._handshaking) >= self.max_handshakes:
+            oldest = next(iter(self._handshaking))
+            oldest.refuse(
+                "handshake timeout",
+                f"closed a connection from {oldest.remote} still unauthenticated when "
+                f"{self.max_handshakes} others were waiting",
+            )
+        self.accepts += 1
+        self._all.add(conn)
+        self._accepted[conn] = None
+        self._handshaking[conn] = None
+        return True
 
     def _hello_received(self, conn: Connection) -> None:
+        self._handshaking.pop(conn, None)
         if conn.address is not None and conn.peer is not None:
             self._names[conn.address] = conn.peer
 
     def _forget(self, conn: Connection) -> None:
         self._all.discard(conn)
+        self._accepted.pop(conn, None)
+        self._handshaking.pop(conn, None)
         if conn.address is not None and self._conns.get(conn.address) is conn:
             del self._conns[conn.address]
+        peer = conn.peer
+        if peer is not None and conn.address is None and not self._in_use(peer):
+            self.stats.pop((self.name, peer), None)
+            self.stats.pop((peer, self.name), None)
+
+    def _in_use(self, peer: str) -> bool:
+        """True while we dial ``peer`` or another of its connections is open."""
+        if peer in self._names.values():
+            return True
+        return any(c.peer == peer for c in self._all)

@@ -29,6 +29,7 @@ from teachraft.core.client import (
 from teachraft.core.log import GET, PUT
 from teachraft.core.messages import SCHEMA, ClientReply, GetLeader, LeaderInfo
 from teachraft.errors import KVError, NoQuorumError, OpTimeoutError
+from teachraft.limits import MAX_VALUE_BYTES, check_put
 from teachraft.net.errors import NetError
 from teachraft.net.faults import FaultFilter
 from teachraft.net.transport import Node
@@ -72,15 +73,20 @@ class KVClient(Host):
         history: Any = None,
         keep_results: int = 10_000,
         port: int = 0,
+        secret: str | bytes | None = None,  # the cluster secret (net.auth)
+        max_value_bytes: int = MAX_VALUE_BYTES,  # security: refuse a Put larger than a frame
     ) -> None:
         super().__init__(f"client{core.client_id}", core, tick_interval)
         self.client_id = core.client_id
+        self.max_value_bytes = max_value_bytes
         self.coord_addr = coord_addr
         self.call_timeout = call_timeout
         self.history = history
         self.server_address: Callable[[int], str | None] | None = None
         """Where a server takes client requests, for ops sent ``via`` it (set by the deployment)."""
-        self.node = Node(self.name, self._handle, port=port, schema=SCHEMA, faults=faults)
+        self.node = Node(
+            self.name, self._handle, port=port, schema=SCHEMA, faults=faults, secret=secret
+        )
         self.futures: dict[int, asyncio.Future[OpResult]] = {}
         self.history_ids: dict[int, int] = {}
         self.results: deque[OpResult] = deque(maxlen=keep_results)
@@ -108,8 +114,12 @@ class KVClient(Host):
     def submit(self, kind: int, key: str, value: str = "", via: int | None = None) -> int:
         """Queue an op; returns its op id (raises core.client.QueueFull past ChCapacity).
 
-        ``via`` sends it to that server once, instead of to the leader.
+        A Put larger than ``max_value_bytes`` raises ValueTooLargeError here,
+        before it reaches the log (``teachraft.limits``). ``via`` sends it to that
+        server once, instead of to the leader.
         """
+        if kind == PUT:
+            check_put(key, value, self.max_value_bytes)
         op_id = self.core.submit(kind, key, value, self._via_address(via))
         if self.history is not None:
             f = "put" if kind == PUT else "get"

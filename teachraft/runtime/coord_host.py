@@ -34,17 +34,26 @@ class CoordHost(Host):
         host: str = "127.0.0.1",
         port: int = 0,
         client_port: int | None = None,
+        secret: str | bytes | None = None,  # the cluster secret (net.auth)
     ) -> None:
         super().__init__("coord", core, tick_interval)
-        self.node = Node("coord", self._handle, host=host, port=port, schema=SCHEMA, faults=faults)
+        self.node = Node(
+            "coord", self._handle, host=host, port=port, schema=SCHEMA, faults=faults, secret=secret
+        )
         # The original listens for clients and servers on separate addresses.
         self.client_node = self.node
         if client_port is not None:
             self.client_node = Node(
-                "coord", self._handle, host=host, port=client_port, schema=SCHEMA, faults=faults
+                "coord",
+                self._handle,
+                host=host,
+                port=client_port,
+                schema=SCHEMA,
+                faults=faults,
+                secret=secret,
             )
         self.monitor = HeartbeatMonitor(
-            "coord", self._heartbeat, interval=heartbeat_interval, faults=faults
+            "coord", self._heartbeat, interval=heartbeat_interval, faults=faults, secret=secret
         )
 
     @property

@@ -50,19 +50,32 @@ class ServerHost(Host):
         heartbeat_port: int = 0,
         storage: Any = None,
         join_timeout: float = 30.0,
+        secret: str | bytes | None = None,  # the cluster secret (net.auth)
     ) -> None:
         super().__init__(server_name(core.server_id), core, tick_interval)
         self.coord_addr = coord_addr
         self.storage = storage
         self.join_timeout = join_timeout
         self.node = Node(
-            self.name, self._handle, host=host, port=port, schema=SCHEMA, faults=faults
+            self.name,
+            self._handle,
+            host=host,
+            port=port,
+            schema=SCHEMA,
+            faults=faults,
+            secret=secret,
         )
         self.client_node = Node(
-            self.name, self._handle, host=host, port=client_port, schema=SCHEMA, faults=faults
+            self.name,
+            self._handle,
+            host=host,
+            port=client_port,
+            schema=SCHEMA,
+            faults=faults,
+            secret=secret,
         )
         self.heartbeats = HeartbeatResponder(
-            self.name, host=host, port=heartbeat_port, faults=faults
+            self.name, host=host, port=heartbeat_port, faults=faults, secret=secret
         )
         self.joined = asyncio.Event()
 

@@ -2,23 +2,66 @@
 
 Raft's rule is that a server answers only after its term and new entries are on
 stable storage. The host writes every ``Persist`` effect of a batch here and
-fsyncs once, before any message of that batch leaves. The file is an
-append-only sequence of msgpack records ``[term, truncate_from, entries]``;
-loading replays them, so a torn last record (a crash mid-write) is ignored.
+fsyncs once, before any message of that batch leaves.
+
+The file starts with a magic line, then holds an append-only sequence of
+records. Each record is a 12-byte header, ``length``, ``crc32(body)`` and
+``crc32(length, crc32(body))`` (big-endian), then its msgpack body
+``[term, truncate_from, entries]``. Loading replays the records, and never
+loads bytes that fail a check:
+
+- A damaged record at the end, with no valid record after it, is what a crash
+  in the middle of a write leaves (a torn tail). It is dropped, the file is
+  truncated before it, and the drop is reported (``Recovered.torn``). Raft
+  copies the lost suffix back from the leader.
+- Damage anywhere else means the disk or a person changed the file. The
+  restart is refused with ``StorageCorrupt``: one line naming the file, the
+  byte offset and what to do. A server never serves data it did not write.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import struct
+import zlib
+from dataclasses import dataclass
 from pathlib import Path
 
 import msgpack
 
 from teachraft.core.effects import Persist
 from teachraft.core.log import Entry
+from teachraft.errors import TeachraftError
 
 log = logging.getLogger(__name__)
+
+MAGIC = b"teachraft-log v1\n"
+_HEADER = struct.Struct(">III")
+_LENGTH_CRC = struct.Struct(">II")
+_MAX_RECORD = 1 << 31
+
+
+class StorageCorrupt(TeachraftError):
+    """A data file is damaged before its last record: the server must not start from it."""
+
+
+@dataclass(frozen=True, slots=True)
+class Recovered:
+    """What a data file holds, and the torn tail dropped from it (if any)."""
+
+    term: int
+    entries: list[Entry]
+    torn: str | None = None
+    dropped_bytes: int = 0
+
+
+def encode_record(term: int, truncate_from: int, entries: list[Entry]) -> bytes:
+    """One record: checked header, then the msgpack body."""
+    body = msgpack.packb([term, truncate_from, entries], use_bin_type=True)
+    body_crc = zlib.crc32(body)
+    head_crc = zlib.crc32(_LENGTH_CRC.pack(len(body), body_crc))
+    return _HEADER.pack(len(body), body_crc, head_crc) + body
 
 
 class Storage:
@@ -29,14 +72,19 @@ class Storage:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.fsync = fsync
         self._file = self.path.open("ab")
+        if self._file.tell() == 0:
+            self._file.write(MAGIC)
+            self._sync()
 
     def write(self, persists: list[Persist]) -> None:
         """Append the batch and make it durable before the host sends anything."""
-        packer = msgpack.Packer(use_bin_type=True)
         buf = bytearray()
         for p in persists:
-            buf += packer.pack([p.term, p.truncate_from or 0, [e.to_wire() for e in p.entries]])
+            buf += encode_record(p.term, p.truncate_from or 0, [e.to_wire() for e in p.entries])
         self._file.write(buf)
+        self._sync()
+
+    def _sync(self) -> None:
         self._file.flush()
         if self.fsync:
             os.fsync(self._file.fileno())
@@ -46,21 +94,107 @@ class Storage:
 
     @staticmethod
     def load(path: str | Path) -> tuple[int, list[Entry]] | None:
-        """Replay a storage file: (term, entries), or None if there is none."""
+        """Replay a storage file: (term, entries), or None if there is none.
+
+        Raises StorageCorrupt on damage other than a torn tail; use ``recover``
+        to learn whether a torn tail was dropped.
+        """
+        recovered = Storage.recover(path)
+        return None if recovered is None else (recovered.term, recovered.entries)
+
+    @staticmethod
+    def recover(path: str | Path) -> Recovered | None:
+        """Replay a storage file, dropping (and truncating) a torn tail; None if absent."""
         path = Path(path)
         if not path.exists():
             return None
+        data = path.read_bytes()
+        if not data.startswith(MAGIC):
+            if MAGIC.startswith(data):  # crashed while creating the file
+                _truncate(path, 0)
+                return Recovered(0, [])
+            raise StorageCorrupt(
+                f"{path}: corrupt at byte 0 (not a teachraft data file, or written by an older "
+                "version): move it away to restart this server empty; it catches up from the leader"
+            )
         term = 0
         entries: list[Entry] = []
-        unpacker = msgpack.Unpacker(raw=False)
-        unpacker.feed(path.read_bytes())
-        try:
-            for record in unpacker:
-                t, truncate_from, batch = record
-                term = max(term, t)
-                if truncate_from:
-                    del entries[truncate_from - 1 :]
-                entries.extend(Entry.from_wire(e) for e in batch)
-        except (ValueError, TypeError, msgpack.ExtraData) as exc:
-            log.warning("%s: ignoring a torn record at the end (%s)", path, exc)
-        return term, entries
+        pos = len(MAGIC)
+        while pos < len(data):
+            record, problem = _read_record(data, pos)
+            if record is None:
+                return _torn_or_corrupt(path, data, pos, problem, term, entries)
+            t, truncate_from, batch, stop = record
+            term = max(term, t)
+            if truncate_from:
+                del entries[truncate_from - 1 :]
+            entries.extend(batch)
+            pos = stop
+        return Recovered(term, entries)
+
+
+def _read_record(data: bytes, pos: int) -> tuple[tuple[int, int, list[Entry], int] | None, str]:
+    """The record at ``pos`` as (term, truncate_from, entries, end), or None and why."""
+    if len(data) - pos < _HEADER.size:
+        return None, "a record header cut short"
+    length, body_crc, head_crc = _HEADER.unpack_from(data, pos)
+    if zlib.crc32(data[pos : pos + 8]) != head_crc or length >= _MAX_RECORD:
+        return None, "a record header that fails its checksum"
+    start = pos + _HEADER.size
+    stop = start + length
+    if stop > len(data):
+        return None, "a record cut short"
+    body = data[start:stop]
+    if zlib.crc32(body) != body_crc:
+        return None, "a record that fails its checksum"
+    try:
+        t, truncate_from, batch = msgpack.unpackb(body, raw=False, strict_map_key=True)
+        if type(t) is not int or type(truncate_from) is not int or type(batch) is not list:
+            raise ValueError("a record of the wrong shape")
+        return (t, truncate_from, [Entry.from_wire(e) for e in batch], stop), ""
+    except (ValueError, TypeError, msgpack.ExtraData):
+        return None, "a record whose checksum holds but whose contents are not a log record"
+
+
+def _torn_or_corrupt(
+    path: Path, data: bytes, pos: int, problem: str, term: int, entries: list[Entry]
+) -> Recovered:
+    """A bad record at ``pos``: a torn tail if no valid record follows, else corruption."""
+    following = _next_valid_record(data, pos + 1)
+    if following is not None:
+        raise StorageCorrupt(
+            f"{path}: corrupt at byte {pos} ({problem}; valid records follow at byte "
+            f"{following}): move the file away to restart this server empty; "
+            "it catches up from the leader"
+        )
+    dropped = len(data) - pos
+    note = (
+        f"{path}: dropped a torn tail of {dropped} bytes at byte {pos} ({problem}), "
+        "left by a crash during a write; the server catches up from the leader"
+    )
+    log.warning("%s", note)
+    _truncate(path, pos)
+    return Recovered(term, entries, note, dropped)
+
+
+def _next_valid_record(data: bytes, start: int) -> int | None:
+    """The offset of the first whole, checked record at or after ``start`` (None if none)."""
+    crc32 = zlib.crc32
+    unpack = _HEADER.unpack_from
+    end = len(data) - _HEADER.size
+    for pos in range(start, end + 1):
+        length, body_crc, head_crc = unpack(data, pos)
+        if crc32(data[pos : pos + 8]) != head_crc:
+            continue
+        stop = pos + _HEADER.size + length
+        if stop <= len(data) and crc32(data[pos + _HEADER.size : stop]) == body_crc:
+            return pos
+    return None
+
+
+def _truncate(path: Path, size: int) -> None:
+    """Cut the file to ``size`` bytes, durably, so later appends follow good records."""
+    with path.open("r+b") as f:
+        f.truncate(size)
+        f.flush()
+        os.fsync(f.fileno())

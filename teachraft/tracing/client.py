@@ -7,6 +7,11 @@ While the server is down the client keeps buffering and redials with bounded
 backoff; a resent batch is harmless because the server deduplicates by
 (identity, own time). ``aclose`` flushes everything that can be flushed.
 
+The client proves it knows the cluster secret when it connects (``wire``
+describes the challenge). A record too large for one frame is not lost
+silently: it is sent with its body replaced by a note saying so (its clock
+tick stays in the trace), counted in ``oversize`` and logged.
+
 ``emit`` may also be called from another thread than the client's loop (the
 ``connect_tracer`` helper runs the loop in a background thread so that plain
 scripts and subprocesses can trace).
@@ -21,11 +26,13 @@ import threading
 from collections import deque
 from typing import Any
 
+from teachraft.net.auth import as_key, new_nonce
 from teachraft.net.framing import DEFAULT_MAX_FRAME, FrameDecoder, FrameError, encode_frame
 from teachraft.tracing.config import parse_address
 from teachraft.tracing.sinks import Record
 from teachraft.tracing.wire import (
     ProtocolError,
+    auth_message,
     batch_message,
     clock_request,
     message_type,
@@ -48,6 +55,10 @@ class ServerRejected(Exception):
     """The server closed the connection because of what this client sent."""
 
 
+class AuthRefused(ConnectionError):
+    """The server refused our proof of the secret: retried, since no record was at fault."""
+
+
 class TracingClient:
     """A Sink for asyncio code that delivers records to a TracingServer."""
 
@@ -60,8 +71,12 @@ class TracingClient:
         ack_timeout: float = 30.0,
         connect_timeout: float = 5.0,
         linger: float = 0.005,
+        secret: str | bytes | None = None,
     ) -> None:
         self.address = address
+        self.key = as_key(secret)
+        self.oversize = 0
+        self.auth_refused = 0
         self.linger = linger
         self._host, self._port = parse_address(address)
         self.batch_size = batch_size
@@ -163,6 +178,13 @@ class TracingClient:
             except ServerRejected as exc:
                 self._on_rejected(str(exc))
                 await self._disconnect()
+            except AuthRefused as exc:
+                if not self.auth_refused:
+                    logger.error("tracing client for %s: %s", self.address, exc)
+                self.auth_refused += 1
+                await self._disconnect()
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, self.max_backoff)
             except _NETWORK_ERRORS as exc:
                 logger.debug("tracing client %s: %s; retrying in %.2fs", self.address, exc, backoff)
                 await self._disconnect()
@@ -216,15 +238,23 @@ class TracingClient:
             frame = encode_frame(batch_message(seq, self._inflight)) if self._inflight else None
         if frame is not None and len(frame) - 4 > DEFAULT_MAX_FRAME:
             if len(self._inflight) == 1:
-                logger.error("dropping a record larger than the frame limit")
-                self.dropped += 1
-                self._inflight = []
-                return None
+                self._inflight = [self._shrunk(self._inflight[0], len(frame) - 4)]
+                return encode_frame(batch_message(seq, self._inflight))
             half = len(self._inflight) // 2
             self._buffer.extendleft(reversed(self._inflight[half:]))
             self._inflight = self._inflight[:half]
             return self._encode(seq)
         return frame
+
+    def _shrunk(self, record: Record, size: int) -> Record:
+        """The record with its body replaced by a note: its event stays in the trace."""
+        self.oversize += 1
+        note = (
+            f"the body of this {record.tag} record was {size / 1e6:.1f} MB, over the "
+            f"{DEFAULT_MAX_FRAME / 1e6:.1f} MB frame limit, and was left out"
+        )
+        logger.warning("tracing client: %s (%s)", note, record.identity)
+        return Record(record.identity, record.trace_id, record.tag, {"Omitted": note}, record.clock)
 
     async def _await_ack(self, seq: int) -> None:
         while True:
@@ -258,6 +288,10 @@ class TracingClient:
             asyncio.open_connection(self._host, self._port), self.connect_timeout
         )
         self._decoder = FrameDecoder(DEFAULT_MAX_FRAME)
+        await asyncio.wait_for(
+            _authenticate(self._reader, self._writer, self._decoder, self.key),
+            self.connect_timeout,
+        )
 
     async def _disconnect(self) -> None:
         writer, self._writer, self._reader = self._writer, None, None
@@ -273,7 +307,7 @@ class TracingClient:
 
     @staticmethod
     async def fetch_clock(
-        address: str, identity: str, timeout: float = 5.0
+        address: str, identity: str, timeout: float = 5.0, secret: str | bytes | None = None
     ) -> dict[str, int] | None:
         """The last clock the server at ``address`` has for ``identity`` (None if none).
 
@@ -283,17 +317,43 @@ class TracingClient:
         host, port = parse_address(address)
         reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
         try:
+            decoder = FrameDecoder(DEFAULT_MAX_FRAME)
+            await asyncio.wait_for(_authenticate(reader, writer, decoder, as_key(secret)), timeout)
             writer.write(encode_frame(clock_request(identity)))
             await writer.drain()
-            return await asyncio.wait_for(_read_clock_reply(reader, identity), timeout)
+            return await asyncio.wait_for(_read_clock_reply(reader, identity, decoder), timeout)
         finally:
             writer.close()
             with contextlib.suppress(*_NETWORK_ERRORS):
                 await asyncio.wait_for(writer.wait_closed(), 1.0)
 
 
-async def _read_clock_reply(reader: asyncio.StreamReader, identity: str) -> dict[str, int] | None:
-    decoder = FrameDecoder(DEFAULT_MAX_FRAME)
+async def _authenticate(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, decoder: FrameDecoder, key: bytes
+) -> None:
+    """Answer the server's challenge with the proof that we know the secret; await its word."""
+    sent = False
+    while True:
+        data = await reader.read(4096)
+        if not data:
+            raise ConnectionError("the tracing server closed the connection")
+        for message in decoder.feed(data):
+            kind = message_type(message)
+            if kind == "err":
+                raise AuthRefused(f"the tracing server refused us: {message.get('msg')}")
+            if kind == "welcome" and sent:
+                return
+            nonce = message.get("nonce")
+            if kind != "challenge" or type(nonce) is not bytes or sent:
+                raise ProtocolError("the tracing server did not open with a challenge")
+            writer.write(encode_frame(auth_message(key, nonce, new_nonce())))
+            await writer.drain()
+            sent = True
+
+
+async def _read_clock_reply(
+    reader: asyncio.StreamReader, identity: str, decoder: FrameDecoder
+) -> dict[str, int] | None:
     while True:
         data = await reader.read(65536)
         if not data:

@@ -2,7 +2,8 @@
 
 ``config/tracing_server_config.json`` keeps the original's keys (ServerBind,
 Secret, OutputFile, ShivizOutputFile) so a KVRaft student recognises it.
-``Secret`` is accepted and ignored, as in the original. Every problem is a
+``Secret`` is the cluster secret tracers must prove they know (the same as in
+the nodes' configs; ``net.auth``). Every problem is a
 ``ConfigError`` naming the file and the key, because a wrong config is the
 most common reason a first run fails.
 """

@@ -8,6 +8,16 @@ record until its causal past is written (``ordering``), writes both files
 (``writer``) and appends every written record to ``table``, the EventTable
 that notebooks draw from while the run goes on.
 
+Only tracers that know the cluster secret are heard: the server opens each
+connection with a challenge nonce, and the first message must be an HMAC over
+it (``wire.auth_message``); until then a frame may hold at most a few hundred
+bytes, a connection silent for ``handshake_timeout`` is closed, and at most
+``max_connections`` connections are open at once. Records
+are checked before they are held: a name with control or separator
+characters, or a clock entry for another host that no received token explains
+(``provenance``), is refused. Every refusal is counted in ``problems`` and
+logged (at most once a second per kind).
+
 A connection that sends anything malformed is closed with a logged reason;
 the others are not disturbed. ``close()`` stops listening, waits a little
 for records that held ones depend on (they are usually in flight), then
@@ -22,22 +32,29 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from teachraft.net.auth import as_key, check, new_nonce
 from teachraft.net.framing import DEFAULT_MAX_FRAME, FrameDecoder, FrameError, encode_frame
 from teachraft.tracing.config import load_tracing_server_config, parse_address
 from teachraft.tracing.events import EventTable
 from teachraft.tracing.ordering import CausalOrderer
+from teachraft.tracing.provenance import unexplained_entry
 from teachraft.tracing.sinks import Record
 from teachraft.tracing.wire import (
     ProtocolError,
     ack_message,
+    auth_mac,
+    challenge_message,
     clock_reply,
     error_message,
     message_type,
     parse_batch,
     parse_clock_request,
+    welcome_message,
 )
 from teachraft.tracing.writer import TraceFileWriter
 
@@ -58,8 +75,16 @@ class TracingServer:
         max_frame: int = DEFAULT_MAX_FRAME,
         drain_timeout: float = 2.0,
         hold_timeout: float | None = 10.0,
+        secret: str | bytes | None = None,
+        handshake_timeout: float = 5.0,
+        max_connections: int = 256,
     ) -> None:
         self.bind = bind
+        self.max_connections = max_connections
+        self.key = as_key(secret)
+        self.handshake_timeout = handshake_timeout
+        self.problems: Counter[str] = Counter()
+        self._logged_at: dict[str, float] = {}
         self._host, self._port = parse_address(bind)
         self.output_file = Path(output_file)
         self.shiviz_output_file = Path(shiviz_output_file)
@@ -89,6 +114,7 @@ class TracingServer:
         """
         config = load_tracing_server_config(path)
         folder = Path(out_dir) if out_dir is not None else Path()
+        kwargs.setdefault("secret", config.Secret)
         return cls(
             config.ServerBind,
             folder / config.OutputFile,
@@ -196,7 +222,29 @@ class TracingServer:
         raise ProtocolError(f"unknown message type {kind!r}")
 
     def _accept(self, records: list[Record]) -> None:
-        self._write(self._orderer.offer_many(records, asyncio.get_running_loop().time()))
+        orderer = self._orderer
+        previous: dict[str, dict[str, int]] = {}
+        kept: list[Record] = []
+        for record in records:
+            identity = record.identity
+            before = previous.get(identity)
+            if before is None:
+                before = orderer.previous_clock(identity)
+            problem = unexplained_entry(record, before, orderer.seen)
+            if problem is not None:
+                self.report("forged clock", f"tracing server: refused a record: {problem}")
+                continue
+            previous[identity] = record.clock
+            kept.append(record)
+        self._write(orderer.offer_many(kept, asyncio.get_running_loop().time()))
+
+    def report(self, kind: str, line: str) -> None:
+        """Count one refused input of ``kind``; log ``line`` at most once a second per kind."""
+        self.problems[kind] += 1
+        now = time.monotonic()
+        if now - self._logged_at.get(kind, -1e9) >= 1.0:
+            self._logged_at[kind] = now
+            logger.warning("%s (%d so far)", line, self.problems[kind])
 
     async def _expire_held(self, timeout: float) -> None:
         """Write records whose causal past has not arrived for ``timeout`` s.
@@ -241,24 +289,72 @@ class TracingServer:
         return self._stopped
 
 
+HANDSHAKE_MAX_FRAME = 512
+"""Largest frame a tracer may send before it has authenticated."""
+
+
 class _TracingProtocol(asyncio.Protocol):
     """One tracer connection: frames in, acks and clock replies out."""
 
     def __init__(self, server: TracingServer) -> None:
         self.server = server
-        self.decoder = FrameDecoder(server.max_frame)
+        self.decoder = FrameDecoder(HANDSHAKE_MAX_FRAME)
+        self.decoder.single = True
         self.transport: asyncio.Transport | None = None
         self.peer = "?"
         self.failed = False
+        self.authenticated = False
+        self.nonce = new_nonce()
+        self._timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
         self.peer = str(transport.get_extra_info("peername"))
+        if len(self.server._connections) >= self.server.max_connections:
+            self.refuse("connection cap", f"{self.server.max_connections} connections are open")
+            return
         self.server._connections.add(self)
+        transport.write(encode_frame(challenge_message(self.nonce)))
+        self._timer = asyncio.get_running_loop().call_later(
+            self.server.handshake_timeout, self._handshake_expired
+        )
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.server._connections.discard(self)
+        if self._timer is not None:
+            self._timer.cancel()
+
+    def _handshake_expired(self) -> None:
+        if not self.authenticated and not self.failed:
+            self.refuse("handshake timeout", "did not authenticate in time")
+
+    def _authenticate(self, messages: list[Any]) -> list[Any]:
+        """Check the first message's proof; return the messages that follow it."""
+        message = messages[0]
+        if type(message) is not dict or message.get("t") != "auth":
+            self.refuse("auth", "sent records before authenticating")
+            return []
+        expected = auth_mac(self.server.key, self.nonce, message.get("nonce"))
+        if not check(expected, message.get("mac")):
+            self.refuse("auth", "does not know the cluster secret")
+            return []
+        self.authenticated = True
+        if self._timer is not None:
+            self._timer.cancel()
+        self.decoder.max_frame = self.server.max_frame
+        self.decoder.single = False
+        if self.transport is not None:
+            self.transport.write(encode_frame(welcome_message()))
+        return self.decoder.commit(0)
+
+    def refuse(self, kind: str, reason: str) -> None:
+        """Close an unauthenticated connection with one counted line."""
+        self.failed = True
+        self.server.report(kind, f"tracing server: refused a connection from {self.peer}: {reason}")
+        if self.transport is not None:
+            self.transport.write(encode_frame(error_message(reason)))
+            self.transport.close()
 
     def data_received(self, data: bytes) -> None:
         if self.failed or self.server.stopped:
@@ -266,7 +362,12 @@ class _TracingProtocol(asyncio.Protocol):
         replies: list[bytes] = []
         error: str | None = None
         try:
-            for message in self.decoder.feed(data):
+            messages = self.decoder.feed(data)
+            if not self.authenticated and messages:
+                messages = self._authenticate(messages)
+                if self.failed:
+                    return
+            for message in messages:
                 reply = self.server.handle(message)
                 if reply is not None:
                     replies.append(encode_frame(reply))

@@ -70,14 +70,16 @@ async def _make_client(address: str, options: dict[str, Any]) -> TracingClient:
 
 
 def fetch_clock_blocking(
-    address: str, identity: str, timeout: float = 10.0
+    address: str, identity: str, timeout: float = 10.0, secret: str | bytes | None = None
 ) -> dict[str, int] | None:
     """``TracingClient.fetch_clock`` from plain code, retrying until ``timeout``."""
     deadline = time.monotonic() + timeout
     delay = 0.02
     while True:
         try:
-            return asyncio.run(TracingClient.fetch_clock(address, identity, min(timeout, 5.0)))
+            return asyncio.run(
+                TracingClient.fetch_clock(address, identity, min(timeout, 5.0), secret)
+            )
         except (OSError, asyncio.TimeoutError):
             if time.monotonic() + delay > deadline:
                 raise
@@ -92,12 +94,14 @@ def connect_tracer(
     rng: random.Random | None = None,
     resume: bool = True,
     timeout: float = 10.0,
+    secret: str | bytes | None = None,
 ) -> Tracer:
     """A Tracer for plain code that sends to the tracing server at ``address``.
 
     With ``resume`` the tracer continues the clock the server has for
-    ``identity`` (a restarted process). Call ``tracer.close()`` at the end; an
-    atexit hook flushes if you forget.
+    ``identity`` (a restarted process). ``secret`` is the cluster secret the
+    tracing server was given (a server in this process needs none). Call
+    ``tracer.close()`` at the end; an atexit hook flushes if you forget.
     """
-    clock = fetch_clock_blocking(address, identity, timeout) if resume else None
-    return Tracer(identity, ThreadedTracingSink(address), rng=rng, clock=clock)
+    clock = fetch_clock_blocking(address, identity, timeout, secret) if resume else None
+    return Tracer(identity, ThreadedTracingSink(address, secret=secret), rng=rng, clock=clock)

@@ -45,8 +45,10 @@ def check_name(name: str, what: str = "tracer identity") -> str:
     """Return ``name`` if ShiViz can show it as a host or tag, else raise ValueError."""
     if not isinstance(name, str) or not name:
         raise ValueError(f"a {what} must be a non-empty string")
-    if any(ch in _BAD_IDENTITY_CHARS or ch.isspace() for ch in name):
-        raise ValueError(f"{what} {name!r} must not contain whitespace, '\"' or '\\'")
+    if any(ch in _BAD_IDENTITY_CHARS or ch.isspace() for ch in name) or not name.isprintable():
+        raise ValueError(
+            f"{what} {name!r} must not contain whitespace, control characters, '\"' or '\\'"
+        )
     return name
 
 

@@ -9,7 +9,11 @@ Each frame (``teachraft.net.framing``) holds one msgpack map:
   identity, "clock": {...} | None}``: the last clock the server has for that
   identity, so a restarted tracer continues its counter;
 * ``{"t": "err", "msg": text}`` sent by the server just before it closes a
-  connection that broke the protocol.
+  connection that broke the protocol;
+* ``{"t": "challenge", "nonce": bytes}``, the server's first message, answered
+  by the tracer's first message ``{"t": "auth", "nonce": bytes, "mac": bytes}``:
+  an HMAC with the cluster secret over both nonces (``auth_mac``), answered
+  by ``{"t": "welcome"}`` (or ``err`` and a close).
 
 A record travels as a 5-element list because that is the cheapest shape to
 pack and unpack in bulk. Nothing received is trusted: ``parse_batch`` checks
@@ -20,10 +24,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from teachraft.net.auth import mac
 from teachraft.tracing.sinks import Record
 
 _MAX_UINT64 = (1 << 64) - 1
 _BAD_HOST_CHARS = frozenset(' \t\n\r\v\f"\\')
+MAX_NAME = 256
 
 
 class ProtocolError(ValueError):
@@ -60,6 +66,24 @@ def error_message(text: str) -> dict[str, Any]:
     return {"t": "err", "msg": text}
 
 
+def challenge_message(nonce: bytes) -> dict[str, Any]:
+    return {"t": "challenge", "nonce": nonce}
+
+
+def welcome_message() -> dict[str, Any]:
+    return {"t": "welcome"}
+
+
+def auth_mac(key: bytes, server_nonce: bytes, tracer_nonce: Any) -> bytes:
+    """The tracer's proof that it knows the cluster secret."""
+    tracer = tracer_nonce if type(tracer_nonce) is bytes else b""
+    return mac(key, "teachraft-trace", server_nonce, tracer)
+
+
+def auth_message(key: bytes, server_nonce: bytes, tracer_nonce: bytes) -> dict[str, Any]:
+    return {"t": "auth", "nonce": tracer_nonce, "mac": auth_mac(key, server_nonce, tracer_nonce)}
+
+
 def message_type(message: Any) -> str:
     """The ``t`` of a message, or ProtocolError when it is not a message at all."""
     if type(message) is not dict:
@@ -88,7 +112,14 @@ def _good_name(name: object) -> bool:
         return False
     if name in _GOOD_NAMES:
         return True
-    if not name or not _BAD_HOST_CHARS.isdisjoint(name):
+    # isprintable() is False for control, format and separator characters
+    # (U+0085, U+00A0, U+2028...), which break the line-based ShiViz log.
+    if (
+        not name
+        or len(name) > MAX_NAME
+        or not _BAD_HOST_CHARS.isdisjoint(name)
+        or not name.isprintable()
+    ):
         return False
     if len(_GOOD_NAMES) < 10_000:
         _GOOD_NAMES.add(name)
@@ -110,8 +141,8 @@ def parse_record(item: Any) -> Record:
     ):
         raise ProtocolError(_record_problem(item))
     for key, value in clock.items():
-        if type(value) is not int or value < 1 or type(key) is not str:
-            raise ProtocolError(f"bad clock entry {key!r}: {value!r}")
+        if type(value) is not int or not 1 <= value <= _MAX_UINT64 or not _good_name(key):
+            raise ProtocolError(f"bad clock entry {str(key)[:80]!r}: {str(value)[:40]}")
     if identity not in clock:
         raise ProtocolError(f"the clock of {identity!r} lacks its own entry")
     return Record(identity, trace_id, tag, body, clock)
@@ -121,11 +152,11 @@ def _record_problem(item: list[Any]) -> str:
     """Say which field of a refused record is wrong."""
     identity, trace_id, tag, body, _ = item
     if not _good_name(identity):
-        return f"bad identity {identity!r}"
+        return f"bad identity {str(identity)[:80]!r}"
     if type(trace_id) is not int or not 0 <= trace_id <= _MAX_UINT64:
-        return f"bad trace id {trace_id!r}"
+        return f"bad trace id {str(trace_id)[:40]}"
     if not _good_name(tag):
-        return f"bad tag {tag!r}"
+        return f"bad tag {str(tag)[:80]!r}"
     if type(body) is not dict:
         return "a record body must be a map"
     return "a record clock must be a map"

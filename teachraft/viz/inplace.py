@@ -8,10 +8,20 @@ trace list is rebuilt only when its shape changes. teachraft's figures keep
 a fixed list of traces for a given cluster, so in practice that never happens
 during a run. ``uirevision`` in the figures' layouts keeps a student's zoom
 and pan across refreshes.
+
+plotly sends those changes as one-off messages, which only a view that is
+already open receives. A view that opens later (a Voila page, which connects
+after the notebook has run; a reloaded JupyterLab tab) is built from the
+widget's state traits instead, which plotly fills only when the widget is
+created or displayed on its own. ``update_in_place`` therefore also stores
+the figure in that state, so every view, early or late, shows the current
+figure.
 """
 
 from __future__ import annotations
 
+import json
+from copy import deepcopy
 from typing import Any
 
 import plotly.graph_objects as go
@@ -30,11 +40,40 @@ def update_in_place(widget: go.FigureWidget, fig: go.Figure) -> None:
         widget.data = ()
         widget.add_traces(list(fig.data))
         widget.layout = fig.layout
-        return
-    with widget.batch_update():
-        for old, new in zip(widget.data, fig.data, strict=True):
-            old.update(_plain(new), overwrite=True)
-        widget.layout.update(fig.layout.to_plotly_json(), overwrite=True)
+    else:
+        with widget.batch_update():
+            for old, new in zip(widget.data, fig.data, strict=True):
+                old.update(_plain(new), overwrite=True)
+            widget.layout.update(fig.layout.to_plotly_json(), overwrite=True)
+    sync_state(widget)
+
+
+def sync_state(widget: go.FigureWidget) -> None:
+    """Store the widget's figure as the state a newly opened view is built from.
+
+    The value is stored without a change notification, so nothing is sent to
+    the views already open: they follow plotly's own update messages, and a
+    state push under them breaks that (their plot stops redrawing). A view
+    that opens later asks the kernel for the widget's state and gets this.
+    """
+    # traitlets' value store: setting the trait the usual way would sync it.
+    widget._trait_values["_widget_data"] = deepcopy(widget._data)
+    widget._trait_values["_widget_layout"] = deepcopy(widget._layout_obj._props)
+
+
+def figure_signature(fig: go.Figure, skip: frozenset[str] = frozenset()) -> str:
+    """What a student sees of ``fig`` at a glance: all but hover texts and ``skip``ped traces.
+
+    Hover texts (and, in the topology, how thick a link is) follow message
+    counts that change with every heartbeat; a figure rebuilt whenever they
+    change would never stop redrawing.
+    """
+    data = fig.to_plotly_json()
+    data["data"] = [t for t in data.get("data", ()) if t.get("name") not in skip]
+    for trace in data["data"]:
+        trace.pop("hovertext", None)
+        trace.pop("uid", None)
+    return json.dumps(data, sort_keys=True, default=str)
 
 
 def _plain(trace: Any) -> dict[str, Any]:

@@ -251,6 +251,9 @@ def _layout(
         xaxis={
             "title": {"text": "log index"},
             "range": [lo, max(width, 1) + 0.9],
+            # whole log indices only: a short log would otherwise get ticks at 1.2, 1.4 ...
+            "tick0": 1,
+            "dtick": max(1, round((max(width, 1) + 0.9 - lo) / 15)),
             "tickformat": "d",
             "showgrid": False,
             "zeroline": False,

@@ -66,6 +66,8 @@ def load_events(path: str | Path) -> EventTable:
 
 def events_of(source: Any) -> EventTable:
     """The event table of any source (a live cluster's table is flushed first)."""
+    if isinstance(getattr(source, "not_traced", None), str):  # e.g. an EtcdCluster
+        raise TypeError(source.not_traced)
     if isinstance(source, EventTable):
         return source
     if isinstance(source, Replay):
@@ -119,6 +121,8 @@ def snapshot_of(source: Any, at: int | None = None) -> Snapshot:
         return source
     if isinstance(source, Replay):
         return source.at(at)
+    if callable(getattr(source, "snapshot", None)) and at is None:  # e.g. an EtcdCluster
+        return source.snapshot()
     if is_cluster(source) and is_running(source) and at is None:
         return snapshot_of_cluster(source)
     return Replay(events_of(source), name=name_of(source)).at(at)

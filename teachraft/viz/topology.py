@@ -99,6 +99,8 @@ def build_graph(snap: Snapshot) -> nx.Graph:
     for a, b in snap.links:
         if a in names and b in names and a != b and "tracing" not in (a, b):
             graph.add_edge(a, b)
+    if "coord" not in names:  # etcd: the members elect their leader, no coord
+        return graph
     servers = [n for n in snap.nodes if node_kind(n) == "server"]
     for name in servers:
         graph.add_edge("coord", name)
@@ -112,6 +114,8 @@ def layout(graph: nx.Graph) -> dict[str, tuple[float, float]]:
     """Coord at the centre of the server ring; clients left, tracing server right."""
     servers = sorted((n for n in graph if node_kind(n) == "server"), key=server_id)
     shells = [["coord"], servers] if servers else [["coord"]]
+    if "coord" not in graph and servers:  # etcd's members, with no coord among them
+        shells = [servers]
     ring = nx.shell_layout(graph.subgraph([n for s in shells for n in s]), nlist=shells, rotate=0)
     radius = max((math.hypot(*ring[n]) for n in servers), default=1.0) or 1.0
     # networkx starts at 3 o'clock and turns anticlockwise; swapping x and y puts

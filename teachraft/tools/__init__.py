@@ -1,0 +1,1 @@
+"""Maintenance commands for the repository (``python -m teachraft.tools.NAME``)."""
