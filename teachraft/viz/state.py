@@ -19,6 +19,7 @@ from teachraft.viz.style import FAILED, FOLLOWER, LEADER, PARTITIONED, PAUSED
 
 if TYPE_CHECKING:
     from teachraft.cluster.protocol import ClusterLike
+    from teachraft.cluster.views import ClusterSnapshot
 
 BLOCKED = frozenset({"cut", "one-way"})
 server_id = server_id_of
@@ -108,7 +109,13 @@ def mark_partitioned(snap: Snapshot) -> None:
 
 def snapshot_of_cluster(cluster: ClusterLike) -> Snapshot:
     """Take a snapshot of a running cluster in one hop (``Cluster.snapshot``)."""
-    live = cluster.snapshot()
+    return as_snapshot(cluster.snapshot())
+
+
+def as_snapshot(live: ClusterSnapshot | Snapshot) -> Snapshot:
+    """What a figure draws, from a live cluster's snapshot (a ready Snapshot passes through)."""
+    if isinstance(live, Snapshot):
+        return live
     servers: dict[int, ServerView] = {}
     for sid, st in live.servers.items():
         servers[sid] = ServerView(
