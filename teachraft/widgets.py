@@ -37,6 +37,7 @@ import plotly.graph_objects as go
 
 from teachraft.cluster.protocol import ClusterLike
 from teachraft.errors import ClusterError, KVError, NoQuorumError, OpTimeoutError
+from teachraft.problems import describe
 from teachraft.viz.download import shiviz_download
 from teachraft.viz.inplace import as_widget, figure_signature, sync_state, update_in_place
 from teachraft.viz.logs import logs_figure
@@ -76,6 +77,16 @@ def error_text(exc: BaseException) -> str:
     if isinstance(exc, TimeoutError):
         return "Timed out waiting for the cluster"
     return f"{type(exc).__name__}: {text}"
+
+
+def problems_html(problems: dict[str, int]) -> str:
+    """One line per kind of input the cluster refused or dropped (empty when none)."""
+    lines = describe(problems)
+    if not lines:
+        return ""
+    items = "".join(f"<li>{html.escape(line)}</li>" for line in lines)
+    title = "Refused or dropped so far:"
+    return f"<div style='{ERROR_STYLE}'>{title}<ul style='margin:0'>{items}</ul></div>"
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:
@@ -421,7 +432,9 @@ class ControlPanel(W.VBox):
         self.refreshes += 1
 
     def _show(self, snap: Snapshot) -> None:
-        self.header.value = f"<h3 style='margin:4px 0'>KVRaft: {topology_title(snap)}</h3>"
+        self.header.value = f"<h3 style='margin:4px 0'>KVRaft: {topology_title(snap)}</h3>" + (
+            problems_html(snap.problems)
+        )
         self._put("topology", topology_figure(snap))
         self._put("logs", logs_figure(snap))
 

@@ -33,6 +33,7 @@ class ClusterSnapshot:
     term: int
     nodes: list[str]
     links: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    problems: dict[str, int] = field(default_factory=dict)
 
 
 def status(dep: Deployment) -> dict[str, Any]:
@@ -102,6 +103,7 @@ def take_snapshot(dep: Deployment, faults: FaultFilter) -> ClusterSnapshot:
         term=coord.get("term", 0) or 0,
         nodes=nodes,
         links=rows,
+        problems=dict(st["problems"]),
     )
 
 

@@ -81,6 +81,7 @@ class Snapshot:
     at: int | None = None
     event: str = ""
     name: str = ""
+    problems: dict[str, int] = field(default_factory=dict)
 
     def link(self, a: str, b: str) -> LinkView:
         """The a->b direction (an untouched ``up`` link when nothing was recorded)."""
@@ -138,6 +139,7 @@ def as_snapshot(live: ClusterSnapshot | Snapshot) -> Snapshot:
         leader=live.leader,
         term=live.term,
         source="live",
+        problems=dict(live.problems),
     )
     mark_partitioned(snap)
     return snap
