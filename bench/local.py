@@ -60,7 +60,7 @@ class LocalTeachraft:
 
         async def kill() -> float:
             since = time.monotonic()
-            await cluster.afail_leader_inner()
+            await cluster.afail_leader()
             return await put_after(cluster.client(1), since)
 
         return cluster.run(kill(), timeout=60)

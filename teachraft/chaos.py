@@ -29,7 +29,6 @@ from typing import Any
 
 from teachraft.check import check
 from teachraft.cluster import Cluster
-from teachraft.core.server import server_name
 from teachraft.errors import KVError
 
 log = logging.getLogger(__name__)
@@ -94,32 +93,29 @@ class Nemesis:
         servers = list(range(1, c.num_servers + 1))
         if kind == "kill" and len(self.down | self.paused) < self.max_down:
             sid = self.rng.choice([s for s in servers if s not in self.down | self.paused])
-            await c.afail_inner(sid)
+            await c.faults.afail(sid)
             self.down.add(sid)
         elif kind == "pause" and len(self.down | self.paused) < self.max_down:
             sid = self.rng.choice([s for s in servers if s not in self.down | self.paused])
-            await c._apause(sid, True)
+            await c.faults.apause(sid)
             self.paused.add(sid)
         elif kind == "partition":
             self.rng.shuffle(servers)
             cut = self.rng.randint(1, len(servers) // 2)
             side = ["coord", *servers[cut:]]
-            c.faults.partition(
-                [server_name(s) for s in servers[:cut]],
-                [s if isinstance(s, str) else server_name(s) for s in side],
-            )
-        elif kind == "cut-leader" and c._leader():
-            c.faults.cut("coord", server_name(c._leader()))
+            await c.faults.apartition(servers[:cut], side)
+        elif kind == "cut-leader" and (leader := await c.aleader()):
+            await c.faults.acut("coord", leader)
         elif kind == "drop":
             a, b = self.rng.sample(servers, 2)
-            c.faults.drop(server_name(a), server_name(b), self.rng.uniform(0.1, 0.5))
+            await c.faults.adrop(a, b, self.rng.uniform(0.1, 0.5))
         elif kind == "delay":
             for a in servers:
                 for b in servers:
                     if a != b:
-                        c.faults.delay(server_name(a), server_name(b), 0.01, 0.01)
+                        await c.faults.adelay(a, b, 0.01, 0.01)
         else:
-            c.faults.heal()
+            await c.faults.aheal()
             kind = "heal"
         self.log.append(kind)
 
@@ -134,36 +130,33 @@ class Nemesis:
         """
         c = self.c
         if self.log and self.log[-1] == "isolate":
-            self._heal()
+            await c.faults.aheal()
             self.log.append("heal")
             return
-        old = c._leader()
+        old = await c.aleader()
         if not old:
             return
         others = [s for s in range(1, c.num_servers + 1) if s != old]
         lagging = self.rng.choice(others)
-        c.faults.cut("coord", server_name(old))
+        await c.faults.acut("coord", old)
         for cid in c.clients:  # the clients keep writing through the old leader
-            c.faults.cut("coord", f"client{cid}")
+            await c.faults.acut("coord", f"client{cid}")
         # One follower lags behind the old leader but answers the coord first.
-        c.faults.delay(server_name(old), server_name(lagging), 0.03, 0.0)
+        await c.faults.adelay(old, lagging, 0.03, 0.0)
         for s in others:
             if s != lagging:
-                c.faults.delay("coord", server_name(s), 0.01, 0.0)
+                await c.faults.adelay("coord", s, 0.01, 0.0)
         self.log.append("isolate")
-
-    def _heal(self) -> None:
-        self.c.faults.heal()
 
     async def _revive(self) -> None:
         c = self.c
         for sid in sorted(self.paused):
-            await c._apause(sid, False)
+            await c.faults.aresume(sid)
         for sid in sorted(self.down):
-            await c.arestart_inner(sid)
+            await c.faults.arestart(sid)
         self.paused.clear()
         self.down.clear()
-        self._heal()
+        await c.faults.aheal()
 
     async def heal_all(self) -> None:
         await self._revive()
@@ -207,7 +200,7 @@ async def _run(
             await nemesis.step()
     await asyncio.gather(*workers)
     await nemesis.heal_all()
-    c.faults.heal()
+    await c.faults.aheal()
     report.faults = nemesis.log
 
 

@@ -272,18 +272,6 @@ def load_client_config(path: str | Path, allow_remote: bool = False) -> ClientCo
     )
 
 
-def check_server_ids(paths: list[Path]) -> None:
-    """Two server configs with one ServerID is an error naming both files."""
-    seen: dict[int, Path] = {}
-    for p in paths:
-        cfg = load_server_config(p)
-        if cfg.server_id in seen:
-            raise ConfigError(
-                f'{p}: "ServerID" {cfg.server_id} is already used by {seen[cfg.server_id]}'
-            )
-        seen[cfg.server_id] = p
-
-
 def write_configs(
     folder: str | Path,
     num_servers: int = 5,

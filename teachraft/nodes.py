@@ -18,15 +18,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from teachraft.cluster.spec import MachineSpec
 from teachraft.config import (
     load_client_config,
     load_coord_config,
     load_server_config,
     parse_address,
 )
-from teachraft.core.client import ClientSession
-from teachraft.core.coord import Coord, CoordOptions
-from teachraft.core.server import Server
 from teachraft.errors import ConfigError, TeachraftError
 from teachraft.net.errors import NetError
 from teachraft.runtime.client_host import KVClient
@@ -160,9 +158,8 @@ async def run_coord(args: argparse.Namespace) -> int:
     tracer, sink = await _tracer(
         cfg.tracing_identity, cfg.tracing_server_addr, not args.no_tracing, cfg.secret
     )
-    core = Coord(
-        tracer, CoordOptions(num_servers=cfg.num_servers, lost_msgs_thresh=cfg.lost_msgs_thresh)
-    )
+    spec = MachineSpec(servers=cfg.num_servers, lost_msgs_thresh=cfg.lost_msgs_thresh)
+    core = spec.coord(tracer)
     host = CoordHost(
         core,
         tick_interval=TICK,
@@ -198,7 +195,7 @@ async def run_server(args: argparse.Namespace) -> int:
     )
     host_name, port = parse_address(cfg.server_listen_addr)
     host = ServerHost(
-        Server(cfg.server_id, tracer),
+        MachineSpec().server(cfg.server_id, tracer),
         cfg.coord_addr,
         tick_interval=TICK,
         host=host_name,
@@ -226,7 +223,7 @@ async def run_client(args: argparse.Namespace) -> int:
     tracer, sink = await _tracer(
         cfg.tracing_identity, cfg.tracing_server_addr, not args.no_tracing, cfg.secret
     )
-    core = ClientSession(cfg.client_id, tracer, ch_capacity=cfg.ch_capacity)
+    core = MachineSpec(ch_capacity=cfg.ch_capacity).session(cfg.client_id, tracer)
     client = KVClient(
         core,
         cfg.coord_ip_port,

@@ -10,30 +10,25 @@ to step through a run message by message.
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from teachraft.core.client import AskLeader, ClientSession, Deliver, SendRequest
-from teachraft.core.coord import SERVING, Coord, CoordOptions
-from teachraft.core.effects import Reply, Send, Watch
-from teachraft.core.messages import (
-    AppendEntries,
-    AppendEntriesReply,
-    ClientReply,
-    ClusterView,
-    FailOverDone,
-    GetLeader,
-    JoinResponse,
-    LeaderFailOver,
-    LeaderInfo,
-    ServerJoin,
-    ServerJoined,
-    ServerLogState,
-    ServerLogStateRequest,
+from teachraft.cluster.spec import MachineSpec
+from teachraft.core.client import (
+    ClientSession,
+    CoordUnreachable,
+    LeaderAnswer,
+    RequestDone,
+    RequestFailed,
 )
-from teachraft.core.server import Server, server_name
+from teachraft.core.coord import JOINING, SERVING, Heartbeat
+from teachraft.core.effects import AskLeader, Deliver, Reply, Send, SendRequest, Watch
+from teachraft.core.machine import Machine
+from teachraft.core.messages import GetLeader, JoinResponse, LeaderInfo, ServerJoin
+from teachraft.core.server import Server, server_id_of, server_name
 from teachraft.tracing.tracer import NullTracer
 
 
@@ -66,20 +61,19 @@ class SimCluster:
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
-        self.coord = Coord(
-            self.tracer_factory("coord"),
-            CoordOptions(
-                num_servers=self.servers,
-                lost_msgs_thresh=self.lost_msgs_thresh,
-                unsafe_leader_selection=self.unsafe_leader_selection,
-            ),
+        spec = MachineSpec(
+            servers=self.servers,
+            lost_msgs_thresh=self.lost_msgs_thresh,
+            unsafe_leader_selection=self.unsafe_leader_selection,
         )
+        self.coord = spec.coord(self.tracer_factory("coord"))
         self.coord.start()
         self.nodes: dict[int, Server] = {
-            i: Server(i, self.tracer_factory(server_name(i))) for i in range(1, self.servers + 1)
+            i: spec.server(i, self.tracer_factory(server_name(i)))
+            for i in range(1, self.servers + 1)
         }
         self.sessions: dict[str, ClientSession] = {
-            str(c): ClientSession(str(c), self.tracer_factory(f"client{c}"))
+            str(c): spec.session(str(c), self.tracer_factory(f"client{c}"))
             for c in range(1, self.clients + 1)
         }
         self.down: set[int] = set()
@@ -99,23 +93,17 @@ class SimCluster:
     def _reachable(self, a: str, b: str) -> bool:
         if frozenset((a, b)) in self.cut:
             return False
-        for name in (a, b):
-            if name.startswith("server") and int(name[6:]) in self.down:
-                return False
-        return True
+        return all(server_id_of(name) not in self.down for name in (a, b))
 
-    def _drain(self, src: str, machine: Any) -> None:
-        if hasattr(machine, "flush"):
-            machine.flush()
+    def _drain(self, src: str, machine: Machine) -> None:
+        machine.flush()
         for eff in machine.take():
             self._effect(src, eff)
 
     def _effect(self, src: str, eff: Any) -> None:
         kind = type(eff)
         if kind is Send:
-            dst = eff.dest
-            if dst.startswith("client:"):
-                dst = dst[7:]
+            dst = eff.dest.removeprefix("client:")
             self.network.append(Packet(src, dst, eff.msg))
         elif kind is Reply:
             eff.responder.deliver(eff.msg)
@@ -147,7 +135,7 @@ class SimCluster:
             return False
         self.steps += 1
         pkt = self.network.pop(self.rng.randrange(len(self.network)))
-        lossy = self.drop and self.coord.phase != "joining"
+        lossy = self.drop and self.coord.phase != JOINING
         if not self._reachable(pkt.src, pkt.dst) or (lossy and self.rng.random() < self.drop):
             self._lost(pkt)
             return True
@@ -162,11 +150,11 @@ class SimCluster:
             return
         msg = pkt.msg
         if isinstance(msg, tuple) and msg[0] == "reply":
-            session.failed(msg[1].op_id, "timed out", attempt=msg[2])
+            session.step(RequestFailed(msg[1].op_id, "timed out", attempt=msg[2]))
         elif (isinstance(msg, tuple) and msg[0] == "leader") or isinstance(msg, GetLeader):
-            session.leader_unreachable("coord unreachable")
+            session.step(CoordUnreachable("coord unreachable"))
         elif hasattr(msg, "op_id"):
-            session.failed(msg.op_id, "unreachable")
+            session.step(RequestFailed(msg.op_id, "unreachable"))
         self._drain(cid, session)
 
     def _deliver(self, pkt: Packet) -> None:
@@ -174,60 +162,35 @@ class SimCluster:
         if dst == "coord":
             self._to_coord(msg, pkt.responder)
             self._drain("coord", self.coord)
-        elif dst.startswith("server"):
-            node = self.nodes[int(dst[6:])]
-            self._to_server(node, msg, pkt.responder)
+        elif (sid := server_id_of(dst)) is not None:
+            node = self.nodes[sid]
+            node.step(msg, pkt.responder)
             self._drain(dst, node)
         elif dst in self.sessions:
             self._to_client(self.sessions[dst], msg)
             self._drain(dst, self.sessions[dst])
 
     def _to_coord(self, msg: Any, responder: Any) -> None:
-        c = self.coord
-        handlers: dict[type, Callable[..., None]] = {
-            ServerJoined: c.server_joined,
-            ServerLogState: c.log_state,
-            FailOverDone: c.failover_done,
-        }
         if isinstance(msg, ServerJoin):
-            c.server_join(msg, Responder(lambda r, i=msg.server_id: self._join_reply(i, r)))
-        elif isinstance(msg, GetLeader):
-            c.get_leader(msg, responder)
-        else:
-            handlers[type(msg)](msg)
+            sid = msg.server_id
+            responder = Responder(lambda r, i=sid: self._join_reply(i, r))
+        self.coord.step(msg, responder)
 
     def _join_reply(self, sid: int, resp: JoinResponse) -> None:
         self.network.append(Packet("coord", server_name(sid), resp))
 
-    def _to_server(self, s: Server, msg: Any, responder: Any) -> None:
-        handlers: dict[type, Callable[..., None]] = {
-            AppendEntries: s.append_entries,
-            AppendEntriesReply: s.append_entries_reply,
-            ServerLogStateRequest: s.log_state_request,
-            LeaderFailOver: s.leader_failover,
-            ClusterView: s.cluster_view,
-            JoinResponse: s.join_response,
-        }
-        if responder is not None:
-            s.client_request(msg, responder)
-        else:
-            handlers[type(msg)](msg)
-
     def _to_client(self, session: ClientSession, msg: Any) -> None:
         if isinstance(msg, LeaderInfo):
-            session.leader_info(msg, pushed=True)
+            session.step(msg)
             return
         tag = msg[0]
         if tag == "leader":
             info = msg[1]
             if info.leader_addr is not None:
-                info = LeaderInfo(
-                    info.leader, f"addr-{info.leader}", info.term, info.error, info.token
-                )
-            session.leader_info(info)
+                info = dataclasses.replace(info, leader_addr=f"addr-{info.leader}")
+            session.step(LeaderAnswer(info))
         elif tag == "reply":
-            rep: ClientReply = msg[1]
-            session.reply(rep, msg[2])
+            session.step(RequestDone(msg[1], msg[2]))
 
     # ------------------------------------------------------------- driving
     def tick(self) -> None:
@@ -236,10 +199,10 @@ class SimCluster:
             if i not in self.down:
                 s.tick()
                 self._drain(server_name(i), s)
-        if self.coord.phase != "joining":
+        if self.coord.phase != JOINING:
             for i in self.nodes:
                 ok = self._reachable("coord", server_name(i)) and self.rng.random() >= self.drop
-                self.coord.heartbeat(i, ok)
+                self.coord.step(Heartbeat(i, ok))
         self.coord.tick()
         self._drain("coord", self.coord)
         for cid, session in self.sessions.items():

@@ -35,7 +35,9 @@ from typing import Any
 import ipywidgets as W
 import plotly.graph_objects as go
 
+from teachraft.cluster.protocol import ClusterLike
 from teachraft.errors import ClusterError, KVError, NoQuorumError, OpTimeoutError
+from teachraft.problems import describe
 from teachraft.viz.download import shiviz_download
 from teachraft.viz.inplace import as_widget, figure_signature, sync_state, update_in_place
 from teachraft.viz.logs import logs_figure
@@ -75,6 +77,16 @@ def error_text(exc: BaseException) -> str:
     if isinstance(exc, TimeoutError):
         return "Timed out waiting for the cluster"
     return f"{type(exc).__name__}: {text}"
+
+
+def problems_html(problems: dict[str, int]) -> str:
+    """One line per kind of input the cluster refused or dropped (empty when none)."""
+    lines = describe(problems)
+    if not lines:
+        return ""
+    items = "".join(f"<li>{html.escape(line)}</li>" for line in lines)
+    title = "Refused or dropped so far:"
+    return f"<div style='{ERROR_STYLE}'>{title}<ul style='margin:0'>{items}</ul></div>"
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:
@@ -169,7 +181,7 @@ class ControlPanel(W.VBox):
 
     def __init__(
         self,
-        cluster: Any,
+        cluster: ClusterLike,
         refresh: float = REFRESH,
         spacetime: bool = False,
         replace_figures: bool | None = None,
@@ -181,7 +193,7 @@ class ControlPanel(W.VBox):
         self._signatures: dict[str, str] = {}
         self._retired: list[tuple[float, go.FigureWidget]] = []
         self.interval = refresh
-        self.next_slow_motion = float(getattr(cluster, "slow_motion", 1.0))
+        self.next_slow_motion = float(cluster.slow_motion)
         self.refreshes = 0
         self._refresh_task: asyncio.Task[None] | None = None
         self.header = W.HTML()
@@ -189,7 +201,7 @@ class ControlPanel(W.VBox):
         self.runner = _Runner(self.status, self.refresh)
         self.topology = as_widget(go.Figure())
         self.logs = as_widget(go.Figure())
-        traced = bool(getattr(cluster, "tracing", True))
+        traced = bool(cluster.tracing)
         self.spacetime = as_widget(go.Figure()) if spacetime and traced else None
         self.shiviz = W.HTML()
         super().__init__(self._build())
@@ -217,7 +229,7 @@ class ControlPanel(W.VBox):
     def _ops_row(self) -> W.HBox:
         self.key = W.Text(value="k1", description="key", layout=W.Layout(width="180px"))
         self.value = W.Text(value="v1", description="value", layout=W.Layout(width="180px"))
-        clients = list(range(1, int(getattr(self.cluster, "num_clients", 1)) + 1)) or [1]
+        clients = list(range(1, int(self.cluster.num_clients) + 1)) or [1]
         self.client_picker = W.Dropdown(
             options=[(f"client{i}", i) for i in clients],
             value=clients[0],
@@ -293,7 +305,7 @@ class ControlPanel(W.VBox):
         return W.HBox([self.shiviz_button, self.shiviz])
 
     def _server_ids(self) -> list[int]:
-        return list(range(1, int(getattr(self.cluster, "num_servers", 0)) + 1))
+        return list(range(1, int(self.cluster.num_servers) + 1))
 
     # --- actions ---------------------------------------------------------------------------
 
@@ -420,7 +432,9 @@ class ControlPanel(W.VBox):
         self.refreshes += 1
 
     def _show(self, snap: Snapshot) -> None:
-        self.header.value = f"<h3 style='margin:4px 0'>KVRaft: {topology_title(snap)}</h3>"
+        self.header.value = f"<h3 style='margin:4px 0'>KVRaft: {topology_title(snap)}</h3>" + (
+            problems_html(snap.problems)
+        )
         self._put("topology", topology_figure(snap))
         self._put("logs", logs_figure(snap))
 

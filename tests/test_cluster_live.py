@@ -75,13 +75,11 @@ def test_duplicate_after_leader_fails_before_replying(make_cluster) -> None:
     c.put("a", "1")
     leader = c.leader()
     c.cut(leader, "client1", one_way=True)  # the leader's replies never reach the client
-    fut = c._submit(c.client(1).put("a", "2"))
-    c._run(
-        c._wait(
-            lambda: all(h.core.kv.data.get("a") == "2" for h in c.servers.values()),
-            10,
-            "the put was not applied everywhere",
-        )
+    fut = c.submit(c.client(1).put("a", "2"))
+    c.wait_until(
+        lambda: all(h.core.kv.data.get("a") == "2" for h in c.servers.values()),
+        10,
+        "the put was not applied everywhere",
     )
     c.fail(leader)
     fut.result(timeout=15)
@@ -105,11 +103,11 @@ def test_partition_from_coord_picks_most_up_to_date_and_heals(make_cluster) -> N
         c.put(f"p{i}", str(i))
     c.cut("coord", 1)
     c.cut("coord", 5)
-    c._run(c._wait(lambda: c._leader() not in (0, 1), 10, "no new leader"))
+    c.wait_until(lambda: c.deployment.leader() not in (0, 1), 10, "no new leader")
     assert c.leader() == 4, "the coord must pick the most up-to-date server"
     c.put("after", "x")
     c.heal()
-    c._run(c._wait(lambda: c.coord.core.view == [1, 2, 3, 4, 5], 10, "1 and 5 did not rejoin"))
+    c.wait_until(lambda: c.coord.core.view == [1, 2, 3, 4, 5], 10, "1 and 5 did not rejoin")
     c.wait_converged()
     assert c.get("after") == "x"
     assert all(c.kv(i)["p4"] == "4" for i in range(1, 6))
@@ -130,7 +128,7 @@ def test_old_leader_cut_from_coord_loses_no_acknowledged_write(make_cluster) -> 
             acked.append(str(i))
         except Exception:
             pass
-    c._run(c._wait(lambda: c._leader() not in (0, old), 10, "no new leader"))
+    c.wait_until(lambda: c.deployment.leader() not in (0, old), 10, "no new leader")
     c.heal()
     c.put("y", "done")
     c.wait_converged()
@@ -148,7 +146,7 @@ def test_quorum_impossible_gives_a_clear_error_then_resumes(make_cluster) -> Non
             c.put("a", "2")
     assert time.monotonic() - t0 < 15
     c.heal()
-    c._run(c._wait(lambda: c.coord.core.phase == "serving", 10, "quorum did not return"))
+    c.wait_until(lambda: c.coord.core.phase == "serving", 10, "quorum did not return")
     c.put("a", "3")
     assert c.get("a") == "3"
 
@@ -201,7 +199,9 @@ def test_request_to_a_follower_names_the_leader(make_cluster) -> None:
     c.put("a", "1")
     follower = next(i for i in (1, 2, 3) if i != c.leader())
     host = c.servers[follower]
-    req = ClientRequest("1", 99, PUT, "a", "2", 0, b"")
+    req = ClientRequest(
+        client_id="1", op_id=99, kind=PUT, key="a", value="2", acked_below=0, token=b""
+    )
 
     async def ask() -> ClientReply:
         node = c.client(1).node

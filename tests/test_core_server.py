@@ -21,14 +21,14 @@ PEERS = [(1, "a1"), (2, "a2"), (3, "a3")]
 
 def follower(sid: int = 2, term: int = 1) -> Server:
     s = Server(sid, NullTracer())
-    s.join_response(JoinResponse(sid, 1, PEERS, term, b""))
+    s.join_response(JoinResponse(server_id=sid, leader=1, peers=PEERS, term=term, token=b""))
     s.take()
     return s
 
 
 def leader() -> Server:
     s = Server(1, NullTracer())
-    s.join_response(JoinResponse(1, 1, PEERS, 1, b""))
+    s.join_response(JoinResponse(server_id=1, leader=1, peers=PEERS, term=1, token=b""))
     s.take()
     return s
 
@@ -40,7 +40,15 @@ def e(term: int, index: int, key: str = "k") -> Entry:
 def ae(
     term: int, prev: int, prev_term: int, entries: list[Entry], commit: int = 0
 ) -> AppendEntries:
-    return AppendEntries(term, 1, prev, prev_term, entries, commit, b"")
+    return AppendEntries(
+        term=term,
+        leader_id=1,
+        prev_log_index=prev,
+        prev_log_term=prev_term,
+        entries=entries,
+        leader_commit=commit,
+        token=b"",
+    )
 
 
 def replies(s: Server) -> list[AppendEntriesReply]:
@@ -90,27 +98,40 @@ def test_leader_walks_next_index_back_and_repairs() -> None:
     s.take()
     pr = s.progress[2]
     assert pr.next_index == 4  # pipelined: sent without waiting for replies
-    s.append_entries_reply(AppendEntriesReply(1, 2, False, 0, 1, b""))
+    s.append_entries_reply(
+        AppendEntriesReply(
+            term=1, server_id=2, success=False, match_index=0, conflict_index=1, token=b""
+        )
+    )
     sends = [x.msg for x in s.take() if isinstance(x, Send)]
     assert pr.next_index == 4 and sends[0].prev_log_index == 0 and len(sends[0].entries) == 3
 
 
 def test_commit_needs_a_majority_and_the_current_term_figure_8() -> None:
     s = Server(1, NullTracer())
-    s.peers = dict(PEERS)
-    s.log.entries.extend([e(1, 1)])  # an entry of an older term
-    s.leader_failover(LeaderFailOver(1, 3, PEERS, 2, b""))
+    s.log.append(e(1, 1))  # an entry of an older term
+    s.leader_failover(
+        LeaderFailOver(server_id=1, failed_leader_id=3, peers=PEERS, term=2, token=b"")
+    )
     s.take()
     assert s.role == LEADER and s.log[2].kind == NOOP and s.log[2].term == 2
-    s.append_entries_reply(AppendEntriesReply(2, 2, True, 1, 0, b""))
+    s.append_entries_reply(
+        AppendEntriesReply(
+            term=2, server_id=2, success=True, match_index=1, conflict_index=0, token=b""
+        )
+    )
     assert s.commit_index == 0, "an old-term entry alone never commits (Figure 8)"
-    s.append_entries_reply(AppendEntriesReply(2, 2, True, 2, 0, b""))
+    s.append_entries_reply(
+        AppendEntriesReply(
+            term=2, server_id=2, success=True, match_index=2, conflict_index=0, token=b""
+        )
+    )
     assert s.commit_index == 2
 
 
 def test_fenced_server_rejects_the_old_leader() -> None:
     s = follower(term=1)
-    s.log_state_request(ServerLogStateRequest(2, True, b""))
+    s.log_state_request(ServerLogStateRequest(term=2, fence=True, token=b""))
     s.take()
     s.append_entries(ae(1, 0, 0, [e(1, 1)]))
     (r,) = replies(s)
@@ -119,9 +140,15 @@ def test_fenced_server_rejects_the_old_leader() -> None:
 
 def test_duplicate_is_answered_from_the_cache_without_a_second_entry() -> None:
     s = leader()
-    req = ClientRequest("c", 1, PUT, "k", "v", 0, b"")
+    req = ClientRequest(
+        client_id="c", op_id=1, kind=PUT, key="k", value="v", acked_below=0, token=b""
+    )
     s.client_request(req, responder="first")
-    s.append_entries_reply(AppendEntriesReply(1, 2, True, 1, 0, b""))
+    s.append_entries_reply(
+        AppendEntriesReply(
+            term=1, server_id=2, success=True, match_index=1, conflict_index=0, token=b""
+        )
+    )
     s.take()
     s.client_request(req, responder="retry")
     answers = [x for x in s.take() if isinstance(x, Reply)]
@@ -133,7 +160,31 @@ def test_actions_use_the_original_tags() -> None:
     sink = MemorySink()
     s = Server(1, Tracer("server1", sink))
     s.start("a1", "h1")
-    s.join_response(JoinResponse(1, 1, PEERS, 1, b""))
+    s.join_response(JoinResponse(server_id=1, leader=1, peers=PEERS, term=1, token=b""))
     tags = [r.tag for r in sink]
     assert tags[:3] == ["CreateTrace", "ServerStart", "ServerJoining"]
     assert "ServerJoined" in tags and "BecameLeader" in tags
+
+
+def test_node_names_parse_in_one_place() -> None:
+    from teachraft.core.server import server_id_of
+
+    assert server_id_of("server3") == 3 and server_id_of("server12") == 12
+    assert [server_id_of(n) for n in ("coord", "client1", "server", "server³", "srv3")] == [
+        None
+    ] * 5
+
+
+def test_a_machine_refuses_an_input_it_does_not_serve() -> None:
+    import pytest
+
+    from teachraft.core.machine import NotServed
+    from teachraft.core.messages import GetLeader
+
+    with pytest.raises(NotServed, match="server2 does not serve GetLeader"):
+        follower().step(GetLeader(client_id="c", client_addr="", token=b""))
+
+
+def test_peers_never_include_the_server_itself() -> None:
+    s = follower(sid=2)
+    assert sorted(s.peers) == [1, 3] and s.majority == 2

@@ -11,7 +11,7 @@ from teachraft.cluster import Cluster, Timing
 from teachraft.core.log import PUT, Entry
 from teachraft.errors import ValueTooLargeError
 from teachraft.limits import within_bytes
-from teachraft.net.framing import DEFAULT_MAX_FRAME, encode_body
+from teachraft.net.framing import DEFAULT_MAX_FRAME, encode_frame
 
 pytestmark = pytest.mark.slow
 
@@ -21,7 +21,7 @@ def test_batches_are_cut_by_bytes() -> None:
     assert len(within_bytes(big, 1 << 20)) == 1  # one entry always goes
     small = [Entry(1, i, PUT, f"k{i}", "v", "1", i, 0) for i in range(1, 513)]
     assert within_bytes(small, 1 << 20) == small
-    assert len(encode_body(within_bytes(big, 1 << 20))) < DEFAULT_MAX_FRAME
+    assert len(encode_frame(within_bytes(big, 1 << 20))) < DEFAULT_MAX_FRAME
 
 
 def test_a_follower_that_missed_large_values_catches_up(tmp_path) -> None:

@@ -174,7 +174,7 @@ def test_live_logs_mark_entries_that_differ_from_the_leader(make_cluster: MakeCl
     c.cut("coord", old)
     for i in range(6):
         c.put(f"k{i}", f"v{i}")
-    c.run(c._wait(lambda: c._leader() not in (0, old), 10, "no new leader"))
+    c.wait_until(lambda: c.deployment.leader() not in (0, old), 10, "no new leader")
     c.put("after", "y")
     fig = logs_figure(c)
     rows = list(fig.layout.yaxis.ticktext)

@@ -9,6 +9,9 @@
   servers' duplicate detection can answer it from their cache.
 * A leader change pushed by the coord resends every op in flight.
 * Results are delivered in op order, each exactly once.
+* An op submitted ``via`` a chosen server goes to that server only, once: it
+  is never retried elsewhere, so a lesson can watch what that server does with
+  it (a fenced old leader must not acknowledge it). Any failure is its result.
 * When the coord reports that no quorum is left, every waiting op is answered
   with that error at once instead of hanging.
 """
@@ -19,10 +22,12 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
+from teachraft.core.effects import AskLeader, Deliver, Effect, SendRequest
 from teachraft.core.log import GET, PUT
+from teachraft.core.machine import NotServed
 from teachraft.core.messages import ClientReply, ClientRequest, LeaderInfo
+from teachraft.core.tracelike import TracerLike
 from teachraft.tracing import actions as A
-from teachraft.tracing.tracer import NullTracer
 
 
 class QueueFull(RuntimeError):
@@ -30,36 +35,38 @@ class QueueFull(RuntimeError):
 
 
 @dataclass(slots=True)
-class SendRequest:
-    """Effect: send ``request`` to the leader at ``address`` and report the outcome.
+class LeaderAnswer:
+    """A local input: the coord's answer to this session's GetLeader."""
 
-    ``attempt`` lets a late outcome of an earlier attempt be told apart and ignored.
-    """
-
-    op_id: int
-    attempt: int
-    address: str
-    request: ClientRequest
+    info: LeaderInfo
 
 
 @dataclass(slots=True)
-class AskLeader:
-    """Effect: ask the coord for the leader (GetLeaderNode)."""
+class RequestDone:
+    """A local input: a server answered attempt ``attempt`` of an op."""
 
-    token: bytes
+    reply: ClientReply
+    attempt: int = 0
 
 
 @dataclass(slots=True)
-class Deliver:
-    """Effect: an op's result, in op order. ``sent`` tells whether it may have taken effect."""
+class RequestFailed:
+    """A local input: an attempt failed (timeout, connection lost) before any answer."""
 
     op_id: int
-    kind: int
-    key: str
-    ok: bool
-    value: str | None
     error: str
-    sent: bool
+    attempt: int = 0
+
+
+@dataclass(slots=True)
+class CoordUnreachable:
+    """A local input: GetLeader itself failed; the next tick asks again."""
+
+    error: str
+
+
+ClientInput = LeaderInfo | LeaderAnswer | RequestDone | RequestFailed | CoordUnreachable
+"""What a session steps on: a pushed ChangeLeaderNode, or one of the host's outcomes."""
 
 
 @dataclass(slots=True)
@@ -73,6 +80,7 @@ class PendingOp:
     on_wire: bool = False
     age_ticks: int = 0
     attempts: int = 0
+    via: str = ""
 
 
 @dataclass
@@ -80,16 +88,16 @@ class ClientSession:
     """One kvslib client. Ticks come from the host (its retry timer)."""
 
     client_id: str
-    tracer: Any
+    tracer: TracerLike
     ch_capacity: int = 64
     max_in_flight: int = 16
     op_timeout_ticks: int = 200
     leader: int = 0
     leader_addr: str | None = None
-    outbox: list[Any] = field(default_factory=list)
+    outbox: list[Effect] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.tracing = not isinstance(self.tracer, NullTracer)
+        self.tracing = self.tracer.enabled
         self.next_op_id = 1
         self.ops: OrderedDict[int, PendingOp] = OrderedDict()
         self.done: dict[int, Deliver] = {}
@@ -99,9 +107,29 @@ class ClientSession:
         self.stopped = False
         self.on_wire = 0  # ops sent and not yet answered or failed
 
-    def take(self) -> list[Any]:
+    def take(self) -> list[Effect]:
         out, self.outbox = self.outbox, []
         return out
+
+    def step(self, msg: ClientInput, responder: Any = None) -> None:
+        """Feed one input in: a pushed LeaderInfo, or an outcome the host observed."""
+        if type(msg) is RequestDone:  # the common case first: one per op
+            self.reply(msg.reply, msg.attempt)
+        elif isinstance(msg, LeaderInfo):
+            self.leader_info(msg, pushed=True)
+        elif isinstance(msg, LeaderAnswer):
+            self.leader_info(msg.info)
+        elif isinstance(msg, RequestDone):
+            self.reply(msg.reply, msg.attempt)
+        elif isinstance(msg, RequestFailed):
+            self.failed(msg.op_id, msg.error, attempt=msg.attempt)
+        elif isinstance(msg, CoordUnreachable):
+            self.leader_unreachable(msg.error)
+        else:
+            raise NotServed(f"client {self.client_id} does not serve {type(msg).__name__}")
+
+    def flush(self) -> None:
+        """Nothing is batched in a session; here so that every machine drains alike."""
 
     # ---------------------------------------------------------------- session
     def start(self) -> None:
@@ -122,8 +150,11 @@ class ClientSession:
         """Ops submitted whose results were not yet delivered."""
         return self.next_op_id - self.next_to_deliver
 
-    def submit(self, kind: int, key: str, value: str = "") -> int:
-        """Queue a Put or Get; returns its op id at once."""
+    def submit(self, kind: int, key: str, value: str = "", via: str = "") -> int:
+        """Queue a Put or Get; returns its op id at once.
+
+        ``via`` is the client address of one server to send it to, instead of the leader.
+        """
         if self.waiting >= self.ch_capacity:
             raise QueueFull(f"client {self.client_id}: {self.ch_capacity} ops already waiting")
         op_id = self.next_op_id
@@ -136,8 +167,13 @@ class ClientSession:
                 )
             else:
                 trace.record_action(A.Get(ClientId=self.client_id, OpId=op_id, Key=key))
-        self.ops[op_id] = PendingOp(op_id, kind, key, value, trace)
-        self._pump()
+        op = self.ops[op_id] = PendingOp(op_id, kind, key, value, trace, via=via)
+        if via:
+            op.sent = True
+            op.attempts = 1
+            self.outbox.append(SendRequest(op_id, 1, via, self._request(op)))
+        else:
+            self._pump()
         return op_id
 
     # ---------------------------------------------------------------- sending
@@ -157,7 +193,7 @@ class ClientSession:
         for op in self.ops.values():
             if self.on_wire >= self.max_in_flight:
                 break
-            if not op.on_wire:
+            if not op.on_wire and not op.via:
                 self._send(op)
 
     def _send(self, op: PendingOp) -> None:
@@ -165,7 +201,13 @@ class ClientSession:
         self.on_wire += 1
         op.sent = True
         op.attempts += 1
-        req = ClientRequest(
+        self.outbox.append(
+            SendRequest(op.op_id, op.attempts, self.leader_addr or "", self._request(op))
+        )
+
+    def _request(self, op: PendingOp) -> ClientRequest:
+        # Positional, in ClientRequest's field order: this runs once per op sent.
+        return ClientRequest(
             self.client_id,
             op.op_id,
             op.kind,
@@ -174,7 +216,6 @@ class ClientSession:
             self.acked_below,
             op.trace.generate_token(),
         )
-        self.outbox.append(SendRequest(op.op_id, op.attempts, self.leader_addr or "", req))
 
     def _ask_leader(self) -> None:
         self.asking = True
@@ -209,6 +250,9 @@ class ClientSession:
         if op is None:
             return  # a late duplicate answer for an op already delivered
         if not rep.ok:
+            if op.via:
+                self._finish(op, False, None, rep.error)
+                return
             self.failed(rep.op_id, rep.error, rep.leader, rep.leader_addr, attempt)
             return
         trace = self.tracer.receive_token(rep.token) if rep.token else op.trace
@@ -232,6 +276,9 @@ class ClientSession:
     ) -> None:
         """An attempt failed (timeout, connection lost, not leader): retry with the same id."""
         op = self.ops.get(op_id)
+        if op is not None and op.via:
+            self._finish(op, False, None, error)
+            return
         if op is None or not op.on_wire or (attempt and attempt != op.attempts):
             return
         self._off_wire(op)
@@ -290,8 +337,13 @@ __all__ = [
     "GET",
     "PUT",
     "AskLeader",
+    "ClientInput",
     "ClientSession",
+    "CoordUnreachable",
     "Deliver",
+    "LeaderAnswer",
     "QueueFull",
+    "RequestDone",
+    "RequestFailed",
     "SendRequest",
 ]

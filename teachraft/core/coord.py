@@ -17,6 +17,11 @@ heartbeats, and when the leader fails it chooses the next one:
 3. **Notify.** ``LeaderFailOver`` to the winner, which appends its No-Op; then
    the new leader is pushed to every client (``ChangeLeaderNode``).
 
+The phases and every allowed change between them are in ``TRANSITIONS``;
+``Coord._enter`` is the one method that changes the phase. A selection is two
+phases: ``FENCING`` (steps 1 and 2) and ``NOTIFYING`` (step 3, ``chosen`` is
+the server picked).
+
 Failure detection comes from heartbeat results fed in by the host: a server is
 failed after ``lost_msgs_thresh`` consecutive losses, and put back into the
 view when it answers again. With fewer than a majority alive the coord is in
@@ -25,10 +30,13 @@ an explicit no-quorum state that clients see as a clear error.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from enum import Enum
+from typing import Any, cast
 
 from teachraft.core.effects import Effect, Reply, Send, Watch
+from teachraft.core.machine import NotServed
 from teachraft.core.messages import (
     ClusterView,
     FailOverDone,
@@ -36,16 +44,60 @@ from teachraft.core.messages import (
     JoinResponse,
     LeaderFailOver,
     LeaderInfo,
+    Message,
     ServerJoin,
     ServerJoined,
     ServerLogState,
     ServerLogStateRequest,
 )
 from teachraft.core.server import server_name
+from teachraft.core.tracelike import TracerLike
 from teachraft.tracing import actions as A
-from teachraft.tracing.tracer import NullTracer
 
-JOINING, SERVING, SELECTING, NO_QUORUM = "joining", "serving", "selecting", "no quorum"
+
+class Phase(str, Enum):
+    """The coord's phase; a ``str`` so that status views and tests read it as text."""
+
+    JOINING = "joining"
+    """Servers are joining; the lowest id leads term 1 once all of them did."""
+    SERVING = "serving"
+    """A leader serves clients."""
+    FENCING = "fencing"
+    """Selection steps 1 and 2: the term is raised, live servers are fenced and read."""
+    NOTIFYING = "notifying"
+    """Selection step 3: ``LeaderFailOver`` to the chosen server, until it confirms."""
+    NO_QUORUM = "no quorum"
+    """Fewer than a majority of servers are alive; clients get a clear error."""
+
+
+JOINING, SERVING, FENCING, NOTIFYING, NO_QUORUM = (
+    Phase.JOINING,
+    Phase.SERVING,
+    Phase.FENCING,
+    Phase.NOTIFYING,
+    Phase.NO_QUORUM,
+)
+SELECTING = frozenset({FENCING, NOTIFYING})
+"""The two phases of a leader selection."""
+
+TRANSITIONS: dict[Phase, frozenset[Phase]] = {
+    JOINING: frozenset({SERVING}),
+    SERVING: frozenset({FENCING, NO_QUORUM}),
+    FENCING: frozenset({FENCING, NOTIFYING, NO_QUORUM}),
+    NOTIFYING: frozenset({FENCING, SERVING, NO_QUORUM}),
+    NO_QUORUM: frozenset({SERVING, FENCING}),
+}
+"""Every phase change the coord may make; ``Coord._enter`` refuses any other.
+
+FENCING to FENCING is a selection that starts over (a stall, a fenced term
+above the coord's); NOTIFYING to FENCING is the chosen server dying before it
+confirmed; SERVING to NO_QUORUM is a new leader taking over after too many
+servers failed.
+"""
+
+
+class CoordStateError(RuntimeError):
+    """A phase change outside ``TRANSITIONS``: a bug in the coord, never a user error."""
 
 
 class CoordConfigError(ValueError):
@@ -60,6 +112,14 @@ class CoordOptions:
     lost_msgs_thresh: int = 3
     selection_timeout_ticks: int = 10
     unsafe_leader_selection: bool = False
+
+
+@dataclass(slots=True)
+class Heartbeat:
+    """A local input: one heartbeat result from the host's failure detector."""
+
+    server_id: int
+    ok: bool
 
 
 @dataclass(slots=True)
@@ -78,7 +138,7 @@ class ServerRecord:
 class Coord:
     """The coord. ``tracer`` is a teachraft Tracer or NullTracer."""
 
-    tracer: Any
+    tracer: TracerLike
     options: CoordOptions = field(default_factory=CoordOptions)
 
     def __post_init__(self) -> None:
@@ -87,21 +147,48 @@ class Coord:
             raise CoordConfigError(f"NumServers must be odd and between 3 and 7, not {n}")
         if self.options.lost_msgs_thresh < 1:
             raise CoordConfigError("LostMsgsThresh must be at least 1")
-        self.tracing = not isinstance(self.tracer, NullTracer)
-        self.phase = JOINING
+        self.tracing = self.tracer.enabled
+        self.phase: Phase = JOINING
         self.term = 0
         self.leader = 0
+        self.leader_term = 0
+        """The term in which ``leader`` confirmed it leads; below ``term`` once a
+        selection began, which may have fenced the leader itself."""
         self.servers: dict[int, ServerRecord] = {}
         self.join_waiters: dict[int, tuple[Any, Any]] = {}
         self.joined_acks: set[int] = set()
         self.leader_waiters: list[tuple[Any, GetLeader, Any]] = []
         self.clients: dict[str, str] = {}
         self.fenced: dict[int, ServerLogState] = {}
-        self.candidate = 0
+        self.chosen = 0
         self.failed_leader = 0
         self.selection_ticks = 0
         self.outbox: list[Effect] = []
         self.history: list[tuple[str, dict[str, Any]]] = []
+        self._steps: dict[type, Callable[[Any], None]] = {
+            ServerJoined: self.server_joined,
+            ServerLogState: self.log_state,
+            FailOverDone: self.failover_done,
+        }
+
+    def step(self, msg: Message | Heartbeat, responder: Any = None) -> None:
+        """Feed one input in: a message (a request with its ``responder``) or a Heartbeat."""
+        if isinstance(msg, Heartbeat):
+            self.heartbeat(msg.server_id, msg.ok)
+        elif isinstance(msg, ServerJoin):
+            if responder is not None:
+                self.server_join(msg, responder)
+        elif isinstance(msg, GetLeader):
+            if responder is not None:
+                self.get_leader(msg, responder)
+        else:
+            handler = self._steps.get(type(msg))
+            if handler is None:
+                raise NotServed(f"the coord does not serve {type(msg).__name__}")
+            handler(msg)
+
+    def flush(self) -> None:
+        """Nothing is batched in the coord; here so that every machine drains alike."""
 
     def start(self) -> None:
         """CoordStart: the host calls this once its sockets are bound."""
@@ -116,6 +203,12 @@ class Coord:
     def take(self) -> list[Effect]:
         out, self.outbox = self.outbox, []
         return out
+
+    def _enter(self, phase: Phase) -> None:
+        """The one place the phase changes, checked against ``TRANSITIONS``."""
+        if phase not in TRANSITIONS[self.phase]:
+            raise CoordStateError(f"coord: no transition from {self.phase.value} to {phase.value}")
+        self.phase = phase
 
     # ------------------------------------------------------------------ views
     @property
@@ -168,6 +261,7 @@ class Coord:
         """All servers are here: the lowest id leads term 1."""
         self.term = 1
         self.leader = min(self.servers)
+        self.leader_term = 1
         peers = self._peers()
         for sid in sorted(self.join_waiters):
             responder, trace = self.join_waiters[sid]
@@ -185,7 +279,7 @@ class Coord:
             return
         self.joined_acks.add(msg.server_id)
         if len(self.joined_acks) == self.options.num_servers:
-            self.phase = SERVING
+            self._enter(SERVING)
             if self.tracing:
                 trace.record_action(A.AllServersJoined())
             self._answer_leader_waiters()
@@ -198,7 +292,7 @@ class Coord:
             trace.record_action(A.LeaderReqRecvd(ClientId=req.client_id))
         if req.client_addr:
             self.clients[req.client_id] = req.client_addr
-        if self.phase in (JOINING, SELECTING):
+        if self.phase == JOINING or self.phase in SELECTING:
             self.leader_waiters.append((responder, req, trace))
             return
         self.outbox.append(Reply(responder, self._leader_info(req.client_id, trace)))
@@ -256,9 +350,9 @@ class Coord:
         self._note("fail", server=rec.server_id, view=self.view)
         if rec.server_id == self.leader and self.phase == SERVING:
             self._start_selection(rec.server_id)
-        elif rec.server_id == self.candidate and self.phase == SELECTING:
+        elif rec.server_id == self.chosen and self.phase == NOTIFYING:
             self._start_selection(self.failed_leader)
-        elif len(self.view) < self.majority and self.phase in (SERVING, SELECTING):
+        elif len(self.view) < self.majority and (self.phase == SERVING or self.phase in SELECTING):
             self._lose_quorum(trace)
 
     def _rejoin(self, rec: ServerRecord) -> None:
@@ -269,8 +363,13 @@ class Coord:
         self._note("rejoin", server=rec.server_id, view=self.view)
         if self.phase == NO_QUORUM:
             if len(self.view) >= self.majority:
-                if self.servers[self.leader].alive and self.leader != rec.server_id:
-                    self.phase = SERVING
+                leader_unfenced = self.leader_term == self.term
+                if (
+                    leader_unfenced
+                    and self.servers[self.leader].alive
+                    and self.leader != rec.server_id
+                ):
+                    self._enter(SERVING)
                     self._note("quorum", view=self.view)
                     self._push_leader()
                 else:
@@ -283,7 +382,7 @@ class Coord:
                 self._send(server_name(sid), view)
 
     def _lose_quorum(self, trace: Any) -> None:
-        self.phase = NO_QUORUM
+        self._enter(NO_QUORUM)
         msg = (
             f"no quorum: {len(self.view)} of {self.options.num_servers} servers are alive, "
             f"{self.majority} are needed"
@@ -301,11 +400,11 @@ class Coord:
         if len(self.view) < self.majority:
             self._lose_quorum(trace)
             return
-        self.phase = SELECTING
+        self._enter(FENCING)
         self.term += 1
         self.failed_leader = failed_leader
         self.fenced.clear()
-        self.candidate = 0
+        self.chosen = 0
         self.selection_ticks = 0
         self._note("select", term=self.term, failed=failed_leader)
         self._fence(trace)
@@ -330,7 +429,7 @@ class Coord:
                     ServerId=msg.server_id, Term=msg.term, LogIdx=msg.log_idx, Token=msg.token
                 )
             )
-        if self.phase != SELECTING or self.candidate or msg.request_term != self.term:
+        if self.phase != FENCING or msg.request_term != self.term:
             return
         unsafe = self.options.unsafe_leader_selection
         if msg.fenced_term > self.term:  # a server saw a later term: fence above it
@@ -349,39 +448,45 @@ class Coord:
     def _choose(self, trace: Any) -> None:
         """Step 3: the highest (last term, last index) wins; ties go to the lowest id."""
         best = max(self.fenced.values(), key=lambda s: (s.term, s.log_idx, -s.server_id))
-        self.candidate = best.server_id
+        self._enter(NOTIFYING)
+        self.chosen = best.server_id
         self.selection_ticks = 0
         self._note("chosen", server=best.server_id, term=self.term)
-        self._notify_candidate(trace)
+        self._notify_chosen(trace)
 
-    def _notify_candidate(self, trace: Any) -> None:
+    def _notify_chosen(self, trace: Any) -> None:
         """LeaderFailOver to the chosen server (resent each tick until it confirms)."""
         peers = self._peers()
         if self.tracing:
             trace.record_action(
                 A.LeaderFailOver(
-                    ServerId=self.candidate,
+                    ServerId=self.chosen,
                     FailedLeaderId=self.failed_leader,
-                    Peers=[{"ServerId": i, "ServerAddr": a} for i, a in peers],
+                    Peers=cast(Any, [{"ServerId": i, "ServerAddr": a} for i, a in peers]),
                     Term=self.term,
                     Token=b"",
                 )
             )
         msg = LeaderFailOver(
-            self.candidate, self.failed_leader, peers, self.term, trace.generate_token()
+            server_id=self.chosen,
+            failed_leader_id=self.failed_leader,
+            peers=peers,
+            term=self.term,
+            token=trace.generate_token(),
         )
-        self._send(server_name(self.candidate), msg)
+        self._send(server_name(self.chosen), msg)
 
     def failover_done(self, msg: FailOverDone) -> None:
         """The new leader appended its No-Op: reconfiguration is done; tell the clients."""
         trace = self._trace(msg.token)
-        if self.phase != SELECTING or msg.server_id != self.candidate or msg.term != self.term:
+        if self.phase != NOTIFYING or msg.server_id != self.chosen or msg.term != self.term:
             return
         if self.tracing:
             trace.record_action(A.LeaderReconfigDone(ServerId=msg.server_id))
         self.leader = msg.server_id
-        self.phase = SERVING
-        self.candidate = 0
+        self.leader_term = self.term
+        self._enter(SERVING)
+        self.chosen = 0
         self._note("leader", server=self.leader, term=self.term)
         if len(self.view) < self.majority:  # servers failed while it took over
             self._lose_quorum(trace)
@@ -390,23 +495,23 @@ class Coord:
         self._push_leader()
 
     def tick(self) -> None:
-        """A selection that stalls (a candidate died, replies were lost) starts over."""
-        if self.phase != SELECTING:
+        """A selection that stalls (the chosen server died, replies were lost) starts over."""
+        if self.phase not in SELECTING:
             return
         self.selection_ticks += 1
         if self.selection_ticks >= self.options.selection_timeout_ticks:
             self._start_selection(self.failed_leader)
             return
         trace = self.tracer.create_trace()
-        if self.candidate:
-            self._notify_candidate(trace)
+        if self.phase == NOTIFYING:
+            self._notify_chosen(trace)
         else:
             self._fence(trace)
 
     # ------------------------------------------------------------------ status
     def status(self) -> dict[str, Any]:
         return {
-            "phase": self.phase,
+            "phase": self.phase.value,
             "term": self.term,
             "leader": self.leader if self.phase == SERVING else 0,
             "view": self.view,

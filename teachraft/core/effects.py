@@ -1,6 +1,7 @@
 """What a core machine asks its host to do: the output half of the pure core.
 
-A machine never touches a socket, a clock or a disk. It appends effects to its
+This module is the one list of them, for the server, the coord and the client
+session alike. A machine never touches a socket, a clock or a disk. It appends effects to its
 outbox and the host carries them out in order, persisting first: a ``Persist``
 is written and fsynced before any message of the same batch leaves, which is
 the rule that makes crash-restart safe (Raft's "respond after stable storage").
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from teachraft.core.log import Entry
-from teachraft.core.messages import Message
+from teachraft.core.messages import ClientRequest, Message
 
 
 @dataclass(slots=True)
@@ -48,4 +49,38 @@ class Watch:
     address: str
 
 
-Effect = Send | Reply | Persist | Watch
+@dataclass(slots=True)
+class SendRequest:
+    """Effect: send ``request`` to the leader at ``address`` and report the outcome.
+
+    ``attempt`` lets a late outcome of an earlier attempt be told apart and ignored.
+    """
+
+    op_id: int
+    attempt: int
+    address: str
+    request: ClientRequest
+
+
+@dataclass(slots=True)
+class AskLeader:
+    """Effect: ask the coord for the leader (GetLeaderNode)."""
+
+    token: bytes
+
+
+@dataclass(slots=True)
+class Deliver:
+    """Effect: an op's result, in op order. ``sent`` tells whether it may have taken effect."""
+
+    op_id: int
+    kind: int
+    key: str
+    ok: bool
+    value: str | None
+    error: str
+    sent: bool
+
+
+Effect = Send | Reply | Persist | Watch | SendRequest | AskLeader | Deliver
+"""Every effect any machine produces; the hosts and the simulator carry them out."""

@@ -10,9 +10,19 @@ the figures and error messages: ``Put(k13,val13)``, ``Get(k13)``, ``No-Op``.
 
 from __future__ import annotations
 
+from enum import IntEnum
 from typing import Any, NamedTuple
 
-NOOP, PUT, GET = 0, 1, 2
+
+class EntryKind(IntEnum):
+    """What a log entry's command is, numbered as in KVRaft (its ``Kind``)."""
+
+    NOOP = 0
+    PUT = 1
+    GET = 2
+
+
+NOOP, PUT, GET = EntryKind.NOOP, EntryKind.PUT, EntryKind.GET
 KIND_NAMES = {NOOP: "NoOp", PUT: "Put", GET: "Get"}
 
 
@@ -24,7 +34,7 @@ class Entry(NamedTuple):
     """
 
     term: int
-    index: int
+    index: int  # type: ignore[assignment]  # the paper's name; shadows tuple.index
     kind: int
     key: str = ""
     value: str = ""
@@ -113,6 +123,14 @@ class Log:
 
     def append(self, entry: Entry) -> None:
         self.entries.append(entry)
+
+    def replace_suffix(self, index: int, entries: list[Entry]) -> None:
+        """Delete the entry at ``index`` and everything after it, then append ``entries``.
+
+        AppendEntries rules 3 and 4 in one step; ``index`` one past the end appends.
+        """
+        del self.entries[index:]
+        self.entries.extend(entries)
 
     def truncate_from(self, index: int) -> None:
         """Delete the entry at ``index`` and everything after it (AppendEntries rule 3)."""

@@ -18,11 +18,11 @@ from __future__ import annotations
 import operator
 from collections.abc import Callable
 from dataclasses import dataclass, fields
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar, cast
 
 from teachraft.core.log import Entry
 
-Decoder = Callable[[Any], Any]
+Decoder = Callable[[Any], "Message"]
 
 
 class MessageError(ValueError):
@@ -94,11 +94,12 @@ class Message:
     METHOD: ClassVar[str] = ""
     WIRE: ClassVar[tuple[tuple[str, Any], ...]] = ()
     _CHECKS: ClassVar[tuple[Callable[[Any], Any], ...]] = ()
-    _FIELDS: ClassVar[Callable[[Any], tuple[Any, ...]]]
+    _FIELDS: ClassVar[Any]  # operator.attrgetter of the fields, in order
 
     def to_wire(self) -> tuple[Any, ...]:
         """The fields in order; msgpack packs tuples (entries, peers too) as arrays."""
-        return self._FIELDS(self)
+        wire: tuple[Any, ...] = self._FIELDS(self)
+        return wire
 
     @classmethod
     def from_wire(cls, body: Any) -> Message:
@@ -106,7 +107,8 @@ class Message:
         if type(body) is not list or len(body) != len(checks):
             raise MessageError(f"{cls.__name__}: expected an array of {len(checks)} fields")
         try:
-            return cls(*[check(value) for check, value in zip(checks, body, strict=True)])
+            build: Callable[..., Message] = cls
+            return build(*[check(value) for check, value in zip(checks, body, strict=True)])
         except MessageError as exc:
             raise MessageError(f"{cls.__name__}: {exc}") from None
         except ValueError as exc:
@@ -120,13 +122,15 @@ def _any(v: Any) -> Any:
     return v
 
 
-def message(method: str, **overrides: Any) -> Callable[[type], type]:
-    """Declare a wire message: a slotted dataclass plus its field kinds."""
+M = TypeVar("M", bound=type[Message])
 
-    def wrap(cls: type) -> type:
-        dc = dataclass(slots=True)(cls)
+
+def message(method: str, **overrides: str) -> Callable[[M], M]:
+    """Register a wire message (a slotted dataclass): its method name and field kinds."""
+
+    def wrap(dc: M) -> M:
         wire = []
-        for f in fields(dc):
+        for f in fields(cast(Any, dc)):
             kind = overrides.get(f.name, _WIRE_KINDS.get(str(f.type), "any"))
             wire.append((f.name, kind))
         dc.METHOD = method
@@ -142,6 +146,7 @@ def message(method: str, **overrides: Any) -> Callable[[type], type]:
 
 
 @message("join")
+@dataclass(slots=True)
 class ServerJoin(Message):
     """RequestServerJoin: a server asks the coord to join (or rejoin after a restart)."""
 
@@ -153,17 +158,19 @@ class ServerJoin(Message):
 
 
 @message("join_response", peers="peers")
+@dataclass(slots=True)
 class JoinResponse(Message):
     """The coord's answer once all NumServers have joined: leader, peers, term."""
 
     server_id: int
     leader: int
-    peers: list
+    peers: list[tuple[int, str]]
     term: int
     token: bytes
 
 
 @message("joined")
+@dataclass(slots=True)
 class ServerJoined(Message):
     """A server's acknowledgement that it applied its JoinResponse."""
 
@@ -175,6 +182,7 @@ class ServerJoined(Message):
 
 
 @message("append_entries", entries="entries")
+@dataclass(slots=True)
 class AppendEntries(Message):
     """Raft's AppendEntries RPC (Figure 2): replicate entries, or a heartbeat when empty."""
 
@@ -182,12 +190,13 @@ class AppendEntries(Message):
     leader_id: int
     prev_log_index: int
     prev_log_term: int
-    entries: list
+    entries: list[Entry]
     leader_commit: int
     token: bytes
 
 
 @message("append_entries_reply")
+@dataclass(slots=True)
 class AppendEntriesReply(Message):
     """A follower's answer; ``match_index`` on success, a ``conflict_index`` hint on failure."""
 
@@ -203,6 +212,7 @@ class AppendEntriesReply(Message):
 
 
 @message("log_state_request")
+@dataclass(slots=True)
 class ServerLogStateRequest(Message):
     """The coord fences a server at ``term`` and asks for its last log term and index.
 
@@ -216,6 +226,7 @@ class ServerLogStateRequest(Message):
 
 
 @message("log_state")
+@dataclass(slots=True)
 class ServerLogState(Message):
     """A server's log state (``term``, ``log_idx`` of its last entry) for one selection round.
 
@@ -232,17 +243,19 @@ class ServerLogState(Message):
 
 
 @message("leader_failover", peers="peers")
+@dataclass(slots=True)
 class LeaderFailOver(Message):
     """The coord makes ``server_id`` the leader of ``term`` in place of ``failed_leader_id``."""
 
     server_id: int
     failed_leader_id: int
-    peers: list
+    peers: list[tuple[int, str]]
     term: int
     token: bytes
 
 
 @message("failover_done")
+@dataclass(slots=True)
 class FailOverDone(Message):
     """The new leader confirms it leads ``term`` (its No-Op is in the log)."""
 
@@ -252,6 +265,7 @@ class FailOverDone(Message):
 
 
 @message("cluster_view", peers="peers")
+@dataclass(slots=True)
 class ClusterView(Message):
     """The coord tells servers who leads which term and where every server listens.
 
@@ -261,7 +275,7 @@ class ClusterView(Message):
 
     term: int
     leader: int
-    peers: list
+    peers: list[tuple[int, str]]
     token: bytes
 
 
@@ -269,6 +283,7 @@ class ClusterView(Message):
 
 
 @message("get_leader")
+@dataclass(slots=True)
 class GetLeader(Message):
     """GetLeaderNode: a client asks the coord for the leader (blocks until join completes)."""
 
@@ -278,6 +293,7 @@ class GetLeader(Message):
 
 
 @message("leader_info", leader_addr="str?")
+@dataclass(slots=True)
 class LeaderInfo(Message):
     """The coord's answer to GetLeader, and its ChangeLeaderNode push to clients.
 
@@ -292,6 +308,7 @@ class LeaderInfo(Message):
 
 
 @message("client_request")
+@dataclass(slots=True)
 class ClientRequest(Message):
     """A Put or Get from kvslib; ``op_id`` is kept across retries for duplicate detection.
 
@@ -309,6 +326,7 @@ class ClientRequest(Message):
 
 
 @message("client_reply", value="str?", leader_addr="str?")
+@dataclass(slots=True)
 class ClientReply(Message):
     """The server's answer: ``ok`` with the value, or an error and a leader hint."""
 

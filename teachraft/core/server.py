@@ -31,12 +31,14 @@ appended together leave in one AppendEntries.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from teachraft.core.effects import Effect, Persist, Reply, Send
 from teachraft.core.kv import KVStore
 from teachraft.core.log import GET, NOOP, PUT, Entry, Log
+from teachraft.core.machine import NotServed
 from teachraft.core.messages import (
     AppendEntries,
     AppendEntriesReply,
@@ -46,14 +48,15 @@ from teachraft.core.messages import (
     FailOverDone,
     JoinResponse,
     LeaderFailOver,
+    Message,
     ServerJoin,
     ServerJoined,
     ServerLogState,
     ServerLogStateRequest,
 )
+from teachraft.core.tracelike import TracerLike
 from teachraft.limits import MAX_BATCH_BYTES, MAX_ENTRY_BYTES, put_problem, within_bytes
 from teachraft.tracing import actions as A
-from teachraft.tracing.tracer import NullTracer
 
 FOLLOWER, LEADER = "follower", "leader"
 NOT_LEADER = "not leader"
@@ -62,6 +65,14 @@ NOT_LEADER = "not leader"
 def server_name(server_id: int) -> str:
     """The node and tracing identity of a server: ``server3``."""
     return f"server{server_id}"
+
+
+def server_id_of(name: str) -> int | None:
+    """The id in a server's node name (``server3`` is 3); None for any other name."""
+    digits = name.removeprefix("server")
+    if digits == name or not (digits.isascii() and digits.isdigit()):
+        return None
+    return int(digits)
 
 
 @dataclass(slots=True)
@@ -100,21 +111,24 @@ class Server:
     """One KVRaft server. ``tracer`` is a teachraft Tracer or NullTracer."""
 
     server_id: int
-    tracer: Any
+    tracer: TracerLike
     options: ServerOptions = field(default_factory=ServerOptions)
-    current_term: int = 0
-    role: str = FOLLOWER
     leader_id: int = 0
     joined: bool = False
 
     def __post_init__(self) -> None:
         self.name = server_name(self.server_id)
-        self.tracing = not isinstance(self.tracer, NullTracer)
+        # Raft's persistent currentTerm and the role are the machine's own: they
+        # change only through the handlers below, never from a constructor or a caller.
+        self._term = 0
+        self._role = FOLLOWER
+        self.tracing = self.tracer.enabled
         self.log = Log()
         self.kv = KVStore()
         self.commit_index = 0
         self.last_applied = 0
         self.peers: dict[int, str] = {}
+        """Every other server's address (never this server's own)."""
         self.progress: dict[int, FollowerProgress] = {}
         self.waiting: dict[int, list[Waiter]] = {}
         self.pending_ops: dict[tuple[str, int], int] = {}
@@ -123,6 +137,36 @@ class Server:
         self.keep_applied = False
         self.duplicates_answered = 0
         self.restarted = False
+        self._steps: dict[type[Message], Callable[[Any], None]] = {
+            AppendEntries: self.append_entries,
+            AppendEntriesReply: self.append_entries_reply,
+            ServerLogStateRequest: self.log_state_request,
+            LeaderFailOver: self.leader_failover,
+            ClusterView: self.cluster_view,
+            JoinResponse: self.join_response,
+        }
+
+    # ------------------------------------------------------------------ inputs
+    def step(self, msg: Message, responder: Any = None) -> None:
+        """Feed one message in; ``responder`` is where a client request's answer goes."""
+        if type(msg) is ClientRequest:
+            if responder is not None:
+                self.client_request(msg, responder)
+            return
+        handler = self._steps.get(type(msg))
+        if handler is None:
+            raise NotServed(f"{self.name} does not serve {type(msg).__name__}")
+        handler(msg)
+
+    @property
+    def current_term(self) -> int:
+        """Raft's currentTerm: the latest term this server has seen."""
+        return self._term
+
+    @property
+    def role(self) -> str:
+        """``leader`` or ``follower`` (the coord, not an election, makes a leader)."""
+        return self._role
 
     # ------------------------------------------------------------------ helpers
     def take(self) -> list[Effect]:
@@ -132,7 +176,7 @@ class Server:
 
     @property
     def majority(self) -> int:
-        return len(self.peers) // 2 + 1
+        return (len(self.peers) + 1) // 2 + 1
 
     def _send(self, dest: str, msg: Any) -> None:
         self.outbox.append(Send(dest, msg))
@@ -154,7 +198,7 @@ class Server:
         for i, e in enumerate(entries, start=1):
             if e.index != i:
                 raise ValueError(f"{self.name}: stored log has index {e.index} at position {i}")
-        self.current_term = term
+        self._term = term
         self.log = Log(entries)
         self.restarted = True
 
@@ -178,12 +222,12 @@ class Server:
     def join_response(self, resp: JoinResponse) -> None:
         """The coord admitted this server: learn peers, term and leader."""
         trace = self._trace(resp.token)
-        self.peers = dict(resp.peers)
+        self.peers = {sid: addr for sid, addr in resp.peers if sid != self.server_id}
         self.joined = True
         if self.tracing:
             trace.record_action(A.ServerJoined(ServerId=self.server_id))
         if resp.term > self.current_term:
-            self.current_term = resp.term
+            self._term = resp.term
             self._persist()
         if resp.leader == self.server_id and resp.term >= self.current_term:
             self._become_leader(trace, noop=False)
@@ -195,7 +239,7 @@ class Server:
     # ---------------------------------------------------------------- roles
     def _become_follower(self, trace: Any) -> None:
         was_leader = self.role == LEADER
-        self.role = FOLLOWER
+        self._role = FOLLOWER
         self.progress.clear()
         if self.tracing:
             trace.record_action(A.BecameFollower(ServerId=self.server_id))
@@ -203,12 +247,10 @@ class Server:
             self._fail_waiters()
 
     def _become_leader(self, trace: Any, noop: bool) -> None:
-        self.role = LEADER
+        self._role = LEADER
         self.leader_id = self.server_id
         nxt = self.log.last_index + 1
-        self.progress = {
-            p: FollowerProgress(next_index=nxt) for p in self.peers if p != self.server_id
-        }
+        self.progress = {p: FollowerProgress(next_index=nxt) for p in self.peers}
         self.pending_ops = {
             (e.client_id, e.op_id): e.index
             for e in self.log.slice(self.commit_index + 1)
@@ -232,7 +274,7 @@ class Server:
     def _see_term(self, term: int, trace: Any) -> None:
         """Adopt a higher term; a leader that sees one steps down (Figure 2, all servers)."""
         if term > self.current_term:
-            self.current_term = term
+            self._term = term
             self._persist()
             if self.role == LEADER:
                 self.leader_id = 0
@@ -311,7 +353,7 @@ class Server:
         """Leader: send every follower the entries it does not have yet (batched, pipelined)."""
         if self.role != LEADER:
             return
-        if len(self.peers) == 1:
+        if not self.peers:
             self._maybe_commit()
             return
         last = self.log.last_index
@@ -337,8 +379,8 @@ class Server:
                     Term=self.current_term,
                     LeaderId=self.server_id,
                     PrevLogIndex=prev,
-                    PrevLogTerm=term,
-                    Entries=[e.go_body() for e in entries] or None,
+                    PrevLogTerm=term or 0,
+                    Entries=_bodies(entries),
                     LeaderCommit=self.commit_index,
                     Token=b"",
                 )
@@ -367,10 +409,7 @@ class Server:
         self.leader_id = ae.leader_id
         log = self.log
         if log.term_at(ae.prev_log_index) != ae.prev_log_term:  # rule 2
-            hint = min(log.last_index + 1, max(1, ae.prev_log_index))
-            if ae.prev_log_index <= log.last_index:
-                hint = log.first_index_of_term(ae.prev_log_index)
-            self._reply_append(ae, trace, False, 0, hint)
+            self._reply_append(ae, trace, False, 0, self._conflict_index(ae.prev_log_index))
             return
         self._merge(ae.entries)  # rules 3 and 4
         last_new = ae.prev_log_index + len(ae.entries)
@@ -379,22 +418,28 @@ class Server:
             self._apply()
         self._reply_append(ae, trace, True, last_new, 0)
 
+    def _conflict_index(self, prev_log_index: int) -> int:
+        """§5.3's optimisation: where the leader should retry, skipping a whole term.
+
+        A log too short to hold ``prev_log_index`` asks for its own next index; a
+        log whose entry there has another term asks for the first index of that
+        term, so that one retry skips every entry of the conflicting term.
+        """
+        if prev_log_index > self.log.last_index:
+            return self.log.last_index + 1
+        return self.log.first_index_of_term(prev_log_index)
+
     def _merge(self, entries: list[Entry]) -> None:
         """Delete a conflicting suffix, then append what is new; never truncate on a match."""
         log = self.log
         for i, e in enumerate(entries):
             have = log.term_at(e.index)
-            if have is None:
-                new = entries[i:]
-                log.entries.extend(new)
-                self._persist(None, new)
-                return
-            if have != e.term:
-                log.truncate_from(e.index)
-                new = entries[i:]
-                log.entries.extend(new)
-                self._persist(e.index, new)
-                return
+            if have == e.term:
+                continue
+            new = entries[i:]
+            log.replace_suffix(e.index, new)
+            self._persist(None if have is None else e.index, new)
+            return
 
     def _ae_action(self, cls: type, ae: AppendEntries) -> Any:
         return cls(
@@ -402,7 +447,7 @@ class Server:
             LeaderId=ae.leader_id,
             PrevLogIndex=ae.prev_log_index,
             PrevLogTerm=ae.prev_log_term,
-            Entries=[e.go_body() for e in ae.entries] or None,
+            Entries=_bodies(ae.entries),
             LeaderCommit=ae.leader_commit,
             Token=ae.token,
         )
@@ -440,13 +485,14 @@ class Server:
                 self._maybe_commit()
             pr.next_index = max(pr.next_index, pr.match_index + 1)
             return
-        target = max(pr.match_index + 1, min(r.conflict_index, self.log.last_index + 1))
-        if target < pr.next_index:
-            pr.next_index = target
+        # §5.3: retry from the follower's conflict index, never below what it matched.
+        conflict_index = max(pr.match_index + 1, min(r.conflict_index, self.log.last_index + 1))
+        if conflict_index < pr.next_index:
+            pr.next_index = conflict_index
             if self.tracing:
                 (trace or self.tracer.create_trace()).record_action(
                     A.ForceFollowerLog(
-                        ServerIndex=r.server_id, NextIndex=target, MatchIndex=pr.match_index
+                        ServerIndex=r.server_id, NextIndex=conflict_index, MatchIndex=pr.match_index
                     )
                 )
             self._send_append(r.server_id, pr)
@@ -555,10 +601,10 @@ class Server:
         if self.tracing:
             trace.record_action(A.ServerFailRecvd(FailedServerId=msg.failed_leader_id))
         if msg.term > self.current_term:
-            self.current_term = msg.term
+            self._term = msg.term
             self._persist()
         if msg.peers:
-            self.peers.update(dict(msg.peers))
+            self.peers.update((sid, a) for sid, a in msg.peers if sid != self.server_id)
         self._become_leader(trace, noop=True)
         self._send("coord", FailOverDone(self.server_id, self.current_term, trace.generate_token()))
 
@@ -591,3 +637,8 @@ class Server:
             "last_applied": self.last_applied,
             "log_length": self.log.last_index,
         }
+
+
+def _bodies(entries: list[Entry]) -> Any:
+    """Entries as the trace shows them (Go field names); None for a heartbeat."""
+    return [e.go_body() for e in entries] or None

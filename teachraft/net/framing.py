@@ -34,20 +34,10 @@ class FrameError(Exception):
     """A peer sent bytes that are not a valid frame; its connection must close."""
 
 
-def encode_body(obj: Any) -> bytes:
-    """Return the msgpack body of one frame (without the length prefix)."""
-    return msgpack.packb(obj, use_bin_type=True)
-
-
 def encode_frame(obj: Any) -> bytes:
     """Return the frame bytes for one msgpack-able value."""
     body = msgpack.packb(obj, use_bin_type=True)
     return _pack_header(len(body)) + body
-
-
-def frame_header(size: int) -> bytes:
-    """Return the 4-byte length prefix for a body of ``size`` bytes."""
-    return _pack_header(size)
 
 
 def decode_body(body: bytes | bytearray | memoryview) -> Any:

@@ -14,9 +14,18 @@ import logging
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from teachraft.core.client import AskLeader, ClientSession, Deliver, SendRequest
+from teachraft.core.client import (
+    AskLeader,
+    ClientSession,
+    CoordUnreachable,
+    Deliver,
+    LeaderAnswer,
+    RequestDone,
+    RequestFailed,
+    SendRequest,
+)
 from teachraft.core.log import GET, PUT
 from teachraft.core.messages import SCHEMA, ClientReply, GetLeader, LeaderInfo
 from teachraft.errors import KVError, NoQuorumError, OpTimeoutError
@@ -73,6 +82,8 @@ class KVClient(Host):
         self.coord_addr = coord_addr
         self.call_timeout = call_timeout
         self.history = history
+        self.server_address: Callable[[int], str | None] | None = None
+        """Where a server takes client requests, for ops sent ``via`` it (set by the deployment)."""
         self.node = Node(
             self.name, self._handle, port=port, schema=SCHEMA, faults=faults, secret=secret
         )
@@ -100,15 +111,16 @@ class KVClient(Host):
         await super().stop()
 
     # ------------------------------------------------------------------ ops
-    def submit(self, kind: int, key: str, value: str = "") -> int:
+    def submit(self, kind: int, key: str, value: str = "", via: int | None = None) -> int:
         """Queue an op; returns its op id (raises core.client.QueueFull past ChCapacity).
 
         A Put larger than ``max_value_bytes`` raises ValueTooLargeError here,
-        before it reaches the log (``teachraft.limits``).
+        before it reaches the log (``teachraft.limits``). ``via`` sends it to that
+        server once, instead of to the leader.
         """
         if kind == PUT:
             check_put(key, value, self.max_value_bytes)
-        op_id = self.core.submit(kind, key, value)
+        op_id = self.core.submit(kind, key, value, self._via_address(via))
         if self.history is not None:
             f = "put" if kind == PUT else "get"
             self.history_ids[op_id] = self.history.invoke(
@@ -123,20 +135,31 @@ class KVClient(Host):
     def submit_get(self, key: str) -> int:
         return self.submit(GET, key)
 
-    async def op(self, kind: int, key: str, value: str = "") -> OpResult:
+    def _via_address(self, via: int | None) -> str:
+        if via is None:
+            return ""
+        address = self.server_address(via) if self.server_address is not None else None
+        if not address:
+            raise KVError(f"cannot send through server {via}: it is down or unknown")
+        return address
+
+    async def op(self, kind: int, key: str, value: str = "", via: int | None = None) -> OpResult:
         assert self.loop is not None
-        op_id = self.submit(kind, key, value)
+        op_id = self.submit(kind, key, value, via)
         fut = self.loop.create_future()
         self.futures[op_id] = fut
         return await fut
 
-    async def put(self, key: str, value: str) -> None:
-        """Put and wait for the commit; raises NoQuorumError, OpTimeoutError or KVError."""
-        (await self.op(PUT, key, value)).raise_for_error()
+    async def put(self, key: str, value: str, via: int | None = None) -> None:
+        """Put and wait for the commit; raises NoQuorumError, OpTimeoutError or KVError.
 
-    async def get(self, key: str) -> str | None:
-        """Get through the log; None when the key was never put."""
-        result = await self.op(GET, key)
+        ``via`` sends it straight to that server (once) instead of the leader.
+        """
+        (await self.op(PUT, key, value, via)).raise_for_error()
+
+    async def get(self, key: str, via: int | None = None) -> str | None:
+        """Get through the log; None when the key was never put. ``via`` as for ``put``."""
+        result = await self.op(GET, key, "", via)
         result.raise_for_error()
         return result.value
 
@@ -164,15 +187,13 @@ class KVClient(Host):
         def done(result: Any, error: BaseException | None) -> None:
             if error is None:
                 try:
-                    rep = ClientReply.from_wire(result)
+                    rep = cast(ClientReply, ClientReply.from_wire(result))
                 except ValueError as exc:
                     error = exc
                 else:
-                    self.dispatch(self.core.reply, rep, attempt)
+                    self.feed(RequestDone(rep, attempt))
                     return
-            self.dispatch(
-                self.core.failed, op_id, str(error) or type(error).__name__, 0, None, attempt
-            )
+            self.feed(RequestFailed(op_id, str(error) or type(error).__name__, attempt))
 
         self.node.call_later(
             eff.address,
@@ -194,13 +215,13 @@ class KVClient(Host):
                 decode=LeaderInfo.from_wire,
             )
         except NetError as exc:
-            self.dispatch(self.core.leader_unreachable, f"coord unreachable: {exc}")
+            self.feed(CoordUnreachable(f"coord unreachable: {exc}"))
             return
-        self.dispatch(self.core.leader_info, info)
+        self.feed(LeaderAnswer(info))
 
     def _handle(self, method: str, body: Any, peer: str, responder: Any) -> None:
         if method == "leader_info":
-            self.dispatch(self.core.leader_info, body, True)
+            self.feed(body)
         elif responder is not None:
             responder.error(f"{self.name} does not serve {method!r}")
 

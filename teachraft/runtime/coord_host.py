@@ -6,16 +6,19 @@ import asyncio
 import logging
 from typing import Any
 
-from teachraft.core.coord import Coord
+from teachraft.core.coord import Coord, Heartbeat
 from teachraft.core.effects import Watch
 from teachraft.core.messages import SCHEMA
-from teachraft.core.server import server_name
+from teachraft.core.server import server_id_of, server_name
 from teachraft.net.faults import FaultFilter
 from teachraft.net.fcheck import HeartbeatMonitor
 from teachraft.net.transport import Node
 from teachraft.runtime.host import Host
 
 log = logging.getLogger(__name__)
+
+SERVED = frozenset({"join", "get_leader", "joined", "log_state", "failover_done"})
+"""What the coord accepts from the network (a join or get_leader only as a request)."""
 
 
 class CoordHost(Host):
@@ -52,12 +55,6 @@ class CoordHost(Host):
         self.monitor = HeartbeatMonitor(
             "coord", self._heartbeat, interval=heartbeat_interval, faults=faults, secret=secret
         )
-        self._routes = {
-            "joined": core.server_joined,
-            "log_state": core.log_state,
-            "failover_done": core.failover_done,
-        }
-        self._requests = {"join": core.server_join, "get_leader": core.get_leader}
 
     @property
     def address(self) -> str:
@@ -98,29 +95,24 @@ class CoordHost(Host):
     def _handle(self, method: str, body: Any, peer: str, responder: Any) -> None:
         if self.stopped:
             return
-        request = self._requests.get(method)
-        if request is not None and responder is not None:
-            self.dispatch(request, body, responder)
-            return
-        route = self._routes.get(method)
-        if route is None:
+        if method not in SERVED:
             if responder is not None:
                 responder.error(f"the coord does not serve {method!r}")
             return
-        self.dispatch(route, body)
+        self.feed(body, responder)
 
     def _heartbeat(self, target: str, ok: bool) -> None:
-        if self.paused or self.stopped or not target.startswith("server"):
+        sid = server_id_of(target)
+        if self.paused or self.stopped or sid is None:
             return
-        self.dispatch(self.core.heartbeat, int(target[6:]), ok)
+        self.feed(Heartbeat(sid, ok))
 
     def resolve(self, dest: str) -> str | None:
         if dest.startswith("client:"):
-            return dest[7:]
-        if dest.startswith("server"):
-            rec = self.core.servers.get(int(dest[6:]))
-            return rec.server_addr if rec else None
-        return None
+            return dest.removeprefix("client:")
+        sid = server_id_of(dest)
+        rec = None if sid is None else self.core.servers.get(sid)
+        return rec.server_addr if rec else None
 
     def other_effect(self, effect: Any) -> None:
         if type(effect) is Watch:

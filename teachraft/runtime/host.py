@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from teachraft.core.effects import Persist, Reply, Send
+from teachraft.core.machine import Machine
 from teachraft.net.transport import Node
 
 log = logging.getLogger(__name__)
@@ -26,9 +27,9 @@ log = logging.getLogger(__name__)
 class Host:
     """Common machinery of the server, coord and client hosts."""
 
-    def __init__(self, name: str, core: Any, tick_interval: float) -> None:
+    def __init__(self, name: str, core: Machine, tick_interval: float) -> None:
         self.name = name
-        self.core = core
+        self.core: Any = core  # the concrete machine; each host narrows it
         self.tick_interval = tick_interval
         self.node: Node | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -52,9 +53,7 @@ class Host:
         self._flush_pending = False
         if self.stopped:
             return
-        flush = getattr(self.core, "flush", None)
-        if flush is not None:
-            flush()
+        self.core.flush()
         self.execute(self.core.take())
 
     def start_ticking(self) -> None:
@@ -119,11 +118,11 @@ class Host:
             fn(kind, data)
 
     # --------------------------------------------------------------- control
-    def dispatch(self, handler: Callable[..., None], *args: Any) -> None:
+    def feed(self, msg: Any, responder: Any = None) -> None:
         """Step the core with one input, then schedule the drain."""
         if self.stopped:
             return
-        handler(*args)
+        self.core.step(msg, responder)
         self.kick()
 
     async def stop(self) -> None:

@@ -7,7 +7,7 @@ import logging
 from typing import Any
 
 from teachraft.core.messages import SCHEMA, JoinResponse, ServerJoin
-from teachraft.core.server import Server, server_name
+from teachraft.core.server import Server, server_id_of, server_name
 from teachraft.net.errors import NetError
 from teachraft.net.faults import FaultFilter
 from teachraft.net.fcheck import HeartbeatResponder
@@ -15,6 +15,19 @@ from teachraft.net.transport import Node
 from teachraft.runtime.host import Host
 
 log = logging.getLogger(__name__)
+
+
+SERVED = frozenset(
+    {
+        "append_entries",
+        "append_entries_reply",
+        "log_state_request",
+        "leader_failover",
+        "cluster_view",
+        "client_request",
+    }
+)
+"""What a server accepts from the network (its JoinResponse comes back from its own call)."""
 
 
 class JoinRefused(RuntimeError):
@@ -64,14 +77,6 @@ class ServerHost(Host):
         self.heartbeats = HeartbeatResponder(
             self.name, host=host, port=heartbeat_port, faults=faults, secret=secret
         )
-        core_ = core
-        self._routes = {
-            "append_entries": core_.append_entries,
-            "append_entries_reply": core_.append_entries_reply,
-            "log_state_request": core_.log_state_request,
-            "leader_failover": core_.leader_failover,
-            "cluster_view": core_.cluster_view,
-        }
         self.joined = asyncio.Event()
 
     @property
@@ -99,24 +104,17 @@ class ServerHost(Host):
     def _handle(self, method: str, body: Any, peer: str, responder: Any) -> None:
         if self.stopped:
             return
-        if method == "client_request":
-            if responder is None:
-                return
-            self.dispatch(self.core.client_request, body, responder)
-            return
-        route = self._routes.get(method)
-        if route is None:
+        if method not in SERVED:
             if responder is not None:
                 responder.error(f"{self.name} does not serve {method!r}")
             return
-        self.dispatch(route, body)
+        self.feed(body, responder)
 
     def resolve(self, dest: str) -> str | None:
         if dest == "coord":
             return self.coord_addr
-        if dest.startswith("server"):
-            return self.core.peers.get(int(dest[6:]))
-        return None
+        sid = server_id_of(dest)
+        return None if sid is None else self.core.peers.get(sid)
 
     def execute(self, effects: list[Any]) -> None:
         joins = [e for e in effects if type(getattr(e, "msg", None)) is ServerJoin]
@@ -150,7 +148,7 @@ class ServerHost(Host):
                 )
                 self.notify("join_refused", body)
                 return
-            self.dispatch(self.core.join_response, body)
+            self.feed(body)
             self.joined.set()
             self.notify("joined", body)
             return

@@ -5,56 +5,62 @@ list, an EventTable, or a ``TracingClient`` that ships them to the
 ``TracingServer``, which writes trace_output.log and shiviz_output.log in
 happened-before order). The files and the in-memory ``EventTable`` are what
 students open in ShiViz and what every teachraft figure is drawn from.
+
+The package imports its parts lazily (PEP 562): the pure core imports
+``teachraft.tracing.actions`` only, and must not pull in asyncio, sockets,
+threads or msgpack by way of this ``__init__``.
 """
 
 from __future__ import annotations
 
-from teachraft.tracing.actions import ACTION_TYPES, action_body, make_action
-from teachraft.tracing.client import TracingClient
-from teachraft.tracing.config import ConfigError, TracingServerConfig, load_tracing_server_config
-from teachraft.tracing.events import Event, EventTable
-from teachraft.tracing.files import load_runs, load_shiviz, load_trace, load_trace_output
-from teachraft.tracing.formats import DELIMITER_REGEX, SHIVIZ_REGEX
-from teachraft.tracing.server import TracingServer
-from teachraft.tracing.shiviz import export_shiviz, shiviz_text
-from teachraft.tracing.sinks import MemorySink, Record, Sink, TeeSink
-from teachraft.tracing.threaded import connect_tracer
-from teachraft.tracing.tokens import TokenError, decode_token, encode_token
-from teachraft.tracing.tracer import NULL_TRACE, NullTrace, NullTracer, Trace, Tracer
-from teachraft.tracing.validate import validate_shiviz, validate_trace_output
+import importlib
+from typing import Any
 
-__all__ = [
-    "ACTION_TYPES",
-    "DELIMITER_REGEX",
-    "NULL_TRACE",
-    "SHIVIZ_REGEX",
-    "ConfigError",
-    "Event",
-    "EventTable",
-    "MemorySink",
-    "NullTrace",
-    "NullTracer",
-    "Record",
-    "Sink",
-    "TeeSink",
-    "TokenError",
-    "Trace",
-    "Tracer",
-    "TracingClient",
-    "TracingServer",
-    "TracingServerConfig",
-    "action_body",
-    "connect_tracer",
-    "decode_token",
-    "encode_token",
-    "export_shiviz",
-    "load_runs",
-    "load_shiviz",
-    "load_trace",
-    "load_trace_output",
-    "load_tracing_server_config",
-    "make_action",
-    "shiviz_text",
-    "validate_shiviz",
-    "validate_trace_output",
-]
+_EXPORTS = {
+    "ACTION_TYPES": "actions",
+    "action_body": "actions",
+    "make_action": "actions",
+    "TracingClient": "client",
+    "ConfigError": "config",
+    "TracingServerConfig": "config",
+    "load_tracing_server_config": "config",
+    "Event": "events",
+    "EventTable": "events",
+    "load_runs": "files",
+    "load_shiviz": "files",
+    "load_trace": "files",
+    "load_trace_output": "files",
+    "DELIMITER_REGEX": "formats",
+    "SHIVIZ_REGEX": "formats",
+    "TracingServer": "server",
+    "export_shiviz": "shiviz",
+    "shiviz_text": "shiviz",
+    "MemorySink": "sinks",
+    "Record": "sinks",
+    "Sink": "sinks",
+    "TeeSink": "sinks",
+    "connect_tracer": "threaded",
+    "TokenError": "tokens",
+    "decode_token": "tokens",
+    "encode_token": "tokens",
+    "NULL_TRACE": "tracer",
+    "NullTrace": "tracer",
+    "NullTracer": "tracer",
+    "Trace": "tracer",
+    "Tracer": "tracer",
+    "validate_shiviz": "validate",
+    "validate_trace_output": "validate",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'teachraft.tracing' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"teachraft.tracing.{module}"), name)
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -16,16 +16,12 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from enum import IntEnum
 from typing import Any
 
+from teachraft.core.log import EntryKind
 
-class CommandKind(IntEnum):
-    """The ``Kind`` of a log entry's command, numbered as in KVRaft."""
-
-    NoOp = 0
-    Put = 1
-    Get = 2
+CommandKind = EntryKind
+"""The ``Kind`` of a log entry's command: the log's one enum of entry kinds."""
 
 
 # --- nested body shapes -------------------------------------------------------

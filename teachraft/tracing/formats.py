@@ -65,11 +65,6 @@ def clock_texts(clock: dict[str, int]) -> tuple[str, str]:
     return trace_format % values, shiviz_format % values
 
 
-def clock_json(clock: dict[str, int]) -> str:
-    """``{"a":1,"b":2}``: trace_output.log's VectorClock, keys sorted."""
-    return clock_texts(clock)[0]
-
-
 def shiviz_clock(clock: dict[str, int]) -> str:
     """``{"a":1, "b":2}``: a ShiViz clock, keys sorted, joined by ``", "``."""
     return clock_texts(clock)[1]

@@ -44,10 +44,6 @@ class CausalOrderer:
         """How many records are waiting for their causal past."""
         return len(self._held)
 
-    def held_records(self) -> list[Record]:
-        """The records waiting, in arrival order."""
-        return list(self._held.values())
-
     def written(self, host: str, time: int) -> bool:
         """True when (host, time) has been written (time 0 always counts as written)."""
         if time <= self._upto.get(host, 0):

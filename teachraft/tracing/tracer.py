@@ -61,6 +61,7 @@ class Tracer:
     """Records one node's events with its vector clock; see the module docstring."""
 
     __slots__ = ("_clock", "_emit", "_rng", "_warned_empty", "identity", "sink")
+    enabled = True
 
     def __init__(
         self,
@@ -194,6 +195,7 @@ class NullTracer:
     """A tracer that records nothing: tracing off, at almost no cost."""
 
     __slots__ = ("identity",)
+    enabled = False
 
     def __init__(self, identity: str = "", *args: Any, **kwargs: Any) -> None:
         self.identity = identity

@@ -17,7 +17,7 @@ from teachraft.errors import ClusterError
 from teachraft.tracing.events import EventTable
 from teachraft.tracing.files import TraceFileError, load_runs
 from teachraft.viz.replay import Replay
-from teachraft.viz.state import Snapshot, snapshot_of_cluster
+from teachraft.viz.state import Snapshot, as_snapshot, snapshot_of_cluster
 
 log = logging.getLogger(__name__)
 TRACE_FILES = ("trace_output.log", "shiviz_output.log")
@@ -121,8 +121,8 @@ def snapshot_of(source: Any, at: int | None = None) -> Snapshot:
         return source
     if isinstance(source, Replay):
         return source.at(at)
-    if callable(getattr(source, "snapshot", None)) and at is None:  # e.g. an EtcdCluster
-        return source.snapshot()
+    if callable(getattr(source, "snapshot", None)) and is_running(source) and at is None:
+        return as_snapshot(source.snapshot())
     if is_cluster(source) and is_running(source) and at is None:
         return snapshot_of_cluster(source)
     return Replay(events_of(source), name=name_of(source)).at(at)

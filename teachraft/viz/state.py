@@ -10,21 +10,20 @@ the renderer only reads model state).
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 from teachraft.core.log import Entry
+from teachraft.core.server import server_id_of
 from teachraft.viz.style import FAILED, FOLLOWER, LEADER, PARTITIONED, PAUSED
 
-_SERVER = re.compile(r"server(\d+)$")
+if TYPE_CHECKING:
+    from teachraft.cluster.protocol import ClusterLike
+    from teachraft.cluster.views import ClusterSnapshot
+
 BLOCKED = frozenset({"cut", "one-way"})
-
-
-def server_id(name: str) -> int | None:
-    """The id in ``serverN``, or None for other node names."""
-    match = _SERVER.match(name)
-    return int(match.group(1)) if match else None
+server_id = server_id_of
+"""The id in ``serverN``, or None for other node names (the one parser of node names)."""
 
 
 @dataclass(slots=True)
@@ -82,6 +81,7 @@ class Snapshot:
     at: int | None = None
     event: str = ""
     name: str = ""
+    problems: dict[str, int] = field(default_factory=dict)
 
     def link(self, a: str, b: str) -> LinkView:
         """The a->b direction (an untouched ``up`` link when nothing was recorded)."""
@@ -108,11 +108,17 @@ def mark_partitioned(snap: Snapshot) -> None:
         view.partitioned = from_coord or to_coord or cut_from_leader
 
 
-def snapshot_of_cluster(cluster: Any) -> Snapshot:
-    """Take a snapshot of a running cluster through its public API."""
-    status = cluster.status()
+def snapshot_of_cluster(cluster: ClusterLike) -> Snapshot:
+    """Take a snapshot of a running cluster in one hop (``Cluster.snapshot``)."""
+    return as_snapshot(cluster.snapshot())
+
+
+def as_snapshot(live: ClusterSnapshot | Snapshot) -> Snapshot:
+    """What a figure draws, from a live cluster's snapshot (a ready Snapshot passes through)."""
+    if isinstance(live, Snapshot):
+        return live
     servers: dict[int, ServerView] = {}
-    for sid, st in status["servers"].items():
+    for sid, st in live.servers.items():
         servers[sid] = ServerView(
             sid=sid,
             role=st["role"] if st["role"] in (LEADER, FOLLOWER, FAILED, PAUSED) else FOLLOWER,
@@ -120,37 +126,20 @@ def snapshot_of_cluster(cluster: Any) -> Snapshot:
             leader=st["leader"],
             commit_index=st["commit_index"],
             last_applied=st["last_applied"],
-            log=cluster.log(sid),
+            log=list(st["log"]),
         )
     links = {
         pair: LinkView(row["state"], row["sent"], row["received"], row["dropped"])
-        for pair, row in cluster.links().items()
+        for pair, row in live.links.items()
     }
-    coord = status.get("coord", {})
     snap = Snapshot(
         servers=servers,
-        nodes=list(cluster.node_names()),
+        nodes=list(live.nodes),
         links=links,
-        leader=status.get("leader", 0) or 0,
-        term=coord.get("term", 0) or 0,
+        leader=live.leader,
+        term=live.term,
         source="live",
+        problems=dict(live.problems),
     )
-    _fill_fault_states(cluster, snap)
     mark_partitioned(snap)
     return snap
-
-
-def _fill_fault_states(cluster: Any, snap: Snapshot) -> None:
-    """Add the fault state of links that carried no frame yet (a cut before any traffic)."""
-    faults = getattr(cluster, "faults", None)
-    link_state = getattr(faults, "link_state", None)
-    if link_state is None or not getattr(faults, "active", True):
-        return
-    names = [n for n in snap.nodes if n != "tracing"]
-    missing = [(a, b) for a in names for b in names if a != b and (a, b) not in snap.links]
-    if not missing:
-        return
-    states = cluster.call_in_loop(lambda: [link_state(a, b) for a, b in missing])
-    for pair, state in zip(missing, states, strict=True):
-        if state != "up":
-            snap.links[pair] = LinkView(state)

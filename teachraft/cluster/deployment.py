@@ -1,0 +1,206 @@
+"""The live nodes of one in-process cluster, and how they are wired together.
+
+A tracing server, the coord, N servers and C clients run as asyncio hosts on
+the cluster's loop and talk over real TCP on 127.0.0.1, every port
+ephemeral, so that many clusters and test runs can share one machine. Every
+method here runs on that loop (the bridge gets it there).
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from teachraft.cluster.bridge import poll_until
+from teachraft.cluster.spec import MachineSpec
+from teachraft.cluster.timing import Timing
+from teachraft.core.coord import SERVING
+from teachraft.core.server import server_name
+from teachraft.errors import ClusterError
+from teachraft.net.faults import FaultFilter
+from teachraft.runtime.client_host import KVClient
+from teachraft.runtime.coord_host import CoordHost
+from teachraft.runtime.server_host import ServerHost
+from teachraft.runtime.storage import Storage
+from teachraft.tracing.tracer import NullTracer, Tracer
+
+
+@dataclass(slots=True)
+class Options:
+    """What a deployment needs besides the machines' own tunables."""
+
+    clients: int
+    tracing: bool
+    seed: int
+    out_dir: Path
+    data_dir: Path
+    fsync: bool
+    recorder: Any
+    secret: bytes
+    """Authenticates this cluster's nodes to each other (``net.auth``)."""
+    max_value_bytes: int
+    """The largest Put a client sends (``limits``)."""
+
+
+class Deployment:
+    """The hosts of one cluster; see the module docstring."""
+
+    def __init__(
+        self, spec: MachineSpec, options: Options, timing: Timing, faults: FaultFilter
+    ) -> None:
+        self.spec = spec
+        self.options = options
+        self.timing = timing
+        self.faults = faults
+        self.coord: CoordHost | None = None
+        self.servers: dict[int, ServerHost] = {}
+        self.clients: dict[int, KVClient] = {}
+        self.tracing_server: Any = None
+        self.sinks: list[Any] = []
+        self.torn_tails: list[str] = []
+        """Torn tails dropped from data files at restart (each one reported, none hidden)."""
+
+    # ------------------------------------------------------------ start/stop
+    async def start(self) -> None:
+        """Start every node; wait until the servers joined, then start the clients."""
+        self.options.out_dir.mkdir(parents=True, exist_ok=True)
+        if self.options.tracing:
+            await self._start_tracing()
+        self.coord = CoordHost(
+            self.spec.coord(self.tracer("coord")),
+            tick_interval=self.timing.coord_tick,
+            heartbeat_interval=self.timing.heartbeat_interval,
+            faults=self.faults,
+            secret=self.options.secret,
+        )
+        await self.coord.start()
+        for sid in range(1, self.spec.servers + 1):
+            await self.start_server(sid)
+        await poll_until(
+            lambda: self.coord is not None and self.coord.core.phase == SERVING,
+            self.timing.start_timeout,
+            "the servers did not all join",
+        )
+        for cid in range(1, self.options.clients + 1):
+            await self.start_client(cid)
+
+    async def _start_tracing(self) -> None:
+        from teachraft.tracing.server import TracingServer
+
+        out = self.options.out_dir
+        self.tracing_server = TracingServer(
+            "127.0.0.1:0",
+            out / "trace_output.log",
+            out / "shiviz_output.log",
+            secret=self.options.secret,
+        )
+        await self.tracing_server.start()
+
+    def tracer(self, identity: str, clock: dict[str, int] | None = None) -> Any:
+        """A node's tracer: its records go to this cluster's tracing server."""
+        if not self.options.tracing:
+            return NullTracer()
+        from teachraft.tracing.client import TracingClient
+
+        sink = TracingClient(self.tracing_server.address, secret=self.options.secret)
+        self.sinks.append(sink)
+        rng = random.Random(f"{self.options.seed}:{identity}")
+        return Tracer(identity, sink, rng=rng, clock=clock)
+
+    async def start_server(self, sid: int, clock: dict[str, int] | None = None) -> ServerHost:
+        """Start server ``sid``; with persistence it first reloads what its last life saved."""
+        assert self.coord is not None
+        core = self.spec.server(sid, self.tracer(server_name(sid), clock))
+        storage = None
+        if self.spec.persist:
+            path = self.options.data_dir / f"{server_name(sid)}.log"
+            saved = Storage.recover(path)  # checked records; a torn tail is reported
+            if saved is not None:
+                if saved.torn is not None:
+                    self.torn_tails.append(saved.torn)
+                core.restore(saved.term, saved.entries)
+            storage = Storage(path, fsync=self.options.fsync)
+        host = ServerHost(
+            core,
+            self.coord.address,
+            tick_interval=self.timing.server_tick,
+            faults=self.faults,
+            storage=storage,
+            secret=self.options.secret,
+        )
+        await host.start()
+        self.servers[sid] = host
+        return host
+
+    async def start_client(self, cid: int) -> KVClient:
+        assert self.coord is not None
+        client = KVClient(
+            self.spec.session(str(cid), self.tracer(f"client{cid}")),
+            self.coord.address,
+            tick_interval=self.timing.client_tick,
+            call_timeout=self.timing.call_timeout,
+            faults=self.faults,
+            history=self.options.recorder,
+            secret=self.options.secret,
+            max_value_bytes=self.options.max_value_bytes,
+        )
+        client.server_address = self.client_address
+        await client.start()
+        self.clients[cid] = client
+        return client
+
+    async def stop(self) -> None:
+        """Stop every node, then deliver every trace record and close the tracing server."""
+        for client in list(self.clients.values()):
+            await client.stop()
+        for host in list(self.servers.values()):
+            if not host.stopped:
+                await host.stop()
+        if self.coord is not None:
+            await self.coord.stop()
+        for sink in self.sinks:
+            await sink.aclose(timeout=10)
+        if self.tracing_server is not None:
+            await self.tracing_server.close()
+
+    # ----------------------------------------------------------------- wiring
+    def apply_timing(self, timing: Timing) -> None:
+        """Stretch every node's timers at once (the slow-motion slider)."""
+        self.timing = timing
+        if self.coord is not None:
+            self.coord.tick_interval = timing.coord_tick
+            self.coord.monitor.interval = timing.heartbeat_interval
+        for host in self.servers.values():
+            host.tick_interval = timing.server_tick
+        for client in self.clients.values():
+            client.tick_interval = timing.client_tick
+            client.call_timeout = timing.call_timeout
+
+    def server(self, server_id: int) -> ServerHost:
+        if server_id not in self.servers:
+            raise ClusterError(f"no server {server_id}; servers are 1..{self.spec.servers}")
+        return self.servers[server_id]
+
+    def client_address(self, server_id: int) -> str | None:
+        """Where server ``server_id`` takes client requests (None while it is down)."""
+        host = self.servers.get(server_id)
+        return None if host is None or host.stopped else host.client_node.address
+
+    def leader(self) -> int:
+        """The leader as the coord sees it (0 while none is chosen)."""
+        if self.coord is not None and self.coord.core.phase == SERVING:
+            return int(self.coord.core.leader)
+        return 0
+
+    def node_names(self) -> list[str]:
+        """Every node of the deployment: tracing server, coord, servers, clients."""
+        names = ["tracing"] if self.options.tracing else []
+        names.append("coord")
+        names += [server_name(i) for i in range(1, self.spec.servers + 1)]
+        names += [f"client{i}" for i in range(1, self.options.clients + 1)]
+        return names
+
+    def traces_delivered(self) -> bool:
+        return not any(s.pending for s in self.sinks) and not self.tracing_server.held

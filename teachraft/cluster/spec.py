@@ -1,0 +1,53 @@
+"""How the core machines of one deployment are built, shared by every way of running them.
+
+The in-process ``Cluster``, the one-process-per-node commands (``nodes.py``)
+and the seeded simulator (``sim.py``) all build their ``Coord``, ``Server``
+and ``ClientSession`` machines here, so that a tunable means the same thing
+everywhere. This module imports the core only: no sockets, no event loop.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from teachraft.core.client import ClientSession
+from teachraft.core.coord import Coord, CoordOptions
+from teachraft.core.server import Server, ServerOptions
+from teachraft.core.tracelike import TracerLike
+
+
+@dataclass(slots=True)
+class MachineSpec:
+    """The tunables of one deployment's machines (KVRaft's config keys where it has them)."""
+
+    servers: int = 5
+    lost_msgs_thresh: int = 3
+    selection_timeout_ticks: int = 10
+    unsafe_leader_selection: bool = False
+    persist: bool = False
+    ch_capacity: int = 64
+    max_in_flight: int = 16
+    op_timeout_ticks: int = 200
+
+    def coord(self, tracer: TracerLike) -> Coord:
+        return Coord(
+            tracer,
+            CoordOptions(
+                num_servers=self.servers,
+                lost_msgs_thresh=self.lost_msgs_thresh,
+                selection_timeout_ticks=self.selection_timeout_ticks,
+                unsafe_leader_selection=self.unsafe_leader_selection,
+            ),
+        )
+
+    def server(self, server_id: int, tracer: TracerLike) -> Server:
+        return Server(server_id, tracer, ServerOptions(persist=self.persist))
+
+    def session(self, client_id: str, tracer: TracerLike) -> ClientSession:
+        return ClientSession(
+            client_id,
+            tracer,
+            ch_capacity=self.ch_capacity,
+            max_in_flight=self.max_in_flight,
+            op_timeout_ticks=self.op_timeout_ticks,
+        )
