@@ -23,11 +23,13 @@ import asyncio
 import logging
 import random
 import time
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from teachraft.check import check
+from teachraft.check import History, check
 from teachraft.cluster import Cluster
 from teachraft.errors import KVError
 
@@ -65,10 +67,17 @@ class ChaosReport:
         )
 
 
-class Nemesis:
-    """Injects one seeded fault at a time and heals it, never more than F servers down."""
+class BaseNemesis(ABC):
+    """One seeded fault at a time, healed at random; never more than F servers down.
 
-    def __init__(self, cluster: Cluster, rng: random.Random, kinds: tuple[str, ...]) -> None:
+    The schedule (what breaks, where, and when it heals) is drawn here from the
+    seeded ``rng``, the same for every engine; each engine supplies the fault
+    calls (``afail``, ``apause``, ``apartition``...) for its own cluster.
+    """
+
+    log_revive = False  # whether healing everything is logged as a "heal" fault
+
+    def __init__(self, cluster: Any, rng: random.Random, kinds: tuple[str, ...] = NEMESES) -> None:
         self.c = cluster
         self.rng = rng
         self.kinds = kinds
@@ -82,42 +91,126 @@ class Nemesis:
 
     async def step(self) -> None:
         """Heal what is broken, or break something new."""
-        c = self.c
         if (self.down or self.paused) and self.rng.random() < 0.5:
-            await self._revive()
-            return
-        if self.kinds == ("isolate",):
-            await self._isolate_or_heal()
+            await self.heal_all()
+            if self.log_revive:
+                self.log.append("heal")
             return
         kind = self.rng.choice(self.kinds)
-        servers = list(range(1, c.num_servers + 1))
-        if kind == "kill" and len(self.down | self.paused) < self.max_down:
-            sid = self.rng.choice([s for s in servers if s not in self.down | self.paused])
-            await c.faults.afail(sid)
-            self.down.add(sid)
-        elif kind == "pause" and len(self.down | self.paused) < self.max_down:
-            sid = self.rng.choice([s for s in servers if s not in self.down | self.paused])
-            await c.faults.apause(sid)
-            self.paused.add(sid)
+        servers = list(range(1, self.c.num_servers + 1))
+        out = self.down | self.paused
+        if kind in ("kill", "pause") and len(out) < self.max_down:
+            sid = self.rng.choice([s for s in servers if s not in out])
+            if kind == "kill":
+                await self.afail(sid)
+                self.down.add(sid)
+            else:
+                await self.apause(sid)
+                self.paused.add(sid)
         elif kind == "partition":
             self.rng.shuffle(servers)
             cut = self.rng.randint(1, len(servers) // 2)
-            side = ["coord", *servers[cut:]]
-            await c.faults.apartition(servers[:cut], side)
-        elif kind == "cut-leader" and (leader := await c.aleader()):
-            await c.faults.acut("coord", leader)
+            await self.apartition(servers[:cut], servers[cut:])
         elif kind == "drop":
             a, b = self.rng.sample(servers, 2)
-            await c.faults.adrop(a, b, self.rng.uniform(0.1, 0.5))
+            await self.adrop(a, b, self.rng.uniform(0.1, 0.5))
         elif kind == "delay":
             for a in servers:
                 for b in servers:
                     if a != b:
-                        await c.faults.adelay(a, b, 0.01, 0.01)
-        else:
-            await c.faults.aheal()
+                        await self.adelay(a, b, 0.01, 0.01)
+        elif not (kind == "cut-leader" and await self.acut_leader(servers)):
+            await self.aheal()  # no room for another server down, or no leader to cut
             kind = "heal"
         self.log.append(kind)
+
+    async def heal_all(self) -> None:
+        """Resume the paused, restart the failed, and heal the network."""
+        for sid in sorted(self.paused):
+            await self.aresume(sid)
+        for sid in sorted(self.down):
+            await self.arestart(sid)
+        self.paused.clear()
+        self.down.clear()
+        await self.aheal()
+
+    # The engine's fault calls.
+    @abstractmethod
+    async def afail(self, sid: int) -> None:
+        """Fail (kill) server ``sid``."""
+
+    @abstractmethod
+    async def arestart(self, sid: int) -> None:
+        """Restart the failed server ``sid``."""
+
+    @abstractmethod
+    async def apause(self, sid: int) -> None:
+        """Pause server ``sid``: it holds its connections but answers nothing."""
+
+    @abstractmethod
+    async def aresume(self, sid: int) -> None:
+        """Resume the paused server ``sid``."""
+
+    @abstractmethod
+    async def apartition(self, minority: list[int], rest: list[int]) -> None:
+        """Split ``minority`` from ``rest``."""
+
+    @abstractmethod
+    async def acut_leader(self, servers: list[int]) -> bool:
+        """Take the leader's authority away; False when there is no leader to cut."""
+
+    @abstractmethod
+    async def adrop(self, a: int, b: int, p: float) -> None:
+        """Lose a share ``p`` of the a->b traffic."""
+
+    @abstractmethod
+    async def adelay(self, a: int, b: int, mean: float, jitter: float) -> None:
+        """Slow the a->b traffic by mean +- jitter seconds."""
+
+    @abstractmethod
+    async def aheal(self) -> None:
+        """Remove every network fault."""
+
+
+class Nemesis(BaseNemesis):
+    """teachraft's nemesis: its fault calls go through ``Cluster.faults``; it also isolates."""
+
+    async def step(self) -> None:
+        if self.kinds == ("isolate",):  # nothing is ever down or paused in this scenario
+            await self._isolate_or_heal()
+            return
+        await super().step()
+
+    async def afail(self, sid: int) -> None:
+        await self.c.faults.afail(sid)
+
+    async def arestart(self, sid: int) -> None:
+        await self.c.faults.arestart(sid)
+
+    async def apause(self, sid: int) -> None:
+        await self.c.faults.apause(sid)
+
+    async def aresume(self, sid: int) -> None:
+        await self.c.faults.aresume(sid)
+
+    async def apartition(self, minority: list[int], rest: list[int]) -> None:
+        await self.c.faults.apartition(minority, ["coord", *rest])
+
+    async def acut_leader(self, servers: list[int]) -> bool:
+        """Cut the leader from the coord, which then picks another."""
+        leader = await self.c.aleader()
+        if leader:
+            await self.c.faults.acut("coord", leader)
+        return bool(leader)
+
+    async def adrop(self, a: int, b: int, p: float) -> None:
+        await self.c.faults.adrop(a, b, p)
+
+    async def adelay(self, a: int, b: int, mean: float, jitter: float) -> None:
+        await self.c.faults.adelay(a, b, mean, jitter)
+
+    async def aheal(self) -> None:
+        await self.c.faults.aheal()
 
     async def _isolate_or_heal(self) -> None:
         """Alternate: cut the leader from the coord (not from its followers), then heal.
@@ -148,19 +241,6 @@ class Nemesis:
                 await c.faults.adelay("coord", s, 0.01, 0.0)
         self.log.append("isolate")
 
-    async def _revive(self) -> None:
-        c = self.c
-        for sid in sorted(self.paused):
-            await c.faults.aresume(sid)
-        for sid in sorted(self.down):
-            await c.faults.arestart(sid)
-        self.paused.clear()
-        self.down.clear()
-        await c.faults.aheal()
-
-    async def heal_all(self) -> None:
-        await self._revive()
-
 
 async def _client_loop(c: Cluster, cid: int, rng: random.Random, keys: int, until: float) -> None:
     """One client: sequential random gets and puts with unique values, until the deadline."""
@@ -187,11 +267,35 @@ async def _run(
     kinds: tuple[str, ...],
     interval: float,
 ) -> None:
-    rng = random.Random(report.seed)
-    nemesis = Nemesis(c, random.Random(rng.random()), kinds)
+    report.faults = await drive(
+        lambda rng: Nemesis(c, rng, kinds),
+        lambda cid, rng, until: _client_loop(c, cid, rng, keys, until),
+        report.seed,
+        duration,
+        clients,
+        interval,
+    )
+    await c.faults.aheal()
+
+
+async def drive(
+    nemesis_of: Callable[[random.Random], BaseNemesis],
+    client_loop: Callable[[int, random.Random, float], Awaitable[None]],
+    seed: int,
+    duration: float,
+    clients: int,
+    interval: float,
+) -> list[str]:
+    """Run the clients and the nemesis until the deadline, heal all, return the faults.
+
+    Every random choice comes from ``seed``: one draw seeds the nemesis, then one
+    per client, so a seed names the same schedule on every engine.
+    """
+    rng = random.Random(seed)
+    nemesis = nemesis_of(random.Random(rng.random()))
     until = time.monotonic() + duration
     workers = [
-        asyncio.ensure_future(_client_loop(c, i, random.Random(rng.random()), keys, until))
+        asyncio.ensure_future(client_loop(i, random.Random(rng.random()), until))
         for i in range(1, clients + 1)
     ]
     while time.monotonic() < until:
@@ -200,8 +304,7 @@ async def _run(
             await nemesis.step()
     await asyncio.gather(*workers)
     await nemesis.heal_all()
-    await c.faults.aheal()
-    report.faults = nemesis.log
+    return nemesis.log
 
 
 def run_chaos(
@@ -249,9 +352,14 @@ def run_chaos(
     report.result = check(report.history, "kv", timeout=check_timeout)
     report.verdict = report.result.verdict
     report.explanation = report.result.explain() if not report.result.ok else ""
-    for op in report.history.ops:
-        setattr(report, op.outcome, getattr(report, op.outcome) + 1)
+    count_outcomes(report, report.history)
     return report
+
+
+def count_outcomes(report: Any, history: History) -> None:
+    """Add each op's outcome (ok, fail or unknown) to the report's counter of that name."""
+    for op in history.ops:
+        setattr(report, op.outcome, getattr(report, op.outcome) + 1)
 
 
 def _same_state(c: Cluster) -> bool:

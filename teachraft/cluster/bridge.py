@@ -35,13 +35,30 @@ CLOSED = "this cluster is closed; start a new one with Cluster(...)"
 
 
 class LoopBridge:
-    """One event loop in one daemon thread, started on first use."""
+    """One event loop in one daemon thread, started on first use.
 
-    def __init__(self) -> None:
+    ``owner`` names the cluster class in the own-thread refusal, ``closed_message``
+    is what a call after close raises, and ``on_stop`` (which must not hold the
+    cluster) runs before the loop stops, on close and when a forgotten cluster is
+    collected: an ``EtcdCluster`` kills its member processes there.
+    """
+
+    def __init__(
+        self,
+        *,
+        thread_name: str = "teachraft-cluster",
+        owner: str = "Cluster",
+        closed_message: str = CLOSED,
+        on_stop: Callable[[], None] | None = None,
+    ) -> None:
         self.loop: asyncio.AbstractEventLoop | None = None
         self.thread: threading.Thread | None = None
         self.closed = False
-        self._finalizer = weakref.finalize(self, stop_loop, None, None)
+        self.thread_name = thread_name
+        self.owner = owner
+        self.closed_message = closed_message
+        self._on_stop = on_stop
+        self._finalizer = weakref.finalize(self, stop_all, on_stop, None, None)
 
     # ------------------------------------------------------------ lifecycle
     def ensure_loop(self) -> asyncio.AbstractEventLoop:
@@ -54,12 +71,12 @@ class LoopBridge:
                 loop.call_soon(ready.set)
                 loop.run_forever()
 
-            self.thread = threading.Thread(target=run, name="teachraft-cluster", daemon=True)
+            self.thread = threading.Thread(target=run, name=self.thread_name, daemon=True)
             self.thread.start()
             ready.wait()
             self.loop = loop
             self._finalizer.detach()
-            self._finalizer = weakref.finalize(self, stop_loop, loop, self.thread)
+            self._finalizer = weakref.finalize(self, stop_all, self._on_stop, loop, self.thread)
         return self.loop
 
     def stop(self) -> None:
@@ -69,14 +86,12 @@ class LoopBridge:
 
     async def astop(self) -> None:
         self.closed = True
-        loop, thread = self.loop, self.thread
-        self._finalizer.detach()
-        await asyncio.get_running_loop().run_in_executor(None, stop_loop, loop, thread)
+        await asyncio.get_running_loop().run_in_executor(None, self._finalizer)
 
     # -------------------------------------------------------------- contract
     def check_open(self) -> None:
         if self.closed:
-            raise ClusterError(CLOSED)
+            raise ClusterError(self.closed_message)
 
     def in_loop_thread(self) -> bool:
         return self.thread is not None and threading.current_thread() is self.thread
@@ -87,7 +102,7 @@ class LoopBridge:
         if self.in_loop_thread():
             hint = f"await cluster.{twin}(...)" if twin else "the async twin"
             raise ClusterError(
-                f"a sync Cluster method was called from the cluster's own thread; use {hint}"
+                f"a sync {self.owner} method was called from the cluster's own thread; use {hint}"
             )
         fut = self.submit(work, *args)
         try:
@@ -137,6 +152,16 @@ class LoopBridge:
 
         return self.call(wrapper, timeout=timeout)
 
+    async def arun(self, coro: Awaitable[T]) -> T:
+        """Await a coroutine the caller already made, from any loop (``run``'s async twin)."""
+        if self.closed and asyncio.iscoroutine(coro):
+            coro.close()  # refused below: close it so that no "never awaited" warning shows
+
+        async def wrapper() -> T:
+            return await coro
+
+        return await self.acall(wrapper)
+
 
 async def poll_until(pred: Callable[[], bool], timeout: float, what: str) -> None:
     """Poll a condition on the running loop, bounded in time (the one polling helper)."""
@@ -146,6 +171,17 @@ async def poll_until(pred: Callable[[], bool], timeout: float, what: str) -> Non
         if loop.time() > deadline:
             raise ClusterError(f"{what} within {timeout:.1f} s")
         await asyncio.sleep(0.005)
+
+
+def stop_all(
+    on_stop: Callable[[], None] | None,
+    loop: asyncio.AbstractEventLoop | None,
+    thread: threading.Thread | None,
+) -> None:
+    """Run the owner's last cleanup, then stop the loop thread (the finalizer's work)."""
+    if on_stop is not None:
+        on_stop()
+    stop_loop(loop, thread)
 
 
 def stop_loop(loop: asyncio.AbstractEventLoop | None, thread: threading.Thread | None) -> None:

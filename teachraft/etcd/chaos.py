@@ -26,13 +26,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from teachraft.chaos import NEMESES, BaseNemesis, count_outcomes, drive
 from teachraft.check import History, check, write_jsonl
 from teachraft.errors import KVError
 from teachraft.etcd.client import b64
 from teachraft.etcd.cluster import EtcdCluster
 
 log = logging.getLogger(__name__)
-NEMESES = ("kill", "pause", "partition", "cut-leader", "drop", "delay")
 KV_OPS = ("get", "put")
 CAS_OPS = ("read", "write", "cas")
 
@@ -80,68 +80,48 @@ class EtcdChaosReport:
         )
 
 
-class EtcdNemesis:
-    """One seeded fault at a time, healed at random; never more than F members down."""
+class EtcdNemesis(BaseNemesis):
+    """The shared nemesis with etcd's fault calls: signals to the members, faults in the proxies.
+
+    Every call runs on the cluster's own loop, where the fault filter lives.
+    """
+
+    log_revive = True
 
     def __init__(self, cluster: EtcdCluster, rng: random.Random) -> None:
-        self.c = cluster
-        self.rng = rng
-        self.down: set[int] = set()
-        self.paused: set[int] = set()
-        self.log: list[str] = []
+        super().__init__(cluster, rng, NEMESES)
 
-    @property
-    def max_down(self) -> int:
-        return (self.c.num_servers - 1) // 2
+    async def afail(self, sid: int) -> None:
+        await self.c.afail_inner(sid)
 
-    async def step(self) -> None:
-        """Heal what is broken, or break something new."""
-        if (self.down or self.paused) and self.rng.random() < 0.5:
-            await self.heal_all()
-            self.log.append("heal")
-            return
-        c = self.c
-        kind = self.rng.choice(NEMESES)
-        servers = list(range(1, c.num_servers + 1))
-        out = self.down | self.paused
-        if kind in ("kill", "pause") and len(out) < self.max_down:
-            sid = self.rng.choice([s for s in servers if s not in out])
-            if kind == "kill":
-                await c.afail_inner(sid)
-                self.down.add(sid)
-            else:
-                await c._apause(sid, True)
-                self.paused.add(sid)
-        elif kind == "partition":
-            self.rng.shuffle(servers)
-            cut = self.rng.randint(1, len(servers) // 2)
-            c.faults.partition(
-                [f"server{s}" for s in servers[:cut]], [f"server{s}" for s in servers[cut:]]
-            )
-        elif kind == "cut-leader" and (leader := (await c._astatus())["leader"]):
-            c.faults.partition([f"server{leader}"], [f"server{s}" for s in servers if s != leader])
-        elif kind == "drop":
-            a, b = self.rng.sample(servers, 2)
-            c.faults.drop(f"server{a}", f"server{b}", self.rng.uniform(0.1, 0.5))
-        elif kind == "delay":
-            for a in servers:
-                for b in servers:
-                    if a != b:
-                        c.faults.delay(f"server{a}", f"server{b}", 0.01, 0.01)
-        else:
-            c.faults.heal()
-            kind = "heal"
-        self.log.append(kind)
+    async def arestart(self, sid: int) -> None:
+        await self.c.arestart_inner(sid)
 
-    async def heal_all(self) -> None:
-        c = self.c
-        for sid in sorted(self.paused):
-            await c._apause(sid, False)
-        for sid in sorted(self.down):
-            await c.arestart_inner(sid)
-        self.paused.clear()
-        self.down.clear()
-        c.faults.heal()
+    async def apause(self, sid: int) -> None:
+        await self.c._apause(sid, True)
+
+    async def aresume(self, sid: int) -> None:
+        await self.c._apause(sid, False)
+
+    async def apartition(self, minority: list[int], rest: list[int]) -> None:
+        self.c.faults.partition([f"server{s}" for s in minority], [f"server{s}" for s in rest])
+
+    async def acut_leader(self, servers: list[int]) -> bool:
+        """Cut the leader from every other member (etcd has no coord)."""
+        leader = (await self.c._astatus())["leader"]
+        if leader:
+            others = [f"server{s}" for s in servers if s != leader]
+            self.c.faults.partition([f"server{leader}"], others)
+        return bool(leader)
+
+    async def adrop(self, a: int, b: int, p: float) -> None:
+        self.c.faults.drop(f"server{a}", f"server{b}", p)
+
+    async def adelay(self, a: int, b: int, mean: float, jitter: float) -> None:
+        self.c.faults.delay(f"server{a}", f"server{b}", mean, jitter)
+
+    async def aheal(self) -> None:
+        self.c.faults.heal()
 
 
 async def client_loop(
@@ -183,20 +163,14 @@ async def _run(
     keys: int,
     interval: float,
 ) -> None:
-    rng = random.Random(report.seed)
-    nemesis = EtcdNemesis(c, random.Random(rng.random()))
-    until = time.monotonic() + duration
-    workers = [
-        asyncio.ensure_future(client_loop(c, i, random.Random(rng.random()), keys, until))
-        for i in range(1, clients + 1)
-    ]
-    while time.monotonic() < until:
-        await asyncio.sleep(nemesis.rng.uniform(interval * 0.5, interval * 1.5))
-        if time.monotonic() < until - interval:
-            await nemesis.step()
-    await asyncio.gather(*workers)
-    await nemesis.heal_all()
-    report.faults = nemesis.log
+    report.faults = await drive(
+        lambda rng: EtcdNemesis(c, rng),
+        lambda cid, rng, until: client_loop(c, cid, rng, keys, until),
+        report.seed,
+        duration,
+        clients,
+        interval,
+    )
 
 
 async def _converged(c: EtcdCluster, keys: int, timeout: float) -> bool:
@@ -254,8 +228,7 @@ def run_etcd_chaos(
         report.results[model] = result
         report.verdicts[model] = result.verdict
         report.explanations[model] = result.explain() if not result.ok else ""
-    for op in history.ops:
-        setattr(report, op.outcome, getattr(report, op.outcome) + 1)
+    count_outcomes(report, history)
     if out_dir is not None:
         Path(out_dir).mkdir(parents=True, exist_ok=True)
         write_jsonl(history, Path(out_dir) / "history.jsonl")

@@ -21,20 +21,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import random
 import signal
 import tempfile
-import threading
 import time
-import weakref
 from collections.abc import Awaitable, Callable, Iterable
-from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, TypeVar
 
 from teachraft.check.history import History, HistoryRecorder
+from teachraft.cluster.bridge import LoopBridge
 from teachraft.errors import ClusterError
 from teachraft.etcd import members as procs
 from teachraft.etcd.client import EtcdClient
@@ -44,6 +43,7 @@ from teachraft.net.faults import FaultFilter
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+CLOSED = "this EtcdCluster was closed; make a new one"
 NOT_TRACED = (
     "etcd is not traced, so an EtcdCluster has no space-time diagram: draw its "
     "topology_figure and the history_figure of its history() instead"
@@ -103,62 +103,27 @@ class EtcdCluster:
         self._open_faults: dict[str, tuple[float, str]] = {}
         self._names: dict[str, str] = {}
         self._admin: EtcdClient | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
         self._started = False
-        self._closed = False
-        self._finalizer = weakref.finalize(self, _cleanup, self.members, None, None)
+        self._bridge = LoopBridge(
+            thread_name="teachraft-etcd",
+            owner="EtcdCluster",
+            closed_message=CLOSED,
+            on_stop=functools.partial(_kill_members, self.members),
+        )
 
     # ================================================================ thread
-    def _ensure_loop(self) -> asyncio.AbstractEventLoop:
-        if self._loop is None:
-            loop = asyncio.new_event_loop()
-            ready = threading.Event()
-
-            def run() -> None:
-                asyncio.set_event_loop(loop)
-                loop.call_soon(ready.set)
-                loop.run_forever()
-
-            self._thread = threading.Thread(target=run, name="teachraft-etcd", daemon=True)
-            self._thread.start()
-            ready.wait()
-            self._loop = loop
-            self._finalizer.detach()
-            self._finalizer = weakref.finalize(self, _cleanup, self.members, loop, self._thread)
-        return self._loop
-
-    def _submit(self, coro: Awaitable[T]) -> Future[T]:
-        return asyncio.run_coroutine_threadsafe(coro, self._ensure_loop())  # type: ignore[arg-type]
-
     def _run(self, coro: Awaitable[T], timeout: float | None = 60) -> T:
-        if threading.current_thread() is self._thread:
-            if asyncio.iscoroutine(coro):
-                coro.close()
-            raise ClusterError("a sync EtcdCluster method was called from its own thread")
-        future = self._submit(coro)
-        try:
-            return future.result(timeout)
-        except TimeoutError:
-            future.cancel()
-            raise
+        return self._bridge.run(coro, timeout)
 
     async def _await(self, coro: Awaitable[T]) -> T:
         """Await one of the cluster's coroutines from any event loop (a notebook's too)."""
-        with contextlib.suppress(RuntimeError):
-            if asyncio.get_running_loop() is self._loop:
-                return await coro
-        return await asyncio.wrap_future(self._submit(coro))
+        return await self._bridge.arun(coro)
 
     def call_in_loop(self, fn: Callable[[], T]) -> T:
         """Run a plain function on the cluster's thread."""
-        if threading.current_thread() is self._thread:
+        if self._bridge.in_loop_thread():
             return fn()
-
-        async def wrapper() -> T:
-            return fn()
-
-        return self._run(wrapper(), timeout=10)
+        return self._bridge.read(fn, timeout=10)
 
     def run(self, coro: Awaitable[T], timeout: float | None = 60) -> T:
         """Run a coroutine (a workload, a chaos run) on the cluster's loop and wait for it."""
@@ -167,8 +132,6 @@ class EtcdCluster:
     # ============================================================ lifecycle
     def start(self) -> EtcdCluster:
         """Start every member and wait until a leader serves a linearizable read."""
-        if self._closed:
-            raise ClusterError("this EtcdCluster was closed; make a new one")
         try:
             self._run(self._astart(), timeout=self.start_timeout + 30)
         except BaseException:
@@ -240,26 +203,24 @@ class EtcdCluster:
 
     def close(self) -> None:
         """Kill every member by PID, close proxies and clients, stop the thread, remove files."""
-        if self._closed:
+        if self._bridge.closed:
             return
-        self._closed = True
-        if self._loop is not None:
+        if self._bridge.loop is not None:
             try:
                 self._run(self._aclose_inner(), timeout=30)
             except Exception:
                 log.exception("closing the etcd cluster failed")
-        self._finalizer()
+        self._bridge.stop()
         if self._own_dir is not None:
             with contextlib.suppress(OSError):
                 self._own_dir.cleanup()
 
     async def aclose(self) -> None:
-        if self._closed:
+        if self._bridge.closed:
             return
-        self._closed = True
-        if self._loop is not None:
+        if self._bridge.loop is not None:
             await self._await(self._aclose_inner())
-        await asyncio.get_running_loop().run_in_executor(None, self._finalizer)
+        await self._bridge.astop()
         if self._own_dir is not None:
             with contextlib.suppress(OSError):
                 self._own_dir.cleanup()
@@ -288,11 +249,11 @@ class EtcdCluster:
 
     @property
     def closed(self) -> bool:
-        return self._closed
+        return self._bridge.closed
 
     @property
     def running(self) -> bool:
-        return self._started and not self._closed
+        return self._started and not self._bridge.closed
 
     def pids(self) -> dict[int, int]:
         """The PID of each running member process (to check that close() left none)."""
@@ -305,7 +266,7 @@ class EtcdCluster:
         return [m for m in self.members.values() if m.running and not m.paused]
 
     def _member(self, server_id: int) -> Member:
-        if not self._started or self._closed:
+        if not self._started or self._bridge.closed:
             raise ClusterError("the etcd cluster is not running (use it inside `with`)")
         try:
             return self.members[server_id]
@@ -636,20 +597,7 @@ def _flatten(value: Any) -> list[Any]:
     return [value] if isinstance(value, str) else []
 
 
-def _cleanup(
-    members: dict[int, Member],
-    loop: asyncio.AbstractEventLoop | None,
-    thread: threading.Thread | None,
-) -> None:
-    """Kill the members by PID and stop the loop thread (also for a forgotten cluster)."""
+def _kill_members(members: dict[int, Member]) -> None:
+    """Kill the members by PID (also for a forgotten cluster: the bridge's finalizer)."""
     for member in members.values():
         procs.kill(member)
-    if loop is None or loop.is_closed():
-        return
-    with contextlib.suppress(RuntimeError):
-        loop.call_soon_threadsafe(loop.stop)
-    if thread is not None and thread is not threading.current_thread():
-        thread.join(timeout=10)
-    if not loop.is_running():
-        with contextlib.suppress(Exception):
-            loop.close()
