@@ -15,37 +15,31 @@ stopped, by their pid.
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import nbformat
 import pytest
-from test_notebooks_browser import CHROMIUM, NODE_MODULES, SCRIPT, _free_port, _get, _has_module
+from browser_support import (
+    BUDGET_S,
+    CHROMIUM,
+    REPO,
+    browse,
+    free_port,
+    keep,
+    missing,
+    stop,
+    wait_ready,
+)
 
-REPO = Path(__file__).resolve().parents[1]
 NOTEBOOK = "01_quickstart.ipynb"
-BUDGET_S = 240
 TIMELINE_START = 75
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(2 * BUDGET_S + 120)]
-
-
-def _missing() -> str | None:
-    if not CHROMIUM.exists():
-        return f"{CHROMIUM} is not installed (run: bash .ci/browser-deps)"
-    if not (NODE_MODULES / "playwright-core").is_dir():
-        return "playwright-core is not in .ci/node_modules (run: bash .ci/browser-deps)"
-    if shutil.which("node") is None:
-        return "node is not installed"
-    if not _has_module("voila"):
-        return "voila is not installed (it is in the test extra)"
-    return None
 
 
 def _timeline_notebook(path: Path) -> None:
@@ -85,51 +79,9 @@ def _start_voila(root: Path, work: Path, port: int, token: str) -> subprocess.Po
     return subprocess.Popen(args, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
 
 
-def _wait_ready(base: str, token: str, server: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            tail = log.read_text(errors="replace")[-3000:]
-            raise AssertionError(f"Voila exited early ({server.returncode}):\n{tail}")
-        if _get(f"{base}/voila/tree?token={token}") is not None:
-            return
-        time.sleep(0.25)
-    raise AssertionError("Voila did not answer within 90 s")
-
-
-def _stop(server: subprocess.Popen[bytes]) -> None:
-    server.terminate()
-    try:
-        server.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        server.kill()
-        server.wait(timeout=10)
-
-
-def _browse(config: dict[str, object]) -> dict[str, object]:
-    run = subprocess.run(
-        ["node", str(SCRIPT), json.dumps(config)],
-        env={**os.environ, "NODE_PATH": str(NODE_MODULES)},
-        capture_output=True,
-        text=True,
-        timeout=BUDGET_S + 60,
-        check=False,
-    )
-    lines = run.stdout.strip().splitlines()
-    assert lines, f"the browser script printed nothing; stderr:\n{run.stderr[-3000:]}"
-    return json.loads(lines[-1])
-
-
-def _keep(screenshot: Path) -> None:
-    if screenshot.exists():
-        keep = REPO / "test-output"
-        keep.mkdir(exist_ok=True)
-        shutil.copy(screenshot, keep / screenshot.name)
-
-
 @pytest.fixture
 def voila(tmp_path: Path):
-    reason = _missing()
+    reason = missing("voila")
     if reason:
         pytest.skip(reason)
     root, work = tmp_path / "voila", tmp_path / "work"
@@ -137,20 +89,20 @@ def voila(tmp_path: Path):
     work.mkdir()
     shutil.copy(REPO / "notebooks" / NOTEBOOK, root / NOTEBOOK)
     _timeline_notebook(root / "timeline.ipynb")
-    port, token = _free_port(), secrets.token_hex(16)
+    port, token = free_port(), secrets.token_hex(16)
     base = f"http://127.0.0.1:{port}"
     server = _start_voila(root, work, port, token)
     try:
-        _wait_ready(base, token, server, work / "voila.log")
+        wait_ready(f"{base}/voila/tree?token={token}", server, work / "voila.log", "Voila")
         yield base, token, work
     finally:
-        _stop(server)
+        stop(server)
 
 
 def test_voila_quickstart_fail_leader_redraws_the_live_topology(voila, tmp_path: Path) -> None:
     base, token, work = voila
     screenshot = tmp_path / "voila-quickstart-after-fail-leader.png"
-    result = _browse(
+    result = browse(
         {
             "url": f"{base}/voila/render/{NOTEBOOK}?token={token}",
             "mode": "voila",
@@ -164,7 +116,7 @@ def test_voila_quickstart_fail_leader_redraws_the_live_topology(voila, tmp_path:
             "timeoutMs": BUDGET_S * 1000,
         }
     )
-    _keep(screenshot)
+    keep(screenshot)
     log = (work / "voila.log").read_text(errors="replace")[-3000:]
     assert result["ok"], f"failed at {result['stage']}: {result['error']}\nVoila log:\n{log}"
     assert "term 2 · leader server" in result["after"] and "1 failed" in result["after"]
@@ -186,7 +138,7 @@ def test_voila_timeline_panel_opens_at_the_requested_event(voila, tmp_path: Path
     moment = Timeline(go_trace("3Server2ClientLeaderFailure")).next_moment(TIMELINE_START)
     base, token, work = voila
     screenshot = tmp_path / "voila-timeline-panel.png"
-    result = _browse(
+    result = browse(
         {
             "url": f"{base}/voila/render/timeline.ipynb?token={token}",
             "mode": "voila",
@@ -200,7 +152,7 @@ def test_voila_timeline_panel_opens_at_the_requested_event(voila, tmp_path: Path
             "timeoutMs": BUDGET_S * 1000,
         }
     )
-    _keep(screenshot)
+    keep(screenshot)
     assert result["ok"], f"failed at {result['stage']}: {result['error']}"
     assert str(TIMELINE_START) in result["sliders"].split("\n"), result["sliders"]
     topology, logs, spacetime = result["figures"]
