@@ -275,11 +275,19 @@ def _set_has_newline(items: list) -> int:
 
 
 def window_size(regex: re.Pattern[str]) -> int | None:
-    """Lines a match of ``regex`` can span (1 for single-line), or None if not streamable."""
-    from re import _parser
+    """Lines a match of ``regex`` can span (1 for single-line), or None if not streamable.
 
-    parsed = _parser.parse(regex.pattern, regex.flags)
-    count = _max_newlines(parsed, bool(parsed.state.flags & re.DOTALL))
+    It reads the stdlib's own parse tree (``re._parser``, Python 3.11 and
+    newer). Where that is missing or changed, the log is not streamed: the
+    whole-text parser reads it, with the same result.
+    """
+    try:
+        from re import _parser
+
+        parsed = _parser.parse(regex.pattern, regex.flags)
+        count = _max_newlines(parsed, bool(parsed.state.flags & re.DOTALL))
+    except (ImportError, AttributeError, TypeError, ValueError):
+        return None
     if count is None or count >= _MAX_WINDOW:
         return None
     return count + 1
