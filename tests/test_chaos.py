@@ -8,9 +8,12 @@ on, the same tools catch a lost write.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from teachraft.chaos import run_chaos
+from teachraft.check import write_jsonl
 
 pytestmark = pytest.mark.slow
 
@@ -18,12 +21,15 @@ UNSAFE_SEED = 4  # isolates the leader from the coord while a follower lags behi
 
 
 @pytest.mark.parametrize("seed", range(1, 21))
-def test_chaos_run_is_linearizable_and_converges(seed: int) -> None:
+def test_chaos_run_is_linearizable_and_converges(seed: int, tmp_path: Path) -> None:
     report = run_chaos(seed, duration=10, servers=5, clients=3)
-    assert report.ok > 0, report.summary()
-    assert report.faults, report.summary()
-    assert report.converged, report.summary()
-    assert report.verdict == "linearizable", report.summary() + "\n" + report.explanation
+    saved = tmp_path / f"chaos-seed{seed}.jsonl"
+    write_jsonl(report.history, saved)  # a seed names a scenario, not an interleaving: keep it
+    where = f"{report.summary()}\nhistory: {saved}"
+    assert report.ok > 0, where
+    assert report.faults, where
+    assert report.converged, where
+    assert report.verdict == "linearizable", where + "\n" + report.explanation
 
 
 def test_unsafe_leader_selection_is_caught_by_the_checker() -> None:
