@@ -96,12 +96,14 @@ class _Base:
 
     name: ClassVar[str] = ""
     OPS: ClassVar[tuple[str, ...]] = ()
+    initial: State = None
 
     def init(self) -> State:
-        raise NotImplementedError
+        return self.initial
 
     def step(self, state: State, op: Op) -> tuple[bool, State]:
-        raise NotImplementedError
+        """One op from one state. A model overrides ``step`` or ``stepper`` (or both)."""
+        return self.stepper(op)(state)
 
     def _check_f(self, op: Op) -> None:
         if op.f not in self.OPS:
@@ -153,12 +155,6 @@ class KVModel(_Base):
     def __init__(self, initial: str | None = None) -> None:
         self.initial = initial
 
-    def init(self) -> State:
-        return self.initial
-
-    def step(self, state: State, op: Op) -> tuple[bool, State]:
-        return self.stepper(op)(state)
-
     def stepper(self, op: Op) -> Stepper:
         if op.f == "get":
             out = op.output
@@ -208,12 +204,6 @@ class RegisterModel(_Base):
 
     def __init__(self, initial: Any = None) -> None:
         self.initial = freeze(initial)
-
-    def init(self) -> State:
-        return self.initial
-
-    def step(self, state: State, op: Op) -> tuple[bool, State]:
-        return self.stepper(op)(state)
 
     def stepper(self, op: Op) -> Stepper:
         if op.f == "read":
@@ -328,9 +318,6 @@ class MultiRegisterModel(_Base):
             raise ValueError("the multi-register model's initial value is a map, e.g. {:x 0 :y 0}")
         self.initial = freeze(initial)
 
-    def init(self) -> State:
-        return self.initial
-
     def step(self, state: State, op: Op) -> tuple[bool, State]:
         values = dict(state)  # type: ignore[arg-type]
         for f, k, v in self._micro(op):
@@ -375,12 +362,6 @@ class MutexModel(_Base):
     def __init__(self, initial: Any = None) -> None:
         self.initial = bool(initial)
 
-    def init(self) -> State:
-        return self.initial
-
-    def step(self, state: State, op: Op) -> tuple[bool, State]:
-        return self.stepper(op)(state)
-
     def stepper(self, op: Op) -> Stepper:
         if op.f == "acquire":
             return lambda s: (True, True) if not s else (False, s)
@@ -408,12 +389,6 @@ class SetModel(_Base):
 
     def __init__(self, initial: Any = None) -> None:
         self.initial = frozenset(freeze(v) for v in (initial or ()))
-
-    def init(self) -> State:
-        return self.initial
-
-    def step(self, state: State, op: Op) -> tuple[bool, State]:
-        return self.stepper(op)(state)
 
     def stepper(self, op: Op) -> Stepper:
         if op.f == "add":
@@ -465,9 +440,6 @@ class UnorderedQueueModel(_Base):
     def _bag(counts: Counter[Hashable]) -> State:
         return frozenset((v, n) for v, n in counts.items() if n > 0)
 
-    def init(self) -> State:
-        return self.initial
-
     def step(self, state: State, op: Op) -> tuple[bool, State]:
         counts = Counter(dict(state))  # type: ignore[arg-type]
         v = freeze(op.value if op.f == "enqueue" else op.output)
@@ -513,12 +485,6 @@ class FifoQueueModel(_Base):
 
     def __init__(self, initial: Any = None) -> None:
         self.initial = tuple(freeze(v) for v in (initial or ()))
-
-    def init(self) -> State:
-        return self.initial
-
-    def step(self, state: State, op: Op) -> tuple[bool, State]:
-        return self.stepper(op)(state)
 
     def stepper(self, op: Op) -> Stepper:
         if op.f == "enqueue":
