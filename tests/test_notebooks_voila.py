@@ -145,7 +145,7 @@ def test_voila_timeline_panel_opens_at_the_requested_event(voila, tmp_path: Path
             "click": "moment ▶▶",
             "before": f"#{TIMELINE_START} ",
             "after": f"#{moment} ",
-            "figureTexts": [f"after event #{moment} "],
+            "figureTexts": [f"after event #{moment} "] * 2,  # topology and logs
             "screenshot": str(screenshot),
             "userDataDir": str(work / "chromium-profile-timeline"),
             "chromium": str(CHROMIUM),

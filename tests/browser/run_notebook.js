@@ -143,13 +143,15 @@ async function main() {
     result.after = await textOf(page, ".widget-html-content h3");
     result.status = await textOf(page, ".widget-html-content span");
     if (config.figureTexts) {
-      // every text must be the title of a live (widget) figure that draws something
+      // every text must be the title of a live (widget) figure that draws something;
+      // a text listed n times must be in n such figures (all of them redraw on one click)
       result.stage = "wait for the live figures";
       await page.waitForFunction(
         (wanted) => wanted.every((text) => Array.from(
           document.querySelectorAll(".jupyter-widgets .js-plotly-plot, .widget-vbox .js-plotly-plot"),
-        ).some((gd) => (gd.querySelector(".gtitle") || { textContent: "" }).textContent.includes(text)
-          && gd.querySelectorAll(".point, .hm image, .heatmaplayer image").length > 0)),
+        ).filter((gd) => (gd.querySelector(".gtitle") || { textContent: "" }).textContent.includes(text)
+          && gd.querySelectorAll(".point, .hm image, .heatmaplayer image").length > 0,
+        ).length >= wanted.filter((other) => other === text).length),
         config.figureTexts,
         { timeout: budget / 3, polling: 250 },
       );
