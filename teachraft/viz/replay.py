@@ -10,6 +10,11 @@ A trace records what happened, not the state, so the state is replayed:
   check and conflict rule), commit indexes from ``LeaderCommit`` and from
   ``PutCommitted`` / ``GetCommitted``;
 - terms from AppendEntries terms and ``LeaderFailOver``;
+- in raft mode, candidates from ``BecamePreCandidate`` / ``BecameCandidate``,
+  leaders and their votes from ``LeaderElected``, votes a candidate holds from
+  ``RequestVoteResponseRecvd``, step-downs from ``SteppedDown``, election
+  timeouts from ``ElectionTimerReset`` / ``ElectionTimeout``;
+- the coord's lost-heartbeat counts from ``HeartbeatMissed`` / ``HeartbeatAcked``;
 - link faults by replaying ``FaultInjected`` / ``FaultHealed`` into a
   :class:`~teachraft.net.faults.FaultFilter`, and message counts from the
   token pairs of the event table.
@@ -37,13 +42,33 @@ from teachraft.viz.state import (
     ServerView,
     Snapshot,
     mark_partitioned,
+    raft_leader,
     server_id,
 )
-from teachraft.viz.style import FAILED, FOLLOWER, LEADER, PAUSED
+from teachraft.viz.style import (
+    CAMPAIGNING,
+    CANDIDATE,
+    FAILED,
+    FOLLOWER,
+    LEADER,
+    PAUSED,
+    PRE_CANDIDATE,
+)
 
 log = logging.getLogger(__name__)
 CHECKPOINT_EVERY = 256
 NETWORK_FAULTS = ("partition", "cut", "uncut", "drop", "delay")
+RAFT_TAGS = frozenset(
+    {
+        "BecamePreCandidate",
+        "BecameCandidate",
+        "LeaderElected",
+        "ElectionTimeout",
+        "ElectionTimerReset",
+        "RequestVoteRequestSent",
+    }
+)
+"""Tags only raft mode records: a trace holding one is a run without a coord."""
 
 
 @dataclass(slots=True)
@@ -55,6 +80,8 @@ class _Server:
     log: list[Entry] = field(default_factory=list)
     stopped: bool = False
     paused: bool = False
+    votes: frozenset[int] = frozenset()
+    timeout: int = 0
 
 
 @dataclass(slots=True)
@@ -69,6 +96,9 @@ class _State:
     coord_leader: int = 0
     selecting: bool = False
     traced_faults: bool = False
+    raft: bool = False
+    lost: dict[int, int] = field(default_factory=dict)
+    lost_msgs_thresh: int = 0
 
     def server(self, sid: int) -> _Server:
         srv = self.servers.get(sid)
@@ -83,6 +113,7 @@ class _State:
         twin.nodes = dict(self.nodes)
         twin.faults = list(self.faults)
         twin.counts = Counter(self.counts)
+        twin.lost = dict(self.lost)
         return twin
 
 
@@ -139,6 +170,8 @@ class Replay:
                 commit_index=min(srv.commit, len(srv.log)),
                 last_applied=min(srv.commit, len(srv.log)),
                 log=list(srv.log),
+                votes=sorted(srv.votes),
+                timeout=srv.timeout,
             )
             for sid, srv in sorted(state.servers.items())
         }
@@ -153,7 +186,12 @@ class Replay:
             at=index,
             event=summary(self.table[index]) if index >= 0 else "before the first event",
             name=self.name,
+            election="raft" if state.raft else "coord",
+            lost=dict(state.lost),
+            lost_msgs_thresh=state.lost_msgs_thresh,
         )
+        if state.raft:
+            raft_leader(snap)
         mark_partitioned(snap)
         return snap
 
@@ -236,6 +274,8 @@ def apply_event(state: _State, event: Event, table: EventTable) -> None:
     if sid is not None:
         state.server(sid)
     handler = _HANDLERS.get(event.tag)
+    if event.tag in RAFT_TAGS:
+        state.raft = True
     if handler is not None:
         try:
             handler(state, event, sid)
@@ -332,6 +372,10 @@ def _became_leader(state: _State, event: Event, sid: int | None) -> None:
     srv = state.server(sid)
     srv.role = LEADER
     srv.leader = sid
+    if state.raft:  # the term came with LeaderElected; no coord's term to follow
+        if srv.term >= state.coord_term:
+            state.coord_term, state.coord_leader = srv.term, sid
+        return
     state.coord_term = max(state.coord_term, 1)
     srv.term = max(srv.term, state.coord_term)
     if not state.selecting:
@@ -340,7 +384,83 @@ def _became_leader(state: _State, event: Event, sid: int | None) -> None:
 
 def _became_follower(state: _State, event: Event, sid: int | None) -> None:
     sid = _int(event.body.get("ServerId", sid or 0))
-    state.server(sid).role = FOLLOWER
+    srv = state.server(sid)
+    srv.role = FOLLOWER
+    srv.votes = frozenset()
+    if state.raft and state.coord_leader == sid:
+        state.coord_leader = 0
+
+
+# --- raft mode: elections --------------------------------------------------------------
+
+
+def _campaign(role: str) -> Any:
+    def handler(state: _State, event: Event, sid: int | None) -> None:
+        srv = state.server(_int(event.body.get("ServerId", sid or 0)))
+        srv.role = role
+        srv.term = max(srv.term, _int(event.body.get("Term", 0)))
+        own = server_id(event.host)
+        srv.votes = frozenset({own}) if role == CANDIDATE and own is not None else frozenset()
+        if state.coord_leader == own:
+            state.coord_leader = 0
+
+    return handler
+
+
+def _elected(state: _State, event: Event, sid: int | None) -> None:
+    leader = _int(event.body.get("ServerId", sid or 0))
+    srv = state.server(leader)
+    term = _int(event.body.get("Term", 0))
+    srv.role = LEADER
+    srv.leader = leader
+    srv.term = max(srv.term, term)
+    srv.votes = frozenset(_int(v) for v in event.body.get("Votes") or ())
+    if term >= state.coord_term:
+        state.coord_term = term
+        state.coord_leader = leader
+
+
+def _vote_recvd(state: _State, event: Event, sid: int | None) -> None:
+    body = event.body
+    if sid is None or body.get("PreVote") or not body.get("VoteGranted"):
+        return
+    srv = state.server(sid)
+    if srv.role in CAMPAIGNING and _int(body.get("Term", 0)) == srv.term:
+        srv.votes = srv.votes | {_int(body.get("VoterId", 0))}
+
+
+def _vote_sent(state: _State, event: Event, sid: int | None) -> None:
+    if sid is not None and not event.body.get("PreVote"):
+        srv = state.server(sid)
+        srv.term = max(srv.term, _int(event.body.get("Term", 0)))
+
+
+def _stepped_down(state: _State, event: Event, sid: int | None) -> None:
+    down = _int(event.body.get("ServerId", sid or 0))
+    srv = state.server(down)
+    srv.role = FOLLOWER
+    srv.votes = frozenset()
+    srv.term = max(srv.term, _int(event.body.get("Term", 0)))
+    if state.coord_leader == down:
+        state.coord_leader = 0
+
+
+def _timer(state: _State, event: Event, sid: int | None) -> None:
+    srv = state.server(_int(event.body.get("ServerId", sid or 0)))
+    srv.term = max(srv.term, _int(event.body.get("Term", 0)))
+    srv.timeout = _int(event.body.get("Timeout", srv.timeout))
+
+
+# --- coord mode: the failure detector ------------------------------------------------
+
+
+def _missed(state: _State, event: Event, sid: int | None) -> None:
+    state.lost[_int(event.body.get("ServerId", 0))] = _int(event.body.get("Lost", 0))
+    state.lost_msgs_thresh = _int(event.body.get("LostMsgsThresh", state.lost_msgs_thresh))
+
+
+def _acked(state: _State, event: Event, sid: int | None) -> None:
+    state.lost[_int(event.body.get("ServerId", 0))] = 0
 
 
 def _server_fail(state: _State, event: Event, sid: int | None) -> None:
@@ -434,4 +554,14 @@ _HANDLERS: dict[str, Any] = {
     "ServerRestart": _restart,
     "FaultInjected": _fault,
     "FaultHealed": _healed,
+    "BecamePreCandidate": _campaign(PRE_CANDIDATE),
+    "BecameCandidate": _campaign(CANDIDATE),
+    "LeaderElected": _elected,
+    "RequestVoteResponseRecvd": _vote_recvd,
+    "RequestVoteResponseSent": _vote_sent,
+    "SteppedDown": _stepped_down,
+    "ElectionTimerReset": _timer,
+    "ElectionTimeout": _timer,
+    "HeartbeatMissed": _missed,
+    "HeartbeatAcked": _acked,
 }

@@ -15,7 +15,18 @@ from typing import TYPE_CHECKING
 
 from teachraft.core.log import Entry
 from teachraft.core.server import server_id_of
-from teachraft.viz.style import FAILED, FOLLOWER, LEADER, PARTITIONED, PAUSED
+from teachraft.viz.style import (
+    CAMPAIGNING,
+    CANDIDATE,
+    FAILED,
+    FOLLOWER,
+    LEADER,
+    PARTITIONED,
+    PAUSED,
+    PRE_CANDIDATE,
+)
+
+ROLES = frozenset({LEADER, CANDIDATE, PRE_CANDIDATE, FOLLOWER, FAILED, PAUSED})
 
 if TYPE_CHECKING:
     from teachraft.cluster.protocol import ClusterLike
@@ -38,6 +49,12 @@ class ServerView:
     last_applied: int = 0
     log: list[Entry] = field(default_factory=list)
     partitioned: bool = False
+    voted_for: int = 0
+    votes: list[int] = field(default_factory=list)
+    """Raft mode: the servers whose votes a candidate holds in its current term."""
+    timeout: int = 0
+    elapsed: int = 0
+    """Raft mode: the election timer, in ticks (``elapsed`` counts up to ``timeout``)."""
 
     @property
     def name(self) -> str:
@@ -50,7 +67,7 @@ class ServerView:
             return self.role
         if self.partitioned:
             return PARTITIONED
-        return LEADER if self.role == LEADER else FOLLOWER
+        return self.role if self.role == LEADER or self.role in CAMPAIGNING else FOLLOWER
 
 
 @dataclass(slots=True)
@@ -82,6 +99,13 @@ class Snapshot:
     event: str = ""
     name: str = ""
     problems: dict[str, int] = field(default_factory=dict)
+    election: str = "coord"
+    """``"coord"`` (KVRaft's coord picks leaders) or ``"raft"`` (servers elect them)."""
+    beats: dict[int, list[tuple[int, bool, int]]] = field(default_factory=dict)
+    """Coord mode, live: the coord's last heartbeat results per server, ``(tick, ok, lost)``."""
+    lost: dict[int, int] = field(default_factory=dict)
+    """Coord mode: consecutive heartbeats lost per server, as the coord counts them."""
+    lost_msgs_thresh: int = 0
 
     def link(self, a: str, b: str) -> LinkView:
         """The a->b direction (an untouched ``up`` link when nothing was recorded)."""
@@ -90,6 +114,15 @@ class Snapshot:
     @property
     def failed(self) -> list[int]:
         return [s.sid for s in self.servers.values() if s.role == FAILED]
+
+    def votes_granted(self) -> list[tuple[int, int]]:
+        """``(voter, candidate)`` for each vote a campaigning or leading server holds
+        in its current term (a server's vote for itself is not an edge)."""
+        edges = []
+        for view in self.servers.values():
+            if view.role in CAMPAIGNING or view.role == LEADER:
+                edges += [(v, view.sid) for v in view.votes if v != view.sid]
+        return sorted(edges)
 
 
 def mark_partitioned(snap: Snapshot) -> None:
@@ -108,6 +141,15 @@ def mark_partitioned(snap: Snapshot) -> None:
         view.partitioned = from_coord or to_coord or cut_from_leader
 
 
+def raft_leader(snap: Snapshot) -> None:
+    """With no coord, the cluster's term is the highest a live server holds, and its
+    leader the server that leads in that term (none while an election runs)."""
+    live = [v for v in snap.servers.values() if v.role != FAILED]
+    snap.term = max((v.term for v in live), default=snap.term)
+    leaders = [v.sid for v in live if v.role == LEADER and v.term == snap.term]
+    snap.leader = leaders[0] if leaders else 0
+
+
 def snapshot_of_cluster(cluster: ClusterLike) -> Snapshot:
     """Take a snapshot of a running cluster in one hop (``Cluster.snapshot``)."""
     return as_snapshot(cluster.snapshot())
@@ -121,12 +163,16 @@ def as_snapshot(live: ClusterSnapshot | Snapshot) -> Snapshot:
     for sid, st in live.servers.items():
         servers[sid] = ServerView(
             sid=sid,
-            role=st["role"] if st["role"] in (LEADER, FOLLOWER, FAILED, PAUSED) else FOLLOWER,
+            role=st["role"] if st["role"] in ROLES else FOLLOWER,
             term=st["term"],
-            leader=st["leader"],
+            leader=st["leader"] or 0,
             commit_index=st["commit_index"],
             last_applied=st["last_applied"],
             log=list(st["log"]),
+            voted_for=st.get("voted_for") or 0,
+            votes=sorted(st.get("votes") or ()),
+            timeout=st.get("election_timeout") or 0,
+            elapsed=st.get("election_elapsed") or 0,
         )
     links = {
         pair: LinkView(row["state"], row["sent"], row["received"], row["dropped"])
@@ -140,6 +186,14 @@ def as_snapshot(live: ClusterSnapshot | Snapshot) -> Snapshot:
         term=live.term,
         source="live",
         problems=dict(live.problems),
+        election="coord" if "coord" in live.nodes else "raft",
     )
+    if snap.election == "raft":
+        raft_leader(snap)
+    coord = live.coord or {}
+    for sid, ring in (coord.get("heartbeats") or {}).items():
+        snap.beats[int(sid)] = [(int(t), bool(ok), int(n)) for t, ok, n in ring]
+        snap.lost[int(sid)] = snap.beats[int(sid)][-1][2] if ring else 0
+    snap.lost_msgs_thresh = int(coord.get("lost_msgs_thresh") or 0)
     mark_partitioned(snap)
     return snap
