@@ -194,7 +194,7 @@ def test_in_place_updates_keep_the_same_traces(make_cluster: MakeCluster) -> Non
     update_in_place(widget, topology_figure(c))
     assert [id(t) for t in widget.data] == [id(t) for t in before]
     assert "1 failed" in widget.layout.title.text
-    assert len(widget.data) == len(EDGE_CLASSES) + 2 + len(ROLE_ORDER) + 3
+    assert len(widget.data) == len(EDGE_CLASSES) + 3 + len(ROLE_ORDER) + 3
 
 
 @pytest.mark.slow

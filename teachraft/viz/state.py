@@ -52,9 +52,12 @@ class ServerView:
     voted_for: int = 0
     votes: list[int] = field(default_factory=list)
     """Raft mode: the servers whose votes a candidate holds in its current term."""
+    pre_votes: list[int] = field(default_factory=list)
+    """Raft mode: the servers that granted a pre-candidate their pre-vote."""
     timeout: int = 0
     elapsed: int = 0
     """Raft mode: the election timer, in ticks (``elapsed`` counts up to ``timeout``)."""
+    tick_ms: float = 0.0
 
     @property
     def name(self) -> str:
@@ -115,12 +118,19 @@ class Snapshot:
     def failed(self) -> list[int]:
         return [s.sid for s in self.servers.values() if s.role == FAILED]
 
-    def votes_granted(self) -> list[tuple[int, int]]:
+    def votes_granted(self, pre: bool = False) -> list[tuple[int, int]]:
         """``(voter, candidate)`` for each vote a campaigning or leading server holds
-        in its current term (a server's vote for itself is not an edge)."""
+        in the newest term any live server holds (a deposed leader's old votes are
+        not drawn), or with ``pre`` each pre-vote a pre-candidate holds (a
+        server's vote for itself is not an edge)."""
         edges = []
+        newest = max((v.term for v in self.servers.values() if v.role != FAILED), default=0)
         for view in self.servers.values():
-            if view.role in CAMPAIGNING or view.role == LEADER:
+            if not pre and view.term != newest:
+                continue
+            if pre and view.role == PRE_CANDIDATE:
+                edges += [(v, view.sid) for v in view.pre_votes if v != view.sid]
+            elif not pre and view.role in (CANDIDATE, LEADER):
                 edges += [(v, view.sid) for v in view.votes if v != view.sid]
         return sorted(edges)
 
@@ -139,6 +149,13 @@ def mark_partitioned(snap: Snapshot) -> None:
             and snap.link(name, leader).state in BLOCKED
         )
         view.partitioned = from_coord or to_coord or cut_from_leader
+
+
+def _role(role: str) -> str:
+    """A status row's role as figures name it (``precandidate`` is drawn as pre-candidate)."""
+    if role == "precandidate":
+        return PRE_CANDIDATE
+    return role if role in ROLES else FOLLOWER
 
 
 def raft_leader(snap: Snapshot) -> None:
@@ -163,7 +180,7 @@ def as_snapshot(live: ClusterSnapshot | Snapshot) -> Snapshot:
     for sid, st in live.servers.items():
         servers[sid] = ServerView(
             sid=sid,
-            role=st["role"] if st["role"] in ROLES else FOLLOWER,
+            role=_role(st["role"]),
             term=st["term"],
             leader=st["leader"] or 0,
             commit_index=st["commit_index"],
@@ -171,8 +188,10 @@ def as_snapshot(live: ClusterSnapshot | Snapshot) -> Snapshot:
             log=list(st["log"]),
             voted_for=st.get("voted_for") or 0,
             votes=sorted(st.get("votes") or ()),
+            pre_votes=sorted(st.get("pre_votes") or ()),
             timeout=st.get("election_timeout") or 0,
             elapsed=st.get("election_elapsed") or 0,
+            tick_ms=float(st.get("election_tick_ms") or 0.0),
         )
     links = {
         pair: LinkView(row["state"], row["sent"], row["received"], row["dropped"])
@@ -186,7 +205,7 @@ def as_snapshot(live: ClusterSnapshot | Snapshot) -> Snapshot:
         term=live.term,
         source="live",
         problems=dict(live.problems),
-        election="coord" if "coord" in live.nodes else "raft",
+        election=getattr(live, "election", "") or ("coord" if "coord" in live.nodes else "raft"),
     )
     if snap.election == "raft":
         raft_leader(snap)

@@ -38,7 +38,7 @@ from teachraft.tracing.events import EventTable
 from teachraft.viz.labels import plural
 from teachraft.viz.replay import RAFT_TAGS, Replay
 from teachraft.viz.sources import events_of, is_cluster, is_running, live_events, name_of
-from teachraft.viz.state import Snapshot, as_snapshot, server_id
+from teachraft.viz.state import ServerView, Snapshot, as_snapshot, server_id
 from teachraft.viz.style import (
     CANDIDATE,
     FAILED,
@@ -412,9 +412,7 @@ def now_traces(
     ring_x, ring_y, ring_colours, ring_text = [], [], [], []
     thresh = max(snap.lost_msgs_thresh or lanes.thresh, 1)
     for sid, row in row_of.items():
-        view = snap.servers.get(sid)
-        if view is None:
-            continue
+        view = snap.servers.get(sid) or ServerView(sid)  # a trace of the coord alone
         fraction, text, colour = _now(lanes.mode, view, snap, thresh, live)
         bars_x.append(fraction)
         bars_y.append(row)
@@ -466,18 +464,23 @@ def now_traces(
 
 def _now(mode: str, view: Any, snap: Snapshot, thresh: int, live: bool) -> tuple[float, str, str]:
     """(bar length 0..1, label, colour) of one server in the right column."""
+    if mode == "coord":  # the coord's belief, which lags a crash by up to thresh beats
+        lost = snap.lost.get(view.sid, 0)
+        text = f"lost {lost} of {thresh}" + (" (stopped)" if view.role == FAILED else "")
+        return lost / thresh, text, MISS if lost else ACK
     if view.role == FAILED:
         return 0.0, "failed", "#BBBBBB"
-    if mode == "coord":
-        lost = snap.lost.get(view.sid, 0)
-        return lost / thresh, f"lost {lost} of {thresh}", MISS if lost else ACK
     role = view.shown_role
     colour = ROLE_COLOURS.get(role, ROLE_COLOURS[FOLLOWER])
     if role == LEADER:
         return 1.0, f"leader T{view.term}: no election timer", colour
     if live and view.timeout:
         left = max(view.timeout - view.elapsed, 0)
-        return left / view.timeout, f"T{view.term}: {left} of {view.timeout} ticks left", colour
+        if view.tick_ms:
+            ms = f"{left * view.tick_ms:.0f} of {view.timeout * view.tick_ms:.0f} ms left"
+        else:
+            ms = f"{left} of {view.timeout} ticks left"
+        return left / view.timeout, f"{role} T{view.term}: {ms}", colour
     if view.timeout:
         return 1.0, f"{role} T{view.term}, timeout {view.timeout} ticks", colour
     return 1.0, f"{role} T{view.term}", colour

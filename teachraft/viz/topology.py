@@ -69,6 +69,7 @@ OTHER_STYLE = {
     "tracing": (TRACING_COLOUR, "hexagon", "tracing server"),
 }
 VOTES = "vote granted (this term)"
+PRE_VOTES = "pre-vote granted"
 ALWAYS_IN_LEGEND = frozenset({"leader", "follower", "partitioned", "paused", "failed"})
 NODE_SIZE = 34
 WIDTH, HEIGHT = 820, 560
@@ -269,37 +270,41 @@ def _one_way_arrows(graph: nx.Graph, pos: dict, snap: Snapshot) -> list[dict[str
 # --- votes (raft mode) ---------------------------------------------------------------
 
 
-def _vote_pairs(pos: dict, snap: Snapshot) -> list[tuple[str, str]]:
-    pairs = [(f"server{v}", f"server{c}") for v, c in snap.votes_granted()]
+def _vote_pairs(pos: dict, snap: Snapshot, pre: bool = False) -> list[tuple[str, str]]:
+    pairs = [(f"server{v}", f"server{c}") for v, c in snap.votes_granted(pre)]
     return [(v, c) for v, c in pairs if v in pos and c in pos]
 
 
 def _add_votes(fig: go.Figure, pos: dict, snap: Snapshot) -> None:
-    """One green segment per vote a candidate or leader holds in its current term."""
-    xs: list[float | None] = []
-    ys: list[float | None] = []
-    for voter, candidate in _vote_pairs(pos, snap):
-        (x0, y0), (x1, y1) = pos[voter], pos[candidate]
-        xs += [x0, x1, None]
-        ys += [y0, y1, None]
-    fig.add_trace(
-        go.Scatter(
-            x=xs,
-            y=ys,
-            mode="lines",
-            line={"color": VOTE_COLOUR, "width": 4},
-            name=VOTES,
-            hoverinfo="skip",
-            legendgroup="links",
-            showlegend=snap.election == "raft" or bool(xs),
+    """One green segment per vote a candidate or leader holds in its current term
+    (solid), and per pre-vote a pre-candidate holds (dotted)."""
+    for pre in (False, True):
+        xs: list[float | None] = []
+        ys: list[float | None] = []
+        for voter, candidate in _vote_pairs(pos, snap, pre):
+            (x0, y0), (x1, y1) = pos[voter], pos[candidate]
+            xs += [x0, x1, None]
+            ys += [y0, y1, None]
+        fig.add_trace(
+            go.Scatter(
+                x=xs,
+                y=ys,
+                mode="lines",
+                line={"color": VOTE_COLOUR, "width": 4, "dash": "dot" if pre else "solid"},
+                name=PRE_VOTES if pre else VOTES,
+                hoverinfo="skip",
+                legendgroup="links",
+                showlegend=(snap.election == "raft" and not pre) or bool(xs),
+            )
         )
-    )
 
 
 def _vote_arrows(pos: dict, snap: Snapshot) -> list[dict[str, Any]]:
     """An arrowhead on each vote, pointing at the candidate that holds it."""
     arrows = []
-    for voter, candidate in _vote_pairs(pos, snap):
+    pairs = [(*p, "voted for") for p in _vote_pairs(pos, snap)]
+    pairs += [(*p, "would vote (PreVote) for") for p in _vote_pairs(pos, snap, pre=True)]
+    for voter, candidate, verb in pairs:
         (x0, y0), (x1, y1) = pos[voter], pos[candidate]
         term = snap.servers[server_id(candidate) or 0].term
         arrows.append(
@@ -318,7 +323,7 @@ def _vote_arrows(pos: dict, snap: Snapshot) -> list[dict[str, Any]]:
                 "arrowwidth": 3,
                 "arrowcolor": VOTE_COLOUR,
                 "text": "",
-                "hovertext": f"{voter} voted for {candidate} in term {term}",
+                "hovertext": f"{voter} {verb} {candidate} in term {term}",
             }
         )
     return arrows
@@ -352,11 +357,12 @@ def _raft_hover(view: Any) -> list[str]:
     lines = []
     if view.voted_for:
         lines.append(f"voted for server{view.voted_for} in term {view.term}")
-    if view.votes:
+    if view.votes and view.role in ("candidate", "leader"):
         lines.append("holds votes of " + ", ".join(f"server{v}" for v in view.votes))
-    if view.timeout:
-        timer = f"election timer {view.elapsed} of {view.timeout} ticks"
-        lines.append(timer if view.elapsed or view.role != "leader" else f"timeout {view.timeout}")
+    if view.pre_votes and view.role == "pre-candidate":
+        lines.append("holds pre-votes of " + ", ".join(f"server{v}" for v in view.pre_votes))
+    if view.timeout and view.role != "leader":
+        lines.append(f"election timer: {view.elapsed} of {view.timeout} ticks elapsed")
     return lines
 
 
@@ -365,8 +371,9 @@ def _server_label(snap: Snapshot, name: str) -> str:
     role = view.shown_role
     word = {"partitioned": "partitioned", "failed": "failed"}.get(role, role)
     text = f"<b>{name}</b><br>{word}"
-    if snap.election == "raft" and role in ("candidate", "pre-candidate") and view.votes:
-        text += f" ({len(view.votes)} votes)"
+    held = view.votes if role == "candidate" else view.pre_votes if role == "pre-candidate" else []
+    if held:
+        text += f" ({len(held)} of {len(snap.servers)} votes)"
     shown = view.term and (role != FAILED or snap.election == "raft")
     return text + f" · T{view.term}" if shown else text
 
