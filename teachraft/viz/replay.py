@@ -175,7 +175,7 @@ class Replay:
             )
             for sid, srv in sorted(state.servers.items())
         }
-        nodes = _node_order(state.nodes)
+        nodes = _node_order(state.nodes, coord=not state.raft or "coord" in state.nodes)
         snap = Snapshot(
             servers=servers,
             nodes=nodes,
@@ -204,11 +204,12 @@ def _role(srv: _Server) -> str:
     return srv.role
 
 
-def _node_order(nodes: dict[str, None]) -> list[str]:
+def _node_order(nodes: dict[str, None], coord: bool = True) -> list[str]:
+    """The deployment's nodes in drawing order (no coord in a raft-mode run)."""
     servers = sorted((n for n in nodes if server_id(n) is not None), key=server_id)
     clients = sorted(n for n in nodes if n.startswith("client"))
     rest = [n for n in nodes if n not in servers and n not in clients and n != "coord"]
-    return ["tracing", "coord", *servers, *clients, *sorted(rest)]
+    return ["tracing", *(["coord"] if coord else []), *servers, *clients, *sorted(rest)]
 
 
 def _links(state: _State, nodes: list[str]) -> dict[tuple[str, str], LinkView]:

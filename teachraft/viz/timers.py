@@ -75,6 +75,10 @@ MARKS: dict[str, tuple[str, str, str, int]] = {
 }
 
 
+RAFT_LEVELS = {"heartbeat": 0.15, "vote": 0.15, "reset": 0.15, "split": 0.9}
+"""Where a raft mark sits in its lane (0 bottom, 1 top), so marks at one event stay apart."""
+
+
 @dataclass(slots=True)
 class Mark:
     """One thing that happened to a timer: at event ``index``, drawn at ``level``."""
@@ -365,7 +369,7 @@ def _mark_trace(lanes: Lanes, row_of: dict[int, int], kind: str) -> go.Scatter:
     for sid, lane in lanes.lanes.items():
         for mark in lane.kinds(kind):
             xs.append(mark.index)
-            level = mark.level if lanes.mode == "coord" else 0.5
+            level = mark.level if lanes.mode == "coord" else RAFT_LEVELS.get(kind, 0.5)
             ys.append(_level_y(row_of[sid], level))
             texts.append(f"<b>server{sid}</b> · event #{mark.index}<br>{mark.text}")
     return go.Scatter(
@@ -516,12 +520,12 @@ def _layout(
     hi = lo + window if window is not None and last + 1 > window else last + 1.0
     fig.update_layout(
         title={"text": title, "x": 0.02, "font": {"size": 16}},
-        height=170 + LANE_PX * n,
+        height=230 + LANE_PX * n,
         autosize=True,
         template="plotly_white",
         font={"family": FONT},
-        margin={"l": 90, "r": 20, "t": 80, "b": 50},
-        legend={"orientation": "h", "yanchor": "top", "y": -0.12 - 0.4 / n, "x": 0},
+        margin={"l": 90, "r": 20, "t": 80, "b": 60},
+        legend={"orientation": "h", "yanchor": "top", "y": -70 / (LANE_PX * n + 20), "x": 0},
         hoverlabel={"align": "left"},
         uirevision="timers",
         dragmode="pan",
