@@ -38,6 +38,9 @@ from teachraft.tracing import actions as A
 
 HOPS_PER_TICK = 3
 """Raft mode: servers tried (probes and hints followed) between two ticks at most."""
+SUSPECT_TICKS = 10
+"""Raft mode: ticks during which a server that could not be reached is not tried again,
+even when a follower still names it as the leader (it has not noticed the failure yet)."""
 
 
 class QueueFull(RuntimeError):
@@ -123,6 +126,9 @@ class ClientSession:
         self.turn = 0
         self.hops = 0
         self.no_quorum_from: set[int] = set()
+        self.suspects: dict[str, int] = {}
+        """Raft mode: client addresses that could not be reached, and when (ticks)."""
+        self.ticks = 0
 
     def take(self) -> list[Effect]:
         out, self.outbox = self.outbox, []
@@ -287,6 +293,7 @@ class ClientSession:
                 )
         if self.raft:
             self.no_quorum_from.clear()
+            self.suspects.pop(op.addr, None)
         self._finish(op, True, rep.value, "")
         self._pump()
 
@@ -331,6 +338,7 @@ class ClientSession:
         if self.raft:
             self.hops = 0
             self.asking = False
+            self.ticks += 1
         for op in list(self.ops.values()):
             op.age_ticks += 1
             if op.age_ticks >= self.op_timeout_ticks:
@@ -355,9 +363,16 @@ class ClientSession:
             self.asking = True  # the next tick tries again
             return
         ids = sorted(self.servers)
-        sid = ids[self.turn % len(ids)]
-        self.turn += 1
+        for _ in ids:  # skip suspects, unless every server is one
+            sid = ids[self.turn % len(ids)]
+            self.turn += 1
+            if not self._suspect(self.servers[sid]):
+                break
         self._go_to(sid, self.servers[sid])
+
+    def _suspect(self, addr: str) -> bool:
+        since = self.suspects.get(addr)
+        return since is not None and self.ticks - since < SUSPECT_TICKS
 
     def _go_to(self, sid: int, addr: str) -> None:
         self.hops += 1
@@ -370,7 +385,10 @@ class ClientSession:
         if op.addr != self.leader_addr:  # an answer from a server we already left
             self._pump()
             return
-        if error.startswith("no quorum") or not error.startswith("not leader"):
+        answered = error.startswith("not leader") or error.startswith("no quorum")
+        if not answered:
+            self.suspects[op.addr] = self.ticks
+        if error.startswith("no quorum") or not answered:
             self.no_quorum_from.add(self.leader)
         else:
             self.no_quorum_from.clear()
@@ -385,7 +403,7 @@ class ClientSession:
             return
         self.leader, self.leader_addr = 0, None
         self._all_off_wire()
-        if hint and hint_addr and hint_addr != op.addr:
+        if hint and hint_addr and hint_addr != op.addr and not self._suspect(hint_addr):
             if self.hops < HOPS_PER_TICK:
                 self._go_to(hint, hint_addr)
             else:
