@@ -5,7 +5,10 @@ it, over the events of a run (the x axis is the event table's happened-before
 order, as in the space-time diagram, so a time cursor lines up with both):
 
 - **raft mode**: each server's election timer. The lane is coloured by the
-  server's role; a tick marks each AppendEntries that reset a follower's timer,
+  server's role; a tick marks each traced AppendEntries that reset a
+  follower's timer (a heartbeat that carries no entry and no new commit index
+  is not traced, or it would swamp the trace, so the live column is where the
+  timer is seen reset by every heartbeat),
   a green triangle each vote granted (which also resets it), a circle each new
   randomized timeout drawn. A red cross is a timeout (the server became a
   candidate), an orange one a "time out now"; a diamond marks a split vote (a
@@ -54,14 +57,15 @@ LIVE_EVENTS = 600
 WINDOW = 400
 RING_SHOWN = 20
 LANE_PX = 70
-ROLE_LINES = (FOLLOWER, PRE_CANDIDATE, CANDIDATE, LEADER)
+ROLE_LINES = (FOLLOWER, PRE_CANDIDATE, CANDIDATE, LEADER, FAILED)
+ROLE_NAMES = {PRE_CANDIDATE: "pre-candidate (PreVote)", FAILED: "failed (stopped)"}
 MISS = "#D55E00"
 ACK = "#009E73"
 CURSOR = "#D00000"
 
 # mark kind: (legend name, symbol, colour, size)
 MARKS: dict[str, tuple[str, str, str, int]] = {
-    "heartbeat": ("AppendEntries received: timer reset", "line-ns", "#555555", 10),
+    "heartbeat": ("AppendEntries (traced) received: timer reset", "line-ns", "#555555", 10),
     "vote": ("vote granted: timer reset", "triangle-down", VOTE_COLOUR, 11),
     "reset": ("new random timeout drawn", "circle-open", "#0072B2", 10),
     "timeout": ("election timeout: becomes a candidate", "x", MISS, 14),
@@ -125,7 +129,9 @@ def timer_lanes(table: EventTable, servers: list[int] | None = None) -> Lanes:
         body = event.body
         if sid is not None and sid not in lanes:
             lanes[sid] = Lane(sid)
-        if mode == "raft" and sid is not None:
+        if mode == "raft" and event.tag in ("FaultInjected", "FaultHealed"):
+            _raft_fault(lanes, state, event.index, event.tag, body)
+        elif mode == "raft" and sid is not None:
             _raft_event(lanes[sid], state, event.index, event.tag, body)
         elif event.host == "coord":
             thresh = _coord_event(lanes, event.index, event.tag, body, thresh)
@@ -178,8 +184,29 @@ def _raft_event(
         reason = body.get("Reason") or ("check quorum" if tag == "CheckQuorumFailed" else tag)
         lane.marks.append(Mark(i, "down", f"stepped down in term {new_term}: {reason}"))
         _role_change(lane, state, i, FOLLOWER, new_term)
-    elif tag == "FaultInjected" and body.get("Kind") == "fail":
-        _role_change(lane, state, i, FAILED, term)
+    elif tag == "ServerRestart":
+        _role_change(lane, state, i, FOLLOWER, term)
+
+
+def _raft_fault(
+    lanes: dict[int, Lane],
+    state: dict[int, tuple[str, int]],
+    i: int,
+    tag: str,
+    body: dict[str, Any],
+) -> None:
+    """A server failed (its lane goes grey) or came back (a follower again)."""
+    kind = body.get("Kind")
+    for node in body.get("Nodes") or ():
+        sid = server_id(str(node))
+        if sid is None:
+            continue
+        lane = lanes.setdefault(sid, Lane(sid))
+        _, term = state.get(sid, (FOLLOWER, 0))
+        if tag == "FaultInjected" and kind == "fail":
+            _role_change(lane, state, i, FAILED, term)
+        elif tag == "FaultHealed" and kind in ("fail", "restart"):
+            _role_change(lane, state, i, FOLLOWER, term)
 
 
 def _coord_event(
@@ -301,7 +328,7 @@ def _role_trace(lanes: Lanes, row_of: dict[int, int], role: str) -> go.Scatter:
         changes = [*lane.roles, (lanes.last, "", 0)]
         for (start, now, term), (end, _, _) in pairwise(changes):
             if now == role and end >= start:
-                y = row_of[sid] - 0.38
+                y = _level_y(row_of[sid], 0)
                 xs += [start, end, None]
                 ys += [y, y, None]
                 texts += [f"server{sid}: {role}, term {term}", "", None]
@@ -309,10 +336,14 @@ def _role_trace(lanes: Lanes, row_of: dict[int, int], role: str) -> go.Scatter:
         x=xs,
         y=ys,
         mode="lines",
-        line={"color": ROLE_COLOURS[role], "width": 7 if role != FOLLOWER else 4},
+        line={
+            "color": ROLE_COLOURS[role],
+            "width": 7 if role not in (FOLLOWER, FAILED) else 4,
+            "dash": "dot" if role == FAILED else "solid",
+        },
         hovertext=texts,
         hoverinfo="text",
-        name=f"{role}" if role != PRE_CANDIDATE else "pre-candidate (PreVote)",
+        name=ROLE_NAMES.get(role, role),
         legendgroup="roles",
         legendgrouptitle={"text": "role (raft)"},
         showlegend=bool(xs),
