@@ -97,6 +97,7 @@ class _State:
     selecting: bool = False
     traced_faults: bool = False
     raft: bool = False
+    coord_failed: bool = False
     lost: dict[int, int] = field(default_factory=dict)
     lost_msgs_thresh: int = 0
 
@@ -189,6 +190,7 @@ class Replay:
             election="raft" if state.raft else "coord",
             lost=dict(state.lost),
             lost_msgs_thresh=state.lost_msgs_thresh,
+            coord_failed=state.coord_failed,
         )
         if state.raft:
             raft_leader(snap)
@@ -513,6 +515,8 @@ def _fault(state: _State, event: Event, sid: int | None) -> None:
         return
     for node in nodes:
         node_sid = server_id(node)
+        if node == "coord" and kind == "fail":
+            state.coord_failed = True
         if node_sid is None:
             continue
         srv = state.server(node_sid)

@@ -109,6 +109,8 @@ class Snapshot:
     lost: dict[int, int] = field(default_factory=dict)
     """Coord mode: consecutive heartbeats lost per server, as the coord counts them."""
     lost_msgs_thresh: int = 0
+    coord_failed: bool = False
+    """Coord mode: the coord was failed (``fail("coord")``): no one detects failures."""
 
     def link(self, a: str, b: str) -> LinkView:
         """The a->b direction (an untouched ``up`` link when nothing was recorded)."""
@@ -214,5 +216,6 @@ def as_snapshot(live: ClusterSnapshot | Snapshot) -> Snapshot:
         snap.beats[int(sid)] = [(int(t), bool(ok), int(n)) for t, ok, n in ring]
         snap.lost[int(sid)] = snap.beats[int(sid)][-1][2] if ring else 0
     snap.lost_msgs_thresh = int(coord.get("lost_msgs_thresh") or 0)
+    snap.coord_failed = coord.get("phase") == "failed"
     mark_partitioned(snap)
     return snap

@@ -166,7 +166,7 @@ def _raft_event(
         lane.marks.append(Mark(i, "reset", f"new timeout: {timeout} ticks, term {new_term}"))
     elif tag == "ElectionTimeout":
         elapsed, timeout = _num(body.get("Elapsed"), 0), _num(body.get("Timeout"), 0)
-        if role in (CANDIDATE, PRE_CANDIDATE) and elapsed >= timeout:
+        if role == CANDIDATE and elapsed >= timeout:  # pre-votes never split: any may grant
             lane.marks.append(
                 Mark(i, "split", f"term {term}: no majority for it before its timer ran out")
             )

@@ -43,6 +43,8 @@ from teachraft.viz.style import (
     VOTE_COLOUR,
 )
 
+FAILED_COLOUR = ROLE_COLOURS[FAILED]
+
 EDGE_CLASSES = ("light", "medium", "heavy", "stopped", "degraded", "one-way", "cut")
 EDGE_STYLE: dict[str, dict[str, Any]] = {
     "light": {"color": LINK_UP, "width": 1.5, "dash": "solid"},
@@ -415,10 +417,19 @@ def _add_nodes(fig: go.Figure, graph: nx.Graph, pos: dict, snap: Snapshot) -> No
 def _add_other_nodes(fig: go.Figure, graph: nx.Graph, pos: dict, snap: Snapshot, kind: str) -> None:
     names = [n for n in graph if node_kind(n) == kind]
     colour, symbol, label = OTHER_STYLE[kind]
-    hover = {
-        "coord": "<b>coord</b>: watches the servers, picks the leader<br>"
+    coord_hover = (
+        "<b>coord</b>: watches the servers, picks the leader<br>"
         + f"term {snap.term}, leader "
-        + (f"server{snap.leader}" if snap.leader else "none"),
+        + (f"server{snap.leader}" if snap.leader else "none")
+    )
+    if kind == "coord" and snap.coord_failed:
+        colour, label = FAILED_COLOUR, "coord (failed)"
+        coord_hover = (
+            "<b>coord: failed</b><br>no one detects a failed server or picks a new "
+            "leader: the cluster serves until its leader fails"
+        )
+    hover = {
+        "coord": coord_hover,
         "tracing": "<b>tracing server</b>: every node sends it trace records",
     }
     fig.add_trace(
@@ -432,7 +443,10 @@ def _add_other_nodes(fig: go.Figure, graph: nx.Graph, pos: dict, snap: Snapshot,
                 "symbol": symbol,
                 "line": {"color": "#222222", "width": 1.5},
             },
-            text=[f"<b>{n}</b>" for n in names],
+            text=[
+                f"<b>{n}</b>" + (" ✕ failed" if n == "coord" and snap.coord_failed else "")
+                for n in names
+            ],
             textposition="top center" if kind == "coord" else "bottom center",
             textfont={"size": 13, "family": FONT},
             hovertext=[hover.get(kind, f"<b>{n}</b>: a kvslib client") for n in names],
@@ -456,6 +470,8 @@ def topology_title(snap: Snapshot) -> str:
         parts.append("raft elections")
     parts.append(f"term {snap.term}")
     parts.append(f"leader server{snap.leader}" if snap.leader else "no leader")
+    if snap.coord_failed:
+        parts.append("coord failed")
     failed = snap.failed
     if failed:
         parts.append(f"{len(failed)} failed")
