@@ -260,3 +260,21 @@ def test_live_coord_failure_detector_in_the_panels(make_cluster: MakeCluster) ->
     assert list(trace_named(timeline.timers, "cursor").x) == [fail_at + 0.5] * 2
     assert list(trace_named(timeline.timers, "now (text)").text)[2] == "lost 3 of 3 (stopped)"
     timeline.close()
+
+
+def test_a_lone_candidate_or_a_won_term_is_no_split_vote() -> None:
+    table = EventTable()
+    s = {i: Tracer(f"server{i}", table).create_trace() for i in (1, 2, 3)}
+    # server3 is cut off: it times out again and again, alone in each term
+    for term in (2, 3, 4):
+        s[3].record_action(A.ElectionTimeout(ServerId=3, Term=term - 1, Elapsed=20, Timeout=20))
+        s[3].record_action(A.BecameCandidate(ServerId=3, Term=term))
+    # term 6: servers 1 and 2 both campaign, server1 wins; server2's timer then runs out
+    s[1].record_action(A.BecameCandidate(ServerId=1, Term=6))
+    s[2].record_action(A.BecameCandidate(ServerId=2, Term=6))
+    s[1].record_action(A.LeaderElected(ServerId=1, Term=6, Votes=[1, 3]))
+    s[2].record_action(A.ElectionTimeout(ServerId=2, Term=6, Elapsed=18, Timeout=18))
+    lanes = timer_lanes(table).lanes
+    assert len(lanes[3].kinds("timeout")) == 3
+    assert not lanes[3].kinds("split"), "a candidate alone split nothing"
+    assert lanes[2].kinds("timeout") and not lanes[2].kinds("split"), "term 6 had a winner"

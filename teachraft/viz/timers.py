@@ -91,6 +91,7 @@ class Mark:
     kind: str
     text: str
     level: float = 0.5
+    term: int = 0
 
 
 @dataclass(slots=True)
@@ -138,7 +139,26 @@ def timer_lanes(table: EventTable, servers: list[int] | None = None) -> Lanes:
     for lane in lanes.values():
         if mode == "raft" and not lane.roles:
             lane.roles.append((-1, FOLLOWER, 0))
+    _keep_split_votes(lanes)
     return Lanes(mode, dict(sorted(lanes.items())), thresh, len(table) - 1)
+
+
+def _keep_split_votes(lanes: dict[int, Lane]) -> None:
+    """A candidate that times out again lost its term; it was a *split vote* only if
+    no one won that term and another server was a candidate in it too (a candidate
+    alone, cut off from the others, split nothing)."""
+    running: dict[int, set[int]] = {}
+    won = {m.term for lane in lanes.values() for m in lane.kinds("won")}
+    for lane in lanes.values():
+        for _, role, term in lane.roles:
+            if role == CANDIDATE:
+                running.setdefault(term, set()).add(lane.sid)
+    for lane in lanes.values():
+        lane.marks = [
+            m
+            for m in lane.marks
+            if m.kind != "split" or (m.term not in won and len(running.get(m.term, ())) > 1)
+        ]
 
 
 def _role_change(
@@ -167,9 +187,8 @@ def _raft_event(
     elif tag == "ElectionTimeout":
         elapsed, timeout = _num(body.get("Elapsed"), 0), _num(body.get("Timeout"), 0)
         if role == CANDIDATE and elapsed >= timeout:  # pre-votes never split: any may grant
-            lane.marks.append(
-                Mark(i, "split", f"term {term}: no majority for it before its timer ran out")
-            )
+            text = f"term {term}: no majority for it before its timer ran out"
+            lane.marks.append(Mark(i, "split", text, term=term))
         kind = "timeout" if elapsed >= timeout else "timeout-now"
         what = "timer ran out" if kind == "timeout" else "told to time out now"
         lane.marks.append(Mark(i, kind, f"{what} after {elapsed} of {timeout} ticks, term {term}"))
@@ -178,7 +197,8 @@ def _raft_event(
         _role_change(lane, state, i, now, new_term)
     elif tag == "LeaderElected":
         votes = ", ".join(f"server{v}" for v in body.get("Votes") or ())
-        lane.marks.append(Mark(i, "won", f"won term {new_term} with the votes of {votes}"))
+        text = f"won term {new_term} with the votes of {votes}"
+        lane.marks.append(Mark(i, "won", text, term=new_term))
         _role_change(lane, state, i, LEADER, new_term)
     elif tag in ("SteppedDown", "CheckQuorumFailed", "BecameFollower") and role != FOLLOWER:
         reason = body.get("Reason") or ("check quorum" if tag == "CheckQuorumFailed" else tag)
