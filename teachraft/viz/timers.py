@@ -569,6 +569,7 @@ def _layout(
         centre = last if at is None else at
         lo = float(min(max(-1, centre - window // 2), last + 1 - window))
     hi = lo + window if window is not None and last + 1 > window else last + 1.0
+    hi += (hi - lo) * 0.02  # room for a mark on the last event
     fig.update_layout(
         title={"text": title, "x": 0.02, "font": {"size": 16}},
         height=230 + LANE_PX * n,

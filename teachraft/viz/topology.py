@@ -373,11 +373,12 @@ def _server_label(snap: Snapshot, name: str) -> str:
     role = view.shown_role
     word = {"partitioned": "partitioned", "failed": "failed"}.get(role, role)
     text = f"<b>{name}</b><br>{word}"
+    if view.term and (role != FAILED or snap.election == "raft"):
+        text += f" · T{view.term}"
     held = view.votes if role == "candidate" else view.pre_votes if role == "pre-candidate" else []
     if held:
-        text += f" ({len(held)} of {len(snap.servers)} votes)"
-    shown = view.term and (role != FAILED or snap.election == "raft")
-    return text + f" · T{view.term}" if shown else text
+        text += f"<br>{len(held)} of {len(snap.servers)} votes"
+    return text
 
 
 def _add_nodes(fig: go.Figure, graph: nx.Graph, pos: dict, snap: Snapshot) -> None:
