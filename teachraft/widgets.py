@@ -187,7 +187,10 @@ class ControlPanel(W.VBox):
     cluster runs; call :meth:`refresh` to redraw at once, :meth:`stop` to end
     the refreshing. ``spacetime`` adds a live diagram of the last
     ``LIVE_EVENTS`` events; ``timers`` the timers figure (on by default in
-    raft mode, where it shows the election timers).
+    raft mode, where it shows the election timers). In Voila, where a changed
+    figure is replaced by a new widget, the timers figure is replaced only when
+    its story changes (a timeout, an election, a lost heartbeat), not at every
+    heartbeat, so its "now" column is as of the last such moment there.
     """
 
     def __init__(
@@ -526,7 +529,11 @@ class ControlPanel(W.VBox):
         if not self.replace_figures:
             update_in_place(widget, fig)
             return
-        signature = figure_signature(fig, TRAFFIC_TRACES)
+        meta = fig.layout.meta
+        if isinstance(meta, dict) and "signature" in meta:  # the figure says what matters
+            signature = f"{meta['signature']}|{fig.layout.title.text}"
+        else:
+            signature = figure_signature(fig, TRAFFIC_TRACES)
         first = name not in self._signatures
         if self._signatures.get(name) == signature:
             return

@@ -109,9 +109,9 @@ class Timeline:
 
     def has_timers(self) -> bool:
         """True when the run has something for the timers figure to show: elections
-        (raft mode) or heartbeats the coord lost."""
+        (raft mode) or heartbeats the coord lost (a Go original's trace has neither)."""
         lanes = self.lanes
-        return lanes.mode == "raft" or any(lane.marks for lane in lanes.lanes.values())
+        return lanes.mode == "raft" or any(lane.lost for lane in lanes.lanes.values())
 
     def timers(self, index: int, snap: Snapshot | None = None) -> go.Figure:
         """The timers figure with its cursor after event ``index``."""

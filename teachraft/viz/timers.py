@@ -30,6 +30,7 @@ lessons can read the lanes without a figure.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import Any
@@ -79,6 +80,8 @@ MARKS: dict[str, tuple[str, str, str, int]] = {
 }
 
 
+QUIET = frozenset({"heartbeat", "reset", "vote"})
+"""Marks that come with every round of heartbeats or votes."""
 RAFT_LEVELS = {"heartbeat": 0.15, "vote": 0.15, "reset": 0.15, "split": 0.9}
 """Where a raft mark sits in its lane (0 bottom, 1 top), so marks at one event stay apart."""
 
@@ -544,6 +547,18 @@ def _now(mode: str, view: Any, snap: Snapshot, thresh: int, live: bool) -> tuple
 # --- layout ---------------------------------------------------------------------------------
 
 
+def moments_signature(lanes: Lanes) -> str:
+    """What changes the figure's story: roles, terms and every mark but the frequent
+    timer resets, without event indices (a live window renumbers them). A panel that
+    must replace a changed figure with a new widget (Voila) replaces this one only
+    when the signature changes, not at every heartbeat."""
+    parts = [lanes.mode, str(lanes.thresh)]
+    for sid, lane in lanes.lanes.items():
+        parts.append(f"{sid}:" + ",".join(f"{role}{term}" for _, role, term in lane.roles))
+        parts += [f"{sid}:{m.kind}:{m.text}" for m in lane.marks if m.kind not in QUIET]
+    return hashlib.sha1("\n".join(parts).encode()).hexdigest()
+
+
 def _title(lanes: Lanes, snap: Snapshot, live: bool) -> str:
     if lanes.mode == "raft":
         text = "Election timers (raft mode): reset by the leader's AppendEntries and by votes"
@@ -582,7 +597,7 @@ def _layout(
         uirevision="timers",
         dragmode="pan",
         bargap=0.5,
-        meta={"mode": lanes.mode, "servers": rows},
+        meta={"mode": lanes.mode, "servers": rows, "signature": moments_signature(lanes)},
     )
     fig.update_xaxes(
         title={"text": "event (happened-before order)"},
