@@ -3,7 +3,8 @@
 The mixed nemesis kills, restarts, pauses, partitions, cuts, drops and delays
 while clients run; the checker then reads the recorded history. The unsafe
 seed proves the other half: with the original's leader selection switched back
-on, the same tools catch a lost write.
+on, the same tools catch a lost write. The raft-mode runs put Raft's own
+elections (no coord) under the same nemesis.
 """
 
 from __future__ import annotations
@@ -25,6 +26,19 @@ def test_chaos_run_is_linearizable_and_converges(seed: int, tmp_path: Path) -> N
     report = run_chaos(seed, duration=10, servers=5, clients=3)
     saved = tmp_path / f"chaos-seed{seed}.jsonl"
     write_jsonl(report.history, saved)  # a seed names a scenario, not an interleaving: keep it
+    where = f"{report.summary()}\nhistory: {saved}"
+    assert report.ok > 0, where
+    assert report.faults, where
+    assert report.converged, where
+    assert report.verdict == "linearizable", where + "\n" + report.explanation
+
+
+@pytest.mark.parametrize("seed", range(1, 21))
+def test_raft_mode_chaos_run_is_linearizable_and_converges(seed: int, tmp_path: Path) -> None:
+    """The same nemesis against Raft's own elections (no coord); short runs."""
+    report = run_chaos(seed, duration=3, servers=5, clients=2, election="raft")
+    saved = tmp_path / f"raft-chaos-seed{seed}.jsonl"
+    write_jsonl(report.history, saved)
     where = f"{report.summary()}\nhistory: {saved}"
     assert report.ok > 0, where
     assert report.faults, where
