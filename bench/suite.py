@@ -27,10 +27,13 @@ from typing import Any, Protocol
 
 from bench.procs import PYTHON, REPO
 from bench.results_model import (
+    COORD_VARIANT,
+    ELECTION_TARGETS,
     GO_REFERENCE,
     IN_PROCESS,
     PEER,
     PER_PROCESS,
+    RAFT_VARIANT,
     TARGETS,
     TEACHRAFT,
     Figure,
@@ -42,6 +45,8 @@ from bench.workloads import Sample, WorkloadSpec
 
 Say = Callable[[str], None]
 THROUGHPUT = ("seq", "inflight64", "mix", "inflight1024")
+RAFT_LOADS = ["seq", "inflight64"]
+"""What raft mode is measured on, beside coord mode (plus its leader kill)."""
 HEAVY = ("inflight1024",)
 FILL_TIMEOUT = 900.0
 
@@ -243,6 +248,12 @@ class Suite:
                         seed=r,
                         kill=peer_kill,
                     )
+            # Raft's own elections, right after coord mode's runs: they form pairs.
+            where = (TEACHRAFT, RAFT_VARIANT, IN_PROCESS, servers)
+            raft = lambda: LocalTeachraft(servers, False, election="raft")  # noqa: E731
+            self.session(raft, where, RAFT_LOADS, seed=r)
+            if kill:
+                self.session(raft, where, [], kill=True)
             if self.peer and r < plan.fast_kill_runs:
                 self.session(
                     lambda: local_peer(servers, True, fast=True),
@@ -381,6 +392,17 @@ class Suite:
                         )
         return out
 
+    def election_ratio(self, target_key: str, metric: str) -> Ratio | None:
+        """Raft mode over coord mode (tracing off) for one figure, per pair of runs."""
+        ours = self.figures.get(target_key)
+        theirs = self.figures.get(target_key.replace(RAFT_VARIANT, COORD_VARIANT))
+        if ours is None or theirs is None:
+            return None
+        pairs = pair_ratios(ours, theirs, metric)
+        if not pairs:
+            return None
+        return Ratio(ours.workload, ours.mode, ours.servers, RAFT_VARIANT, "coord", metric, pairs)
+
     def results(self) -> dict[str, Any]:
         targets = []
         for t in TARGETS:
@@ -389,10 +411,20 @@ class Suite:
             targets.append(
                 {**asdict(t), "text": t.text(), "value": _finite(value), "met": t.met(value)}
             )
+        for t in ELECTION_TARGETS:  # ratios: the metric says so, so no ops/s sits beside them
+            ratio = self.election_ratio(t.key, t.metric)
+            value = ratio.value if ratio else math.nan
+            row = {**asdict(t), "metric": "ratio to coord mode", "text": t.text()}
+            targets.append({**row, "value": _finite(value), "met": t.met(value)})
         return {
             "meta": self.meta(),
             "figures": [f.to_json() for f in self.figures.values()],
             "ratios": [r.to_json() for r in self.ratios()],
+            "election_ratios": [
+                r.to_json()
+                for t in ELECTION_TARGETS
+                if (r := self.election_ratio(t.key, t.metric)) is not None
+            ],
             "targets": targets,
             "go_reference": GO_REFERENCE,
             "skipped": self.skipped,
@@ -421,6 +453,8 @@ NOTES = [
     "PySyncObj's ops are submitted inside the leader's process (no client hop).",
     "PySyncObj gets are @replicated (they go through the log, as teachraft's do).",
     "RSS: each fill in a fresh subprocess; rss_mb includes the interpreter (base_mb).",
+    "raft elections: election='raft' (no coord; default timers, 150-300 ms election "
+    "timeouts), tracing off; its runs follow coord mode's, and the raft/coord ratios pair them.",
 ]
 
 
