@@ -126,12 +126,10 @@ def test_raft_trace_is_valid_for_shiviz(tmp_path: Path) -> None:
 
 
 def test_raft_mode_refuses_coord_faults_and_coord_mode_refuses_elections() -> None:
-    with raft(3) as c:
-        with pytest.raises(ClusterError, match="no coord"):
-            c.fail("coord")
-    with Cluster(servers=3) as c:
-        with pytest.raises(ClusterError, match="election='raft'"):
-            c.transfer_leader(2)
+    with raft(3) as c, pytest.raises(ClusterError, match="no coord"):
+        c.fail("coord")
+    with Cluster(servers=3) as c, pytest.raises(ClusterError, match="election='raft'"):
+        c.transfer_leader(2)
     with pytest.raises(ClusterError, match="election must be"):
         Cluster(servers=3, election="paxos")
 
