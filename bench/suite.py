@@ -236,6 +236,8 @@ class Suite:
             for tracing in (False, True):
                 where = (TEACHRAFT, _tracing(tracing), IN_PROCESS, servers)
                 self.session(lambda t=tracing: LocalTeachraft(servers, t), where, loads, seed=r)
+                if not tracing:  # Raft's own elections, right after: the two form a pair
+                    self.raft_mode(servers, r, kill)
                 if kill:
                     self.session(lambda t=tracing: LocalTeachraft(servers, t), where, [], kill=True)
                 if not self.peer or tracing:
@@ -248,12 +250,6 @@ class Suite:
                         seed=r,
                         kill=peer_kill,
                     )
-            # Raft's own elections, right after coord mode's runs: they form pairs.
-            where = (TEACHRAFT, RAFT_VARIANT, IN_PROCESS, servers)
-            raft = lambda: LocalTeachraft(servers, False, election="raft")  # noqa: E731
-            self.session(raft, where, RAFT_LOADS, seed=r)
-            if kill:
-                self.session(raft, where, [], kill=True)
             if self.peer and r < plan.fast_kill_runs:
                 self.session(
                     lambda: local_peer(servers, True, fast=True),
@@ -261,6 +257,19 @@ class Suite:
                     [],
                     kill=True,
                 )
+
+    def raft_mode(self, servers: int, run: int, kill: bool) -> None:
+        """teachraft with Raft's own elections (``election="raft"``), tracing off."""
+        from bench.local import LocalTeachraft
+
+        where = (TEACHRAFT, RAFT_VARIANT, IN_PROCESS, servers)
+        self.session(
+            lambda: LocalTeachraft(servers, False, election="raft"),
+            where,
+            RAFT_LOADS,
+            seed=run,
+            kill=kill,
+        )
 
     def per_process(self, servers: int) -> None:
         """One process per node: fresh clusters every run, teachraft and PySyncObj in turn."""
