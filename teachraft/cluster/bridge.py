@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import threading
 import weakref
 from collections import deque
@@ -225,7 +226,7 @@ class Handoff:
                 self._send_back(reply)
                 continue
             reply.task = task
-            task.add_done_callback(lambda t, r=reply: self._finished(t, r))
+            task.add_done_callback(functools.partial(self._finished, reply=reply))
 
     def _finished(self, task: asyncio.Task[Any], reply: _Reply) -> None:
         if task.cancelled():
