@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from teachraft.chaos import run_chaos
+from teachraft.chaos import main, run_chaos
 from teachraft.check import write_jsonl
 
 pytestmark = pytest.mark.slow
@@ -57,3 +57,11 @@ def test_same_scenario_with_fencing_is_linearizable() -> None:
     report = run_chaos(UNSAFE_SEED, duration=8, clients=5, scenario="isolate")
     assert report.verdict == "linearizable", report.summary() + "\n" + report.explanation
     assert report.converged
+
+
+def test_chaos_command_takes_the_election_mode(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["--seed", "3", "--duration", "2", "--servers", "3", "--clients", "1"]
+    assert main([*argv, "--election", "raft"]) == 0
+    assert "verdict=linearizable" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="coord mode only"):
+        main([*argv, "--election", "raft", "--unsafe"])
