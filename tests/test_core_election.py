@@ -389,3 +389,23 @@ def test_the_safety_monitor_catches_a_missing_election_restriction(
     with pytest.raises(SafetyViolation):
         for seed in range(200):
             explore(seed, servers=3)
+
+
+def test_simulated_split_vote_resolves_in_a_later_term() -> None:
+    """Two servers time out together after the leader crashed: a split, then a winner."""
+    from teachraft.sim import SimCluster
+
+    sim = SimCluster(servers=5, seed=4, election="raft", pre_vote=False)
+    assert sim.run_until(sim.serving, 20_000)
+    dead = sim.leader()
+    sim.crash(dead)
+    first, second = [i for i in sim.nodes if i != dead][:2]
+    sim.timeout_now(first)
+    sim.timeout_now(second)
+    while sim.step():
+        pass
+    assert sim.leader() == 0
+    assert {sim.nodes[first].role, sim.nodes[second].role} == {CANDIDATE}
+    split_term = sim.nodes[first].current_term
+    assert sim.run_until(sim.serving, 20_000)
+    assert sim.nodes[sim.leader()].current_term > split_term
