@@ -410,6 +410,8 @@ def main(argv: list[str]) -> int:
         help="coord: KVRaft's coord picks leaders; raft: Raft's own elections, no coord",
     )
     args = p.parse_args(argv)
+    if args.election == "raft" and (args.unsafe or args.scenario == "isolate"):
+        p.error("--unsafe and --scenario isolate are about the coord: use them in coord mode")
     if args.engine == "etcd":  # a real etcd cluster: teachraft.etcd.chaos
         from teachraft.etcd.chaos import main as etcd_main
 

@@ -34,7 +34,15 @@ from teachraft.core.coord import JOINING, SERVING, Heartbeat
 from teachraft.core.effects import AskLeader, Deliver, Reply, Send, SendRequest, Watch
 from teachraft.core.machine import Machine
 from teachraft.core.messages import GetLeader, JoinResponse, LeaderInfo, ServerJoin
-from teachraft.core.server import LEADER, Configure, Server, server_id_of, server_name
+from teachraft.core.server import (
+    LEADER,
+    Configure,
+    ElectNow,
+    Server,
+    TransferLeader,
+    server_id_of,
+    server_name,
+)
 from teachraft.tracing.tracer import NullTracer
 
 
@@ -289,6 +297,19 @@ class SimCluster:
         self.nodes[server_id] = new
         self.down.discard(server_id)
         self._drain(server_name(server_id), new)
+
+    def timeout_now(self, server_id: int) -> None:
+        """Raft mode: the server's election timer fires now (two at once: a split vote)."""
+        node = self.nodes[server_id]
+        node.step(ElectNow())
+        self._drain(server_name(server_id), node)
+
+    def transfer_leader(self, to: int) -> None:
+        """Raft mode: the current leader hands leadership to ``to`` (run on to see it)."""
+        leader = self.leader()
+        if leader:
+            self.nodes[leader].step(TransferLeader(to))
+            self._drain(server_name(leader), self.nodes[leader])
 
     def submit(self, client: str, kind: int, key: str, value: str = "") -> int:
         session = self.sessions[client]

@@ -1,8 +1,12 @@
 """A KVRaft server as a pure state machine: replication, commit, apply, dedup, No-Op.
 
-Read this next to Figure 2 of the Raft paper. Leaders are not elected here: the
-coord chooses them (KVRaft's design), so there is no RequestVote and no election
-timer. Everything else is Raft's log replication:
+Read this next to Figure 2 of the Raft paper. In coord mode (the default,
+KVRaft's design) leaders are not elected here: the coord chooses them, so there
+is no RequestVote and no election timer. In raft mode (``options.election ==
+"raft"``) the servers elect their leaders themselves: randomized election
+timeouts, RequestVote with the election restriction, PreVote, CheckQuorum and
+leadership transfer, in the "Raft elections" section at the end of the class
+(see ``docs/elections.md``). Everything else is Raft's log replication:
 
 * ``append_entries`` keeps the five AppendEntries receiver rules.
 * The leader walks ``next_index`` back on a rejection and repairs the follower's
@@ -535,8 +539,9 @@ class Server:
             trace.record_action(
                 A.AppendEntriesResponseRecvd(Term=r.term, Success=r.success, Token=r.token)
             )
-        if self.raft:
+        if self.raft:  # CheckQuorum counts the followers that answer AppendEntries
             self._heard(r.server_id)
+            self.recent_active.add(r.server_id)
         if r.term > self.current_term:
             self._see_term(r.term, trace or self.tracer.create_trace())
             return
@@ -760,8 +765,7 @@ class Server:
             )
 
     def _heard(self, peer: int) -> None:
-        """Any answer from a peer: CheckQuorum counts it, the no-quorum hint remembers it."""
-        self.recent_active.add(peer)
+        """Any message from a peer: the no-quorum hint to clients remembers it."""
         self.heard_at[peer] = self.now
 
     # ----------------------------------------------------------- configuration
