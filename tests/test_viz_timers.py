@@ -278,3 +278,18 @@ def test_a_lone_candidate_or_a_won_term_is_no_split_vote() -> None:
     assert len(lanes[3].kinds("timeout")) == 3
     assert not lanes[3].kinds("split"), "a candidate alone split nothing"
     assert lanes[2].kinds("timeout") and not lanes[2].kinds("split"), "term 6 had a winner"
+
+
+def test_replayed_pre_votes_are_drawn_apart_from_votes() -> None:
+    table = EventTable()
+    s = {i: Tracer(f"server{i}", table).create_trace() for i in (1, 2, 3)}
+    s[2].record_action(A.BecamePreCandidate(ServerId=2, Term=1))
+    pre = {"Term": 2, "VoterId": 3, "VoteGranted": True, "PreVote": True, "Token": None}
+    s[2].record_action(A.RequestVoteResponseRecvd(**pre))
+    snap = Replay(table).at(None)
+    assert snap.servers[2].role == "pre-candidate" and snap.servers[2].term == 1
+    assert snap.votes_granted(pre=True) == [(3, 2)]
+    assert snap.votes_granted() == [], "a pre-vote is no vote"
+    s[2].record_action(A.BecameCandidate(ServerId=2, Term=2))
+    snap = Replay(table).at(None)
+    assert snap.votes_granted(pre=True) == [] and snap.servers[2].votes == [2]

@@ -17,7 +17,7 @@ from teachraft.cluster import Cluster
 from teachraft.viz.sources import events_of
 from teachraft.viz.timers import MARKS, timer_lanes
 from teachraft.viz.topology import VOTES, topology_figure
-from teachraft.widgets import ControlPanel
+from teachraft.widgets import ControlPanel, TimelinePanel
 
 MakeCluster = Callable[..., Cluster]
 
@@ -93,4 +93,30 @@ def test_transfer_leadership_moves_the_leader_and_its_votes(make_cluster: MakeCl
     assert len(edges.x) // 3 == len(votes) - 1, "one edge per voter, none for itself"
     panel.fail_leader_button.click()
     assert "elect a new one" in panel.status.value
+    panel.close()
+
+
+def test_timeline_scrubs_the_election_timers_of_a_raft_run(make_cluster: MakeCluster) -> None:
+    c = make_cluster(servers=3, election="raft")
+    wait_for(lambda: c.leader() != 0, "a first leader")
+    c.put("a", "1")
+    old = c.fail_leader()
+    c.put("b", "2")  # served by the next leader
+    new = c.leader()
+    c.close()
+    table = events_of(c)
+    won = next(e.index for e in table if e.tag == "LeaderElected" and e.body["ServerId"] == new)
+    panel = TimelinePanel(c)
+    assert panel.timers is not None, "a raft run opens its timers figure"
+    rows = list(panel.timers.layout.yaxis.ticktext)
+    stars = named(panel.timers, MARKS["won"][0])
+    assert won in list(stars.x)
+    assert rows[round(stars.y[list(stars.x).index(won)])] == f"<b>server{new}</b>"
+    panel.go(won - 1)
+    now = list(named(panel.timers, "now (text)").text)
+    assert not now[new - 1].startswith("leader"), "not the leader yet, just before it won"
+    assert now[old - 1] == "failed"
+    panel.go(won)
+    assert list(named(panel.timers, "cursor").x) == [won + 0.5] * 2
+    assert list(named(panel.timers, "now (text)").text)[new - 1].startswith("leader T")
     panel.close()

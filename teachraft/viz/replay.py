@@ -46,7 +46,6 @@ from teachraft.viz.state import (
     server_id,
 )
 from teachraft.viz.style import (
-    CAMPAIGNING,
     CANDIDATE,
     FAILED,
     FOLLOWER,
@@ -81,6 +80,7 @@ class _Server:
     stopped: bool = False
     paused: bool = False
     votes: frozenset[int] = frozenset()
+    pre_votes: frozenset[int] = frozenset()
     timeout: int = 0
 
 
@@ -172,6 +172,7 @@ class Replay:
                 last_applied=min(srv.commit, len(srv.log)),
                 log=list(srv.log),
                 votes=sorted(srv.votes),
+                pre_votes=sorted(srv.pre_votes),
                 timeout=srv.timeout,
             )
             for sid, srv in sorted(state.servers.items())
@@ -389,7 +390,7 @@ def _became_follower(state: _State, event: Event, sid: int | None) -> None:
     sid = _int(event.body.get("ServerId", sid or 0))
     srv = state.server(sid)
     srv.role = FOLLOWER
-    srv.votes = frozenset()
+    srv.votes = srv.pre_votes = frozenset()
     if state.raft and state.coord_leader == sid:
         state.coord_leader = 0
 
@@ -403,7 +404,9 @@ def _campaign(role: str) -> Any:
         srv.role = role
         srv.term = max(srv.term, _int(event.body.get("Term", 0)))
         own = server_id(event.host)
-        srv.votes = frozenset({own}) if role == CANDIDATE and own is not None else frozenset()
+        mine = frozenset({own}) if own is not None else frozenset()
+        srv.votes = mine if role == CANDIDATE else frozenset()
+        srv.pre_votes = mine if role == PRE_CANDIDATE else frozenset()
         if state.coord_leader == own:
             state.coord_leader = 0
 
@@ -425,11 +428,15 @@ def _elected(state: _State, event: Event, sid: int | None) -> None:
 
 def _vote_recvd(state: _State, event: Event, sid: int | None) -> None:
     body = event.body
-    if sid is None or body.get("PreVote") or not body.get("VoteGranted"):
+    if sid is None or not body.get("VoteGranted"):
         return
     srv = state.server(sid)
-    if srv.role in CAMPAIGNING and _int(body.get("Term", 0)) == srv.term:
-        srv.votes = srv.votes | {_int(body.get("VoterId", 0))}
+    voter = _int(body.get("VoterId", 0))
+    if body.get("PreVote"):  # granted for the term after the pre-candidate's own
+        if srv.role == PRE_CANDIDATE and _int(body.get("Term", 0)) == srv.term + 1:
+            srv.pre_votes = srv.pre_votes | {voter}
+    elif srv.role == CANDIDATE and _int(body.get("Term", 0)) == srv.term:
+        srv.votes = srv.votes | {voter}
 
 
 def _vote_sent(state: _State, event: Event, sid: int | None) -> None:
@@ -442,7 +449,7 @@ def _stepped_down(state: _State, event: Event, sid: int | None) -> None:
     down = _int(event.body.get("ServerId", sid or 0))
     srv = state.server(down)
     srv.role = FOLLOWER
-    srv.votes = frozenset()
+    srv.votes = srv.pre_votes = frozenset()
     srv.term = max(srv.term, _int(event.body.get("Term", 0)))
     if state.coord_leader == down:
         state.coord_leader = 0
