@@ -120,3 +120,18 @@ def test_timeline_scrubs_the_election_timers_of_a_raft_run(make_cluster: MakeClu
     assert list(named(panel.timers, "cursor").x) == [won + 0.5] * 2
     assert list(named(panel.timers, "now (text)").text)[new - 1].startswith("leader T")
     panel.close()
+
+
+def test_a_failed_coord_is_drawn_failed_live_and_replayed(make_cluster: MakeCluster) -> None:
+    c = make_cluster(servers=3)
+    c.put("a", "1")
+    assert "coord failed" not in topology_figure(c).layout.title.text
+    c.fail("coord")
+    live = topology_figure(c)
+    assert "coord failed" in live.layout.title.text
+    coord = named(live, "coord (failed)")
+    assert list(coord.text) == ["<b>coord</b> ✕ failed"]
+    c.close()
+    replayed = topology_figure(c)  # a closed cluster is replayed from its trace
+    assert "coord failed" in replayed.layout.title.text
+    assert named(replayed, "coord (failed)").x
