@@ -5,21 +5,22 @@ it, over the events of a run (the x axis is the event table's happened-before
 order, as in the space-time diagram, so a time cursor lines up with both):
 
 - **raft mode**: each server's election timer. The lane is coloured by the
-  server's role; a tick marks each traced AppendEntries that reset a
-  follower's timer (a heartbeat that carries no entry and no new commit index
-  is not traced, or it would swamp the trace, so the live column is where the
-  timer is seen reset by every heartbeat),
-  a green triangle each vote granted (which also resets it), a circle each new
-  randomized timeout drawn. A red cross is a timeout (the server became a
-  candidate), an orange one a "time out now"; a diamond marks a split vote (a
-  candidate timed out again, no one won its term) and a star an election won.
+  server's role; a tick marks each traced AppendEntries that reset a follower's
+  timer, a green triangle each vote granted (which also resets it), a circle
+  each new randomized timeout drawn. A red cross is a timeout (the server
+  campaigns: a PreVote round first when PreVote is on), an orange one a "time
+  out now"; a diamond marks a split vote (a candidate timed out again, and
+  another candidate had campaigned in its term, which no one won) and a star an
+  election won. A heartbeat that carries no entry and no new commit index is
+  not traced (it would swamp the trace), so the live column is where every
+  heartbeat is seen resetting a timer.
 - **coord mode**: the coord's count of heartbeats lost in a row to each server,
   climbing towards ``LostMsgsThresh`` (the dashed line) with each miss, back to
   zero when the server answers, and a large cross where the coord declares the
   server failed (``ServerFail``).
 
 A right-hand column shows *now*: live, each server's election timer counting
-down (elapsed of its timeout, in ticks) in raft mode, or the coord's last
+down (the time left of its randomized timeout) in raft mode, or the coord's last
 heartbeat results per server (green answered, red lost) in coord mode;
 replayed, the state at the cursor. The figure always has the same traces in
 the same order, so a live ``FigureWidget`` is refreshed in place.
@@ -69,7 +70,7 @@ MARKS: dict[str, tuple[str, str, str, int]] = {
     "heartbeat": ("AppendEntries (traced) received: timer reset", "line-ns", "#555555", 10),
     "vote": ("vote granted: timer reset", "triangle-down", VOTE_COLOUR, 11),
     "reset": ("new random timeout drawn", "circle-open", "#0072B2", 10),
-    "timeout": ("election timeout: becomes a candidate", "x", MISS, 14),
+    "timeout": ("election timeout: it campaigns", "x", MISS, 14),
     "timeout-now": ("told to time out now", "x", "#E69F00", 14),
     "split": ("split vote: no one won that term", "diamond", "#CC79A7", 14),
     "won": ("election won", "star", ROLE_COLOURS[LEADER], 18),
