@@ -50,7 +50,7 @@ from teachraft.viz.sources import is_running, live_events
 from teachraft.viz.spacetime import cursor_trace, spacetime_figure
 from teachraft.viz.state import Snapshot, snapshot_of_cluster
 from teachraft.viz.timeline import Timeline
-from teachraft.viz.timers import timers_figure
+from teachraft.viz.timers import TimerHistory, timers_figure
 from teachraft.viz.topology import EDGE_NAMES, topology_figure, topology_title
 
 log = logging.getLogger(__name__)
@@ -221,6 +221,7 @@ class ControlPanel(W.VBox):
         self.spacetime = as_widget(go.Figure()) if spacetime and traced else None
         show_timers = self.election == "raft" if timers is None else timers
         self.timers = as_widget(go.Figure()) if show_timers and traced else None
+        self.timer_history = TimerHistory()
         self.shiviz = W.HTML()
         super().__init__(self._build())
         self.refresh()
@@ -508,7 +509,9 @@ class ControlPanel(W.VBox):
         snap = snapshot_of_cluster(self.cluster)
         self._show(snap)
         if self.timers is not None:
-            self._put("timers", timers_figure(self.cluster, snapshot=snap))
+            self.timer_history.record(snap, time.monotonic())
+            fig = timers_figure(self.cluster, snapshot=snap, history=self.timer_history)
+            self._put("timers", fig)
         if self.spacetime is not None:
             table = live_events(self.cluster, last=LIVE_EVENTS)
             fig = spacetime_figure(table, window=None, title=f"The last {len(table)} events")

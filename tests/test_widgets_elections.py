@@ -135,3 +135,25 @@ def test_a_failed_coord_is_drawn_failed_live_and_replayed(make_cluster: MakeClus
     replayed = topology_figure(c)  # a closed cluster is replayed from its trace
     assert "coord failed" in replayed.layout.title.text
     assert named(replayed, "coord (failed)").x
+
+
+def test_the_panel_samples_each_followers_timer_but_not_the_leaders(
+    make_cluster: MakeCluster,
+) -> None:
+    c = make_cluster(servers=3, election="raft")
+    wait_for(lambda: c.leader() != 0, "a first leader")
+    panel = ControlPanel(c)
+    for _ in range(3):
+        panel.refresh()
+    line = named(panel.timers, "timer left (sampled)")
+    rows = list(panel.timers.layout.yaxis.ticktext)
+    sampled: dict[str, int] = {}
+    for y in line.y:
+        if y is not None:
+            row = rows[round(y)]
+            sampled[row] = sampled.get(row, 0) + 1
+    followers_rows = {f"<b>server{s}</b>" for s in followers(c)}
+    assert set(sampled) == followers_rows, "the leader has no election timer to sample"
+    assert all(n == panel.refreshes for n in sampled.values())
+    assert all(0 <= x <= 1 for x in line.x if x is not None)
+    panel.close()

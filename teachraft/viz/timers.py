@@ -32,6 +32,7 @@ lessons can read the lanes without a figure.
 from __future__ import annotations
 
 import hashlib
+from collections import deque
 from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import Any
@@ -58,6 +59,7 @@ from teachraft.viz.style import (
 LIVE_EVENTS = 600
 WINDOW = 400
 RING_SHOWN = 20
+HISTORY_KEPT = 200
 LANE_PX = 70
 ROLE_LINES = (FOLLOWER, PRE_CANDIDATE, CANDIDATE, LEADER, FAILED)
 ROLE_NAMES = {PRE_CANDIDATE: "pre-candidate (PreVote)", FAILED: "failed (stopped)"}
@@ -121,6 +123,31 @@ class Lanes:
     lanes: dict[int, Lane]
     thresh: int = 0
     last: int = -1
+
+
+@dataclass(slots=True)
+class TimerHistory:
+    """The last ``span`` seconds of each server's election timer, as a live panel saw it.
+
+    A panel records the snapshot it draws at each refresh, so this is sampled,
+    not traced: between two refreshes a timer may have been reset many times.
+    In slow motion (timers stretched, refreshes not) the samples draw each
+    timer's countdown and its resets.
+    """
+
+    span: float = 10.0
+    samples: deque[tuple[float, dict[int, float]]] = field(
+        default_factory=lambda: deque(maxlen=HISTORY_KEPT)
+    )
+
+    def record(self, snap: Snapshot, now: float) -> None:
+        """Keep each follower's and candidate's share of its timeout left at ``now``."""
+        left = {
+            v.sid: max(v.timeout - v.elapsed, 0) / v.timeout
+            for v in snap.servers.values()
+            if v.timeout and v.role not in (FAILED, LEADER)
+        }
+        self.samples.append((now, left))
 
 
 def timer_lanes(table: EventTable, servers: list[int] | None = None) -> Lanes:
@@ -273,12 +300,14 @@ def timers_figure(
     window: int | None = WINDOW,
     title: str | None = None,
     snapshot: Snapshot | None = None,
+    history: TimerHistory | None = None,
 ) -> go.Figure:
     """Draw the timer lanes of ``source`` (a cluster, trace, table or replay).
 
     ``at`` puts a cursor after that event and shows the state there in the
     right-hand column; a running cluster without ``at`` shows its last
-    ``LIVE_EVENTS`` events and its live timers.
+    ``LIVE_EVENTS`` events and its live timers, with the recent samples of
+    ``history`` (a live panel's) behind them.
     """
     live = is_cluster(source) and is_running(source) and at is None
     table = live_events(source, last=LIVE_EVENTS) if live else events_of(source)
@@ -290,7 +319,7 @@ def timers_figure(
     lanes = timer_lanes(table, sorted(snapshot.servers))
     if live and snapshot.election == "raft":
         lanes.mode = "raft"
-    return draw_lanes(lanes, snapshot, at, window, title, live)
+    return draw_lanes(lanes, snapshot, at, window, title, live, history if live else None)
 
 
 def draw_lanes(
@@ -300,6 +329,7 @@ def draw_lanes(
     window: int | None,
     title: str | None,
     live: bool,
+    history: TimerHistory | None = None,
 ) -> go.Figure:
     """The figure of ``lanes``, with ``snap`` (the state at the cursor) in the right column."""
     rows = list(lanes.lanes)
@@ -317,7 +347,11 @@ def draw_lanes(
     fig.add_trace(cursor_trace(at, len(rows)), row=1, col=1)
     for trace in now_traces(lanes, snap, row_of, live):
         fig.add_trace(trace, row=1, col=2)
+    fig.add_trace(history_trace(history, row_of), row=1, col=2)
     _layout(fig, lanes, rows, at, window, title or _title(lanes, snap, live))
+    if history is not None and lanes.mode == "raft":
+        span = f"{history.span:.0f}"
+        fig.update_xaxes(title={"text": f"now (lines: the last {span} s, sampled)"}, row=1, col=2)
     return fig
 
 
@@ -474,7 +508,7 @@ def now_traces(
         view = snap.servers.get(sid) or ServerView(sid)  # a trace of the coord alone
         fraction, text, colour = _now(lanes.mode, view, snap, thresh, live)
         bars_x.append(fraction)
-        bars_y.append(row)
+        bars_y.append(row + 0.08)
         bar_colours.append(colour)
         labels_x.append(0.02)
         labels_y.append(row + 0.33)
@@ -492,7 +526,7 @@ def now_traces(
         y=bars_y,
         orientation="h",
         marker={"color": bar_colours},
-        width=0.35,
+        width=0.22,
         hoverinfo="skip",
         name="now",
         showlegend=False,
@@ -519,6 +553,40 @@ def now_traces(
         name="last heartbeats",
     )
     return [bar, text, ring]
+
+
+def history_trace(history: TimerHistory | None, row_of: dict[int, int]) -> go.Scatter:
+    """The sampled countdowns of the last ``history.span`` seconds, above each bar."""
+    xs: list[float | None] = []
+    ys: list[float | None] = []
+    texts: list[str | None] = []
+    if history is not None and history.samples:
+        end = history.samples[-1][0]
+        for sid, row in row_of.items():
+            for t, left in history.samples:
+                ago = end - t
+                if sid not in left or ago > history.span:
+                    xs.append(None)  # a leader or a stopped server has no countdown
+                    ys.append(None)
+                    texts.append(None)
+                    continue
+                xs.append(1 - ago / history.span)
+                ys.append(row - 0.12 - 0.28 * left[sid])
+                texts.append(f"server{sid}, {ago:.1f} s ago: {left[sid]:.0%} of its timeout left")
+            xs.append(None)
+            ys.append(None)
+            texts.append(None)
+    return go.Scatter(
+        x=xs,
+        y=ys,
+        mode="lines",
+        line={"color": ROLE_COLOURS[FOLLOWER], "width": 1.5},
+        hovertext=texts,
+        hoverinfo="text",
+        connectgaps=False,
+        showlegend=False,
+        name="timer left (sampled)",
+    )
 
 
 def _now(mode: str, view: Any, snap: Snapshot, thresh: int, live: bool) -> tuple[float, str, str]:
