@@ -5,9 +5,8 @@ slider, live figures and a ShiViz download in one place. A raft-mode cluster
 (``election="raft"``) also gets a "Time out now" button per server, as
 RaftScope has, "Transfer leadership", and the timers figure (its election
 timers); a coord-mode panel shows the coord's failure detector with
-``timers=True``. ``TimelinePanel(run)``
-puts a time cursor on a finished run so a lesson can step through a leader
-failure event by event.
+``timers=True``. ``TimelinePanel(run)`` puts a time cursor on a finished run
+so a lesson can step through a leader failure event by event.
 
 Rules these panels keep:
 
