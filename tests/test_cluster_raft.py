@@ -132,6 +132,8 @@ def test_raft_mode_refuses_coord_faults_and_coord_mode_refuses_elections() -> No
         c.transfer_leader(2)
     with pytest.raises(ClusterError, match="election must be"):
         Cluster(servers=3, election="paxos")
+    with pytest.raises(ClusterError, match="the coord's"):
+        Cluster(servers=3, election="raft", unsafe_leader_selection=True)
 
 
 def test_coord_failure_serves_until_the_leader_fails_then_says_why() -> None:

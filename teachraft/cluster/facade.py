@@ -77,6 +77,10 @@ class Cluster:
             raise ClusterError(f"servers must be odd and between 3 and 7, not {servers}")
         if election not in ELECTIONS:
             raise ClusterError(f"election must be 'coord' or 'raft', not {election!r}")
+        if election == "raft" and unsafe_leader_selection:
+            raise ClusterError(
+                "unsafe_leader_selection is the coord's: raft mode elects leaders with no coord"
+            )
         self.election = election
         """``coord`` (KVRaft: the coord picks leaders) or ``raft`` (Raft's own elections)."""
         if clients < 0:
