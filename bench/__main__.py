@@ -39,7 +39,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--raft-schedules",
         type=int,
-        default=3000,
+        default=1000,
         help="soak: simulated raft-mode schedules per cluster size (3, 5, 7)",
     )
     p.add_argument("--soak-duration", type=float, default=30.0, help="soak: seconds per seed")
