@@ -84,3 +84,14 @@ def test_it_refuses_records_that_do_not_come_from_its_file(tmp_path: Path) -> No
     table = BoundedEventTable(tmp_path / "t.log")
     with pytest.raises(TypeError, match="refresh"):
         table.extend([])
+
+
+def test_lines_longer_than_a_read_chunk_are_read_whole(tmp_path: Path, monkeypatch) -> None:
+    import teachraft.tracing.bounded as bounded
+
+    monkeypatch.setattr(bounded, "CHUNK", 64)  # every line is longer than this
+    source = go_trace("3Server2ClientNormalOperation") / "trace_output.log"
+    path = tmp_path / "trace_output.log"
+    shutil.copy(source, path)
+    table = BoundedEventTable(path, window=5).refresh()
+    assert [_key(e) for e in table] == [_key(e) for e in load_trace_output(source)]

@@ -35,6 +35,8 @@ WINDOW = 5_000
 CACHE = 4_096
 """Older events kept after they were parsed again (a replay steps through them in order)."""
 NO_PARTNER = -1
+CHUNK = 1 << 22
+"""Bytes read from the file at a time."""
 
 logger = logging.getLogger(__name__)
 
@@ -71,21 +73,31 @@ class BoundedEventTable(EventTable):
         """Read the whole lines the file gained since the last call; returns self."""
         with self._lock:
             try:
-                with open(self.path, "rb") as handle:
-                    handle.seek(self._read_to)
-                    data = handle.read()
+                handle = open(self.path, "rb")  # noqa: SIM115 (closed below)
             except FileNotFoundError:
                 return self
-            end = data.rfind(b"\n") + 1
-            start = 0
-            while start < end:
-                stop = data.index(b"\n", start) + 1
-                line = data[start:stop]
-                if line.strip():
-                    self._add_line(self._read_to + start, line)
-                start = stop
-            self._read_to += end
+            with handle:
+                handle.seek(self._read_to)
+                size = CHUNK
+                while chunk := handle.read(size):  # bounded memory, however much is new
+                    end = chunk.rfind(b"\n") + 1
+                    if not end and len(chunk) < size:
+                        break  # the last line is still being written
+                    if end:
+                        self._add_lines(chunk, end)
+                    size = CHUNK if end else size * 2  # a line longer than a chunk
+                    handle.seek(self._read_to)
         return self
+
+    def _add_lines(self, chunk: bytes, end: int) -> None:
+        start = 0
+        while start < end:
+            stop = chunk.index(b"\n", start) + 1
+            line = chunk[start:stop]
+            if line.strip():
+                self._add_line(self._read_to + start, line)
+            start = stop
+        self._read_to += end
 
     def add(self, record: Record) -> None:
         raise TypeError("a BoundedEventTable grows from its file: call refresh()")
