@@ -38,6 +38,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", type=int, default=4, help="soak: number of seeds")
     p.add_argument("--soak-duration", type=float, default=30.0, help="soak: seconds per seed")
     p.add_argument(
+        "--memory-duration",
+        type=float,
+        default=600.0,
+        help="soak: seconds of the traced steady-rate run whose RSS is sampled",
+    )
+    p.add_argument(
         "--check-duration",
         type=float,
         default=60.0,
@@ -88,8 +94,22 @@ def run_soak(args: argparse.Namespace) -> int:
     )
     write_json(data, args.out / "soak.json")
     print(soak_text(data))
+    memory = run_memory_soak(args)
     fuzzed = run_fuzz_soak(args)
-    return 0 if data["all_passed"] and fuzzed else 1
+    return 0 if data["all_passed"] and fuzzed and memory else 1
+
+
+def run_memory_soak(args: argparse.Namespace) -> bool:
+    """A traced cluster at a steady rate for minutes: its RSS must stay flat."""
+    from bench.report import write_json
+    from bench.soak_memory import plot, soak_memory, soak_memory_text
+
+    _say(f"memory soak: {args.memory_duration:.0f} s of traced puts at a steady rate")
+    data = soak_memory(args.memory_duration, say=_say)
+    write_json(data, args.out / "soak_memory.json")
+    plot(data, args.out / "soak_memory.html")
+    print(soak_memory_text(data))
+    return bool(data["flat"] and data["under_target"])
 
 
 def run_fuzz_soak(args: argparse.Namespace) -> bool:
