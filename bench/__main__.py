@@ -1,9 +1,9 @@
 """``python -m bench`` (or ``teachraft bench``): teachraft side by side with PySyncObj.
 
-Modes: the full suite (default, about twenty minutes), ``--quick`` (under three
+Modes: the full suite (default, about twenty minutes), ``--quick`` (about four
 minutes, 5 runs of the figures that carry targets), ``--tiny`` (a smoke run
-for the tests). ``--soak`` runs long chaos instead, ``--profile`` profiles
-the store. Results go to ``bench/results/latest.json`` and ``latest.html``
+for the tests). ``--soak`` runs long chaos, a 10-minute traced memory soak
+and the fuzz soak instead, ``--profile`` profiles the store. Results go to ``bench/results/latest.json`` and ``latest.html``
 (or ``--out DIR``); a table is printed on stdout, progress on stderr.
 """
 
@@ -25,7 +25,7 @@ def _say(text: str) -> None:
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     size = p.add_mutually_exclusive_group()
-    size.add_argument("--quick", action="store_true", help="under 3 minutes")
+    size.add_argument("--quick", action="store_true", help="about 4 minutes")
     size.add_argument("--tiny", action="store_true", help="a few ops, 1 run, 3 servers (tests)")
     size.add_argument("--soak", action="store_true", help="long chaos runs and the checker's time")
     size.add_argument("--profile", action="store_true", help="profile the store (pyinstrument)")
