@@ -3,8 +3,9 @@
 Modes: the full suite (default, about twenty minutes), ``--quick`` (about four
 minutes, 5 runs of the figures that carry targets), ``--tiny`` (a smoke run
 for the tests). ``--soak`` runs long chaos, a 10-minute traced memory soak
-and the fuzz soak instead, ``--profile`` profiles the store. Results go to ``bench/results/latest.json`` and ``latest.html``
-(or ``--out DIR``); a table is printed on stdout, progress on stderr.
+and the fuzz soak instead, ``--profile`` profiles the store. Results go to
+``bench/results/latest.json`` and ``latest.html`` (or ``--out DIR``); a table
+is printed on stdout, progress on stderr.
 """
 
 from __future__ import annotations

@@ -51,7 +51,7 @@ class BoundedEventTable(EventTable):
         self.path = Path(path)
         self.window = window
         self._cache_size = cache
-        self._lock = threading.RLock()
+        self._rlock = threading.RLock()
         self._read_to = 0  # bytes of the file read so far (whole lines only)
         self._offsets = array("q")
         self._host_of = array("H")
@@ -71,7 +71,7 @@ class BoundedEventTable(EventTable):
     # ------------------------------------------------------------------ growing
     def refresh(self) -> BoundedEventTable:
         """Read the whole lines the file gained since the last call; returns self."""
-        with self._lock:
+        with self._rlock:
             try:
                 handle = open(self.path, "rb")  # noqa: SIM115 (closed below)
             except FileNotFoundError:
@@ -222,7 +222,7 @@ class BoundedEventTable(EventTable):
 
     def __iter__(self) -> Iterator[Event]:
         """Every event in order: the old part streamed from the file, then the recent."""
-        with self._lock:
+        with self._rlock:
             base, recent = self._base(), list(self._recent)
         if base:
             with open(self.path, "rb") as handle:
@@ -242,7 +242,7 @@ class BoundedEventTable(EventTable):
     @overload
     def __getitem__(self, index: slice) -> list[Event]: ...
     def __getitem__(self, index: int | slice) -> Event | list[Event]:
-        with self._lock:
+        with self._rlock:
             if isinstance(index, slice):
                 return [self._event(i) for i in range(*index.indices(len(self._offsets)))]
             if index < 0:
@@ -255,28 +255,28 @@ class BoundedEventTable(EventTable):
         return f"BoundedEventTable({len(self)} events, {len(self._hosts)} hosts, {self.path.name})"
 
     def hosts(self) -> list[str]:
-        with self._lock:
+        with self._rlock:
             counts = {h: len(self._host_events[i]) for i, h in enumerate(self._hosts)}
         return sorted(counts, key=lambda host: -counts[host])
 
     def by_host(self, host: str) -> list[Event]:
-        with self._lock:
+        with self._rlock:
             host_id = self._host_ids.get(host)
             if host_id is None:
                 return []
             return [self._event(i) for i in self._host_events[host_id]]
 
     def find(self, host: str, time: int) -> Event | None:
-        with self._lock:
+        with self._rlock:
             index = self._index_of(host, time)
             return None if index is None else self._event(index)
 
     def tags(self) -> list[str]:
-        with self._lock:
+        with self._rlock:
             return list(self._tags)
 
     def trace_ids(self) -> list[int]:
-        with self._lock:
+        with self._rlock:
             return list(self._traces)
 
     def filter(
@@ -285,7 +285,7 @@ class BoundedEventTable(EventTable):
         tags: Collection[str] | None = None,
         trace_ids: Collection[int] | None = None,
     ) -> list[Event]:
-        with self._lock:
+        with self._rlock:
             if trace_ids is not None:
                 indexes: Iterable[int] = sorted(
                     {i for t in trace_ids for i in self._traces.get(t, ())}
@@ -301,7 +301,7 @@ class BoundedEventTable(EventTable):
             return [self._event(i) for i in indexes]
 
     def causal_path(self, trace_id: int) -> list[int]:
-        with self._lock:
+        with self._rlock:
             indices = set(self._traces.get(trace_id, ()))
             for index in list(indices):
                 partner = self._partner[index]

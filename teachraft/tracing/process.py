@@ -42,6 +42,7 @@ from typing import Any
 from teachraft.errors import ClusterError
 from teachraft.net.auth import as_key
 from teachraft.tracing.bounded import BoundedEventTable
+from teachraft.tracing.events import EventTable
 
 logger = logging.getLogger(__name__)
 
@@ -275,11 +276,8 @@ def _read_commands(loop: asyncio.AbstractEventLoop, commands: asyncio.Queue[Any]
         loop.call_soon_threadsafe(commands.put_nowait, None)
 
 
-class _NoTable:
+class _NoTable(EventTable):
     """The child keeps no event table: the parent reads the file when it needs one."""
-
-    def __len__(self) -> int:
-        return 0
 
     def extend(self, records: Any) -> None:
         pass
