@@ -14,6 +14,7 @@ import pytest
 from teachraft.check import check
 from teachraft.cluster import Cluster
 from teachraft.errors import ClusterError, NoQuorumError
+from teachraft.runtime.storage import Storage
 from teachraft.tracing.validate import validate_shiviz, validate_trace_output
 
 
@@ -26,10 +27,14 @@ def test_raft_cluster_serves_fails_over_and_restarts(tmp_path: Path) -> None:
         assert "coord" not in c.node_names()
         c.put("k", "v1")
         assert c.get("k") == "v1"
+        before = c.status()["servers"][c.leader()]
         old = c.fail_leader()
         c.put("k", "v2")  # a new leader was elected with no coord
         new = c.leader()
         assert new not in (0, old)
+        saved = Storage.recover(c.data_dir / f"server{old}.log")  # votedFor is on disk
+        assert saved is not None
+        assert (saved.term, saved.voted_for) == (before["term"], old)
         c.restart(old)
         c.wait_converged(timeout=10)
         assert c.get("k") == "v2"
@@ -132,6 +137,8 @@ def test_raft_mode_refuses_coord_faults_and_coord_mode_refuses_elections() -> No
         c.transfer_leader(2)
     with pytest.raises(ClusterError, match="election must be"):
         Cluster(servers=3, election="paxos")
+    with pytest.raises(ClusterError, match="the coord's"):
+        Cluster(servers=3, election="raft", unsafe_leader_selection=True)
 
 
 def test_coord_failure_serves_until_the_leader_fails_then_says_why() -> None:

@@ -109,7 +109,8 @@ class Node:
         self.max_frame = max_frame
         self.faults = faults
         self.listen = listen
-        self.loop: asyncio.AbstractEventLoop | None = None
+        # set by start(); every method that uses it runs after start
+        self.loop: asyncio.AbstractEventLoop = None  # type: ignore[assignment]
         self.deadlines: CallDeadlines | None = None
         self.paused = False
         self.batch: list[Connection] | None = None  # connections to flush after a read
