@@ -6,11 +6,18 @@ delivered next, which is lost, when a server crashes) comes from one seeded
 ``random.Random``. A schedule that finds a bug replays exactly from its seed.
 Tests use it to explore thousands of interleavings in seconds; lessons use it
 to step through a run message by message.
+
+With ``election="raft"`` no coord runs: the servers elect their leaders with
+randomized election timeouts, RequestVote, PreVote and CheckQuorum
+(``docs/elections.md``); a tick is then one election-timer tick.
+``restart`` brings a crashed server back with the term, vote and log it had
+made durable (the simulator persists synchronously, so that is its state).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,7 +35,15 @@ from teachraft.core.coord import JOINING, SERVING, Heartbeat
 from teachraft.core.effects import AskLeader, Deliver, Reply, Send, SendRequest, Watch
 from teachraft.core.machine import Machine
 from teachraft.core.messages import GetLeader, JoinResponse, LeaderInfo, ServerJoin
-from teachraft.core.server import Server, server_id_of, server_name
+from teachraft.core.server import (
+    LEADER,
+    Configure,
+    ElectNow,
+    Server,
+    TransferLeader,
+    server_id_of,
+    server_name,
+)
 from teachraft.tracing.tracer import NullTracer
 
 
@@ -58,16 +73,25 @@ class SimCluster:
     lost_msgs_thresh: int = 3
     unsafe_leader_selection: bool = False
     tracer_factory: Callable[[str], Any] = field(default=lambda name: NullTracer())
+    election: str = "coord"
+    pre_vote: bool = True
+    check_quorum: bool = True
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
-        spec = MachineSpec(
+        spec = self.spec = MachineSpec(
             servers=self.servers,
             lost_msgs_thresh=self.lost_msgs_thresh,
             unsafe_leader_selection=self.unsafe_leader_selection,
+            election=self.election,
+            pre_vote=self.pre_vote,
+            check_quorum=self.check_quorum,
+            seed=self.seed,
         )
+        self.raft = spec.raft
         self.coord = spec.coord(self.tracer_factory("coord"))
-        self.coord.start()
+        if not self.raft:
+            self.coord.start()
         self.nodes: dict[int, Server] = {
             i: spec.server(i, self.tracer_factory(server_name(i)))
             for i in range(1, self.servers + 1)
@@ -81,12 +105,17 @@ class SimCluster:
         self.network: list[Packet] = []
         self.delivered: dict[str, list[Deliver]] = {c: [] for c in self.sessions}
         self.steps = 0
+        addrs = {i: f"addr-{i}" for i in self.nodes}
         for cid, session in self.sessions.items():
+            if self.raft:
+                session.set_servers(addrs)
             session.start()
             self._drain(cid, session)
         for i, s in self.nodes.items():
             s.keep_applied = True
             s.start(f"addr-{i}", f"hb-{i}")
+            if self.raft:
+                s.step(Configure([(j, a, a) for j, a in addrs.items()]))
             self._drain(server_name(i), s)
 
     # ------------------------------------------------------------ network
@@ -135,7 +164,7 @@ class SimCluster:
             return False
         self.steps += 1
         pkt = self.network.pop(self.rng.randrange(len(self.network)))
-        lossy = self.drop and self.coord.phase != JOINING
+        lossy = self.drop and (self.raft or self.coord.phase != JOINING)
         if not self._reachable(pkt.src, pkt.dst) or (lossy and self.rng.random() < self.drop):
             self._lost(pkt)
             return True
@@ -172,8 +201,7 @@ class SimCluster:
 
     def _to_coord(self, msg: Any, responder: Any) -> None:
         if isinstance(msg, ServerJoin):
-            sid = msg.server_id
-            responder = Responder(lambda r, i=sid: self._join_reply(i, r))
+            responder = Responder(functools.partial(self._join_reply, msg.server_id))
         self.coord.step(msg, responder)
 
     def _join_reply(self, sid: int, resp: JoinResponse) -> None:
@@ -199,25 +227,47 @@ class SimCluster:
             if i not in self.down:
                 s.tick()
                 self._drain(server_name(i), s)
+        if self.raft:
+            self._tick_clients()
+            return
         if self.coord.phase != JOINING:
             for i in self.nodes:
                 ok = self._reachable("coord", server_name(i)) and self.rng.random() >= self.drop
                 self.coord.step(Heartbeat(i, ok))
         self.coord.tick()
         self._drain("coord", self.coord)
+        self._tick_clients()
+
+    def _tick_clients(self) -> None:
         for cid, session in self.sessions.items():
             session.tick()
             self._drain(cid, session)
 
     def run(self, max_steps: int = 100_000, tick_every: int = 50) -> None:
-        """Deliver messages, ticking every ``tick_every`` steps, until quiet or max_steps."""
+        """Deliver messages, ticking every ``tick_every`` steps, until quiet or max_steps.
+
+        Raft mode is never quiet (a leader's heartbeats go on): it runs until the
+        cluster settled (``settled``) instead.
+        """
         for n in range(max_steps):
             if n % tick_every == 0:
                 self.tick()
             if not self.step() and n % tick_every != 0:
                 self.tick()
-                if not self.network:
+                if not self.network and (not self.raft or self.settled()):
                     return
+
+    def settled(self) -> bool:
+        """A leader, every live server's log equal to its and applied, no op waiting."""
+        leader = self.leader()
+        if not leader or any(s.ops for s in self.sessions.values()):
+            return False
+        entries = self.nodes[leader].log.entries
+        return all(
+            s.log.entries == entries and s.last_applied == s.log.last_index
+            for i, s in self.nodes.items()
+            if i not in self.down
+        )
 
     def run_until(self, pred: Callable[[], bool], max_steps: int = 200_000) -> bool:
         """Run until ``pred()`` holds; False if it never did within max_steps."""
@@ -230,11 +280,52 @@ class SimCluster:
         return pred()
 
     def serving(self) -> bool:
+        if self.raft:
+            return self.leader() != 0
         return self.coord.phase == SERVING
+
+    def leader(self) -> int:
+        """Raft mode: the live leader of the highest term (0: none). Coord mode: the coord's."""
+        if not self.raft:
+            return self.coord.leader if self.coord.phase == SERVING else 0
+        leaders = [
+            (s.current_term, i)
+            for i, s in self.nodes.items()
+            if i not in self.down and s.role == LEADER
+        ]
+        return max(leaders)[1] if leaders else 0
 
     def crash(self, server_id: int) -> None:
         """Fail-stop one server: it receives nothing and sends nothing from now on."""
         self.down.add(server_id)
+
+    def restart(self, server_id: int) -> None:
+        """Raft mode: a crashed server comes back with its durable term, vote and log."""
+        if not self.raft:
+            raise ValueError("the simulator restarts servers in raft mode only")
+        old = self.nodes[server_id]
+        new = self.spec.server(server_id, self.tracer_factory(server_name(server_id)))
+        new.randint = random.Random(self.rng.random()).randint  # a new life, new draws
+        new.restore(old.current_term, old.log.entries[1:], old.voted_for)
+        new.keep_applied = True
+        new.start(f"addr-{server_id}", f"hb-{server_id}")
+        new.step(Configure([(j, f"addr-{j}", f"addr-{j}") for j in self.nodes]))
+        self.nodes[server_id] = new
+        self.down.discard(server_id)
+        self._drain(server_name(server_id), new)
+
+    def timeout_now(self, server_id: int) -> None:
+        """Raft mode: the server's election timer fires now (two at once: a split vote)."""
+        node = self.nodes[server_id]
+        node.step(ElectNow())
+        self._drain(server_name(server_id), node)
+
+    def transfer_leader(self, to: int) -> None:
+        """Raft mode: the current leader hands leadership to ``to`` (run on to see it)."""
+        leader = self.leader()
+        if leader:
+            self.nodes[leader].step(TransferLeader(to))
+            self._drain(server_name(leader), self.nodes[leader])
 
     def submit(self, client: str, kind: int, key: str, value: str = "") -> int:
         session = self.sessions[client]

@@ -8,11 +8,12 @@ everywhere. This module imports the core only: no sockets, no event loop.
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
 
 from teachraft.core.client import ClientSession
 from teachraft.core.coord import Coord, CoordOptions
-from teachraft.core.server import Server, ServerOptions
+from teachraft.core.server import RAFT, Server, ServerOptions
 from teachraft.core.tracelike import TracerLike
 
 
@@ -28,6 +29,16 @@ class MachineSpec:
     ch_capacity: int = 64
     max_in_flight: int = 16
     op_timeout_ticks: int = 200
+    election: str = "coord"
+    """``coord`` (KVRaft) or ``raft`` (Raft's own elections, no coord)."""
+    election_ticks_min: int = 15
+    election_ticks_max: int = 30
+    heartbeat_ticks: int = 5
+    """Raft mode: ticks of the election timer between a leader's heartbeats."""
+    pre_vote: bool = True
+    check_quorum: bool = True
+    seed: int = 0
+    """Raft mode: seeds each server's randomized election timeouts."""
 
     def coord(self, tracer: TracerLike) -> Coord:
         return Coord(
@@ -40,8 +51,25 @@ class MachineSpec:
             ),
         )
 
+    @property
+    def raft(self) -> bool:
+        return self.election == RAFT
+
     def server(self, server_id: int, tracer: TracerLike) -> Server:
-        return Server(server_id, tracer, ServerOptions(persist=self.persist))
+        if not self.raft:
+            return Server(server_id, tracer, ServerOptions(persist=self.persist))
+        options = ServerOptions(
+            persist=self.persist,
+            election=self.election,
+            election_ticks_min=self.election_ticks_min,
+            election_ticks_max=self.election_ticks_max,
+            heartbeat_ticks=self.heartbeat_ticks,
+            resend_ticks=2,
+            pre_vote=self.pre_vote,
+            check_quorum=self.check_quorum,
+        )
+        draw = random.Random(f"{self.seed}:{server_id}").randint
+        return Server(server_id, tracer, options, randint=draw)
 
     def session(self, client_id: str, tracer: TracerLike) -> ClientSession:
         return ClientSession(
@@ -50,4 +78,5 @@ class MachineSpec:
             ch_capacity=self.ch_capacity,
             max_in_flight=self.max_in_flight,
             op_timeout_ticks=self.op_timeout_ticks,
+            raft=self.raft,
         )

@@ -32,10 +32,14 @@ from teachraft.errors import KVError, NoQuorumError, OpTimeoutError
 from teachraft.limits import MAX_VALUE_BYTES, check_put
 from teachraft.net.errors import NetError
 from teachraft.net.faults import FaultFilter
-from teachraft.net.transport import Node
+from teachraft.net.transport import REDIAL_BUDGET, Node
 from teachraft.runtime.host import Host
 
 log = logging.getLogger(__name__)
+
+RAFT_DIAL_BUDGET = 0.05
+"""Raft mode: how long a refusing server is redialled before the session tries another
+(with no coord to ask, the other servers are where the next leader is found)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +133,12 @@ class KVClient(Host):
         self.kick()
         return op_id
 
+    def set_servers(self, addrs: dict[int, str]) -> None:
+        """Raft mode: where each server takes client requests (no coord names the leader)."""
+        self.core.set_servers(addrs)
+        if self.loop is not None:
+            self.kick()
+
     def submit_put(self, key: str, value: str) -> int:
         return self.submit(PUT, key, value)
 
@@ -201,6 +211,7 @@ class KVClient(Host):
             eff.request.to_wire(),
             timeout=self.call_timeout,
             callback=done,
+            dial_budget=RAFT_DIAL_BUDGET if self.core.raft else REDIAL_BUDGET,
         )
 
     async def _ask_leader(self, token: bytes) -> None:
