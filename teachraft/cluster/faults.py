@@ -13,6 +13,7 @@ clock (``periods()``, which the history figure shades).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import Iterable
@@ -221,7 +222,13 @@ class FaultController:
             )
         if not old.stopped:
             raise ClusterError(f"server {server_id} is running; fail it first")
-        clock = old.core.tracer.clock if self._dep.options.tracing else None
+        clock = None
+        if self._dep.options.tracing:
+            clock = old.core.tracer.clock
+            # the new life's first record carries this clock: let the tracing server
+            # see every event it names first, or it would refuse that record as forged
+            with contextlib.suppress(ClusterError):
+                await self._dep.settle_traces(5.0)
         await self._dep.start_server(server_id, clock)
         self.failed.discard(server_id)
         self._end(f"fail:{server_name(server_id)}")
