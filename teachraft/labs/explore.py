@@ -52,11 +52,14 @@ class Exploration:
 
     def bound(self) -> str:
         """The bound, in one sentence, for the result."""
-        how = "every state" if self.exhausted else f"the first {self.states} states"
-        return (
-            f"explored {how} within {self.depth} actions of 3 servers and "
-            f"{len(self.ops)} ops ({self.states} states, state bound {self.max_states})"
-        )
+        scope = f"3 servers and {len(self.ops)} ops, at most {self.depth} actions"
+        if self.failure:
+            return (
+                f"breadth-first search of {scope}: violation found after {self.states} states "
+                f"(state bound {self.max_states}); no shorter run fails"
+            )
+        how = "every reachable state" if self.exhausted else f"{self.states} states"
+        return f"breadth-first search of {scope}: {how} checked (state bound {self.max_states})"
 
 
 OPS: tuple[tuple[int, str, str], ...] = ((PUT, "x", "1"), (GET, "x", ""))
