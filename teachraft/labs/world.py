@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from teachraft.check.history import History, HistoryRecorder
+from teachraft.core.client import RequestFailed
 from teachraft.core.coord import Heartbeat
 from teachraft.core.effects import AskLeader, Deliver, Persist, Reply, Send, SendRequest, Watch
 from teachraft.core.log import GET, PUT
@@ -27,6 +28,9 @@ from teachraft.core.messages import GetLeader, Message
 from teachraft.core.server import Server, server_id_of, server_name
 from teachraft.sim import Packet, SimCluster
 
+NO_TIMEOUT = 1_000_000
+CALL_TIMEOUT_TICKS = 20
+"""A request unanswered this long fails at its client, which retries (the host's call timeout)."""
 EFFECTS = (Send, Reply, Persist, Watch, SendRequest, AskLeader, Deliver)
 
 
@@ -72,6 +76,7 @@ class LabSim(SimCluster):
         self.recorder = _Recorder(clock=self._now, origin=0.0)
         self.op_ids: dict[tuple[str, int], int] = {}
         self.incarnation: dict[int, int] = {}
+        self.sent_at: dict[tuple[str, int, int], int] = {}
         self.ticks = 0
         try:
             super().__post_init__()
@@ -81,6 +86,9 @@ class LabSim(SimCluster):
             raise _failure("the cluster", "start", exc) from exc
         for node in self.nodes.values():
             self._tune(node)
+        for session in self.sessions.values():
+            # The grader, not a client's patience, decides when a cluster is stuck.
+            session.op_timeout_ticks = NO_TIMEOUT
 
     def _now(self) -> float:
         return float(self.steps)
@@ -221,6 +229,7 @@ class LabSim(SimCluster):
     def _effect(self, src: str, eff: Any) -> None:
         kind = type(eff)
         if kind is SendRequest:  # as SimCluster does, with a responder that deep-copies
+            self.sent_at[(src, eff.op_id, eff.attempt)] = self.ticks
             leader = eff.address.removeprefix("addr-")
             dst = server_name(int(leader)) if leader.isdigit() else "nowhere"
             answer = _Answer(self, dst, src, "reply", eff.attempt)
@@ -271,7 +280,16 @@ class LabSim(SimCluster):
         self._drain("coord", self.coord)
         for cid, session in self.sessions.items():
             session.tick()
+            self._call_timeouts(cid, session)
             self._drain(cid, session)
+
+    def _call_timeouts(self, cid: str, session: Any) -> None:
+        """Fail every attempt on the wire for longer than CALL_TIMEOUT_TICKS (it retries)."""
+        for op in list(session.ops.values()):
+            sent = self.sent_at.get((cid, op.op_id, op.attempts))
+            if op.on_wire and sent is not None and self.ticks - sent > CALL_TIMEOUT_TICKS:
+                del self.sent_at[(cid, op.op_id, op.attempts)]
+                session.step(RequestFailed(op.op_id, "timed out", attempt=op.attempts))
 
     def live(self) -> list[Server]:
         return [s for i, s in sorted(self.nodes.items()) if i not in self.down]
