@@ -40,8 +40,10 @@ from teachraft.labs.schedules import (
     run_schedule,
     shrink,
 )
+from teachraft.labs.world import RUN_SECONDS, HandlerFailure, time_limit
 
 SEARCH = "Exhaustive search"
+SEARCH_SECONDS = 8.0
 SERVER_CHECKS = (HANDLERS, *INVARIANTS, LINEARIZABLE, TERMINATION, SEARCH)
 DEFAULT_SEEDS = 300
 
@@ -253,9 +255,20 @@ def _grade_machines(
         _count(counts, res)
         if not res.ok and first is None:
             first = res
+        if res.endless:  # every other run would stop the same way, seconds later
+            search = False
+            shrink_budget = 0
+            break
     exploration = None
     if search:
-        exploration = explore(server_class, coord_class, max_states=search_states)
+        try:
+            with time_limit(SEARCH_SECONDS + RUN_SECONDS):
+                exploration = explore(
+                    server_class, coord_class, max_states=search_states, time_limit=SEARCH_SECONDS
+                )
+        except HandlerFailure as exc:
+            exploration = Exploration(max_states=search_states, failure=HANDLERS)
+            exploration.sentence, exploration.detail = exc.sentence, exc.detail
         counts[SEARCH] = [1 if exploration.ok else 0, 1]
     else:
         del counts[SEARCH]

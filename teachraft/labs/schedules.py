@@ -21,7 +21,7 @@ from teachraft.check import check as check_history
 from teachraft.core.log import GET, PUT
 from teachraft.core.server import server_name
 from teachraft.labs.invariants import InvariantBroken, Monitor, Violation
-from teachraft.labs.world import HandlerFailure, LabSim
+from teachraft.labs.world import HandlerFailure, LabSim, time_limit
 
 HANDLERS = "Handlers run without error"
 LINEARIZABLE = "Linearizability"
@@ -118,6 +118,8 @@ class RunResult:
     happened: list[str] = field(default_factory=list)
     """The steps as they resolved in this run (``the leader`` named)."""
     sim: Any = None
+    endless: bool = False
+    """The run was stopped: a handler was still running after ``world.RUN_SECONDS``."""
 
     @property
     def ok(self) -> bool:
@@ -234,7 +236,8 @@ def run_schedule(
             **kwargs,
         )
         result.sim = sim
-        _play(sim, schedule, monitor, result)
+        with time_limit():
+            _play(sim, schedule, monitor, result)
         result.checked = ["invariants", TERMINATION]
         if linearizability:
             verdict = check_history(sim.history(), "kv", timeout=5.0)
@@ -246,6 +249,7 @@ def run_schedule(
     except HandlerFailure as exc:
         result.failure, result.sentence, result.detail = HANDLERS, exc.sentence, exc.detail
         result.step = getattr(result.sim, "steps", 0)
+        result.endless = exc.endless
     except InvariantBroken as exc:
         v: Violation = exc.violation
         result.failure, result.sentence, result.step = v.invariant, v.sentence, v.step

@@ -11,11 +11,13 @@ node, the handler and the exception instead of escaping.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
+import signal
 import threading
 import traceback
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,10 +42,44 @@ class HandlerFailure(Exception):
     def __init__(self, node: str, where: str, error: str, detail: str = "") -> None:
         super().__init__(f"{node}: {where} {error}")
         self.node, self.where, self.error, self.detail = node, where, error, detail
+        self.endless = False
 
     @property
     def sentence(self) -> str:
         return f"{self.node}'s {self.where} {self.error}"
+
+
+RUN_SECONDS = 10.0
+"""A single simulated run longer than this is a handler stuck in a loop."""
+
+
+@contextlib.contextmanager
+def time_limit(seconds: float = RUN_SECONDS) -> Iterator[None]:
+    """Interrupt a run that takes longer than ``seconds`` (an endless loop in a handler).
+
+    Uses a timer signal, so it guards only on the main thread of a Unix process (a
+    notebook's kernel, the ``teachraft grade`` command); elsewhere it does nothing.
+    """
+    usable = hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
+    if not usable:
+        yield
+        return
+
+    def expired(signum: int, frame: Any) -> None:
+        where = f"{frame.f_code.co_name}() at line {frame.f_lineno}" if frame else "a handler"
+        failure = HandlerFailure(
+            "a node", where, f"was still running after {seconds:g} s: an endless loop?"
+        )
+        failure.endless = True
+        raise failure
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def _failure(node: str, where: str, exc: BaseException) -> HandlerFailure:
