@@ -155,13 +155,18 @@ class Grade:
 
         return GradeWidget(self)
 
-    def _ipython_display_(self) -> None:
-        from IPython.display import display
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
+        """In a notebook: the widget, with the HTML and the text as fallbacks."""
+        from teachraft.labs.widget import grade_html
 
+        bundle: dict[str, Any] = {"text/plain": str(self), "text/html": grade_html(self)}
         try:
-            display(self.widget())
-        except Exception:  # no widget front end: the text still says it all
-            print(self)
+            widget_bundle = self.widget()._repr_mimebundle_(**kwargs)
+        except Exception:  # no widget front end: the HTML still says it all
+            return bundle
+        if isinstance(widget_bundle, tuple):
+            widget_bundle = widget_bundle[0]
+        return {**bundle, **(widget_bundle or {})}
 
     def replay(self) -> Any:
         """The counterexample's trace events, and the event where it went wrong."""

@@ -59,7 +59,7 @@ class GradeWidget(W.VBox):
     def __init__(self, grade: Any) -> None:
         self.grade = grade
         self.summary = W.HTML(grade_html(grade))
-        self.out = W.Output()
+        self.out = W.VBox()
         self.status = W.HTML()
         children: list[Any] = [self.summary]
         if grade.counterexample is not None:
@@ -84,9 +84,5 @@ class GradeWidget(W.VBox):
             self.status.value = f"<span style='color:#b3261e'>{html.escape(str(exc))}</span>"
             return None
         self.status.value = "the timeline opens at the event where the run went wrong"
-        self.out.clear_output()
-        with self.out:
-            from IPython.display import display
-
-            display(panel)
+        self.out.children = (panel,)
         return panel
