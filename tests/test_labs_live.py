@@ -68,3 +68,11 @@ def test_mystery_hides_one_bug_and_checks_a_guess() -> None:
     assert "not a bug of the catalogue" in labs.check_answer("gremlins").message
     sim = labs.mystery(7, sim=True, servers=3)
     assert sim.run_until(sim.serving)
+
+
+def test_an_investigation_of_the_mystery_never_names_its_bug() -> None:
+    seed = next(s for s in range(100) if labs.check_answer("apply_before_commit", seed=s))
+    result = labs.investigate(seed, runs=30)
+    assert not result.passed and result.failed_check == "State Machine Safety"
+    text = str(result) + str(result.to_json())
+    assert "apply_before_commit" not in text and "Lab " not in text

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -103,6 +104,13 @@ class Grade:
         return not self.violation and all(c.ok for c in self.checks)
 
     @property
+    def heading(self) -> str:
+        """``Lab 1 (The AppendEntries receiver)``, or the title alone for an investigation."""
+        if self.lab.number == 0:
+            return self.lab.title[:1].upper() + self.lab.title[1:]
+        return f"Lab {self.lab.number} ({self.lab.title})"
+
+    @property
     def score(self) -> float:
         """0-100: the mean over checks of the share of runs each held in."""
         if not self.checks:
@@ -111,7 +119,7 @@ class Grade:
         return round(100.0 * sum(parts) / len(parts), 1)
 
     def summary(self) -> str:
-        head = f"Lab {self.lab.number} ({self.lab.title}): {self.score:g}/100"
+        head = f"{self.heading}: {self.score:g}/100"
         if self.passed:
             return head + " - every check passed."
         return head + f" - {self.failed_check}: {self.violation}"
@@ -211,8 +219,16 @@ def grade(
     if item.kind == "clocks":
         result = _grade_clocks(item, cls, graded, seeds, secret_seed)
     else:
-        result = _grade_machines(
-            item, cls, graded, _seed_list(seeds, secret_seed), search, search_states, shrink_budget
+        server_class, coord_class = _classes(item, cls)
+        result = grade_machines(
+            item,
+            server_class,
+            coord_class,
+            graded,
+            _seed_list(seeds, secret_seed),
+            search=search,
+            search_states=search_states,
+            shrink_budget=shrink_budget,
         )
     result.seconds = time.monotonic() - t0
     return result
@@ -243,20 +259,25 @@ def _classes(item: Lab, cls: type) -> tuple[Any, Any]:
     return (LabServer, cls) if item.kind == "coord" else (cls, LabCoord)
 
 
-def _grade_machines(
+def grade_machines(
     item: Lab,
-    cls: type,
+    server_class: Any,
+    coord_class: Any,
     graded: str,
     seeds: list[int],
-    search: bool,
-    search_states: int,
-    shrink_budget: int,
+    *,
+    search: bool = True,
+    search_states: int = 1500,
+    shrink_budget: int = 60,
+    weighting: Callable[[int], int] | None = None,
 ) -> Grade:
-    server_class, coord_class = _classes(item, cls)
+    """Grade a server and coord class pair; ``weighting(seed)`` names the lab whose faults
+    a seed's schedule favours (``item``'s own by default)."""
     counts = {name: [0, 0] for name in SERVER_CHECKS}
     first: RunResult | None = None
     for seed in seeds:
-        res = run_schedule(random_schedule(seed, item.number), server_class, coord_class)
+        lab_weights = weighting(seed) if weighting is not None else item.number
+        res = run_schedule(random_schedule(seed, lab_weights), server_class, coord_class)
         _count(counts, res)
         if not res.ok and first is None:
             first = res

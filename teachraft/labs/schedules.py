@@ -189,16 +189,18 @@ def random_schedule(seed: int, lab: int = 0, servers: int = 3) -> Schedule:
 
 def classes_for(schedule: Schedule, server_class: Any, coord_class: Any) -> tuple[Any, Any]:
     """The classes a schedule runs: for ``apply_alone``, the server appends every retry."""
-    if schedule.variant == "apply_alone" and server_class is not None:
-        server_class = type(
-            f"{server_class.__name__}WithoutPendingCheck",
-            (server_class,),
-            {"client_request": _append_retries},
-        )
+    if schedule.variant == "apply_alone" and _is_lab_server(server_class):
+        server_class = type(server_class.__name__, (server_class,), {"client_request": _retries})
     return server_class, coord_class
 
 
-def _append_retries(self: Any, req: Any, responder: Any) -> None:
+def _is_lab_server(cls: Any) -> bool:
+    from teachraft.labs.api import LabServer
+
+    return isinstance(cls, type) and issubclass(cls, LabServer)
+
+
+def _retries(self: Any, req: Any, responder: Any) -> None:
     """A leader that answers from the cache but appends a retry still pending in the log."""
     hit, value = self.kv.cached(req.client_id, req.op_id)
     if hit:

@@ -28,7 +28,7 @@ def grade_html(grade: Any) -> str:
     colour = "#1a7f37" if grade.passed else "#b3261e"
     parts = [
         f'<div style="font-size:1.1em;font-weight:600;color:{colour}">'
-        f"Lab {grade.lab.number}: {html.escape(grade.lab.title)} &mdash; "
+        f"{html.escape(grade.heading)} &mdash; "
         f"{grade.score:g}/100</div>",
         f"<div style='color:#555'>graded: {html.escape(grade.graded)}; "
         f"{grade.seeds} seeded schedules; {grade.seconds:.1f} s</div>",
