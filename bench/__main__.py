@@ -38,6 +38,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--no-etcd", action="store_true", help="skip the real etcd cluster")
     p.add_argument("--out", type=Path, default=RESULTS, help="folder for the results")
     p.add_argument("--seeds", type=int, default=4, help="soak: number of seeds")
+    p.add_argument(
+        "--raft-schedules",
+        type=int,
+        default=1000,
+        help="soak: simulated raft-mode schedules per cluster size (3, 5, 7)",
+    )
     p.add_argument("--soak-duration", type=float, default=30.0, help="soak: seconds per seed")
     p.add_argument(
         "--check-duration",
@@ -88,11 +94,23 @@ def run_soak(args: argparse.Namespace) -> int:
     data = soak(
         list(range(1, args.seeds + 1)), args.soak_duration, _say, check_duration=args.check_duration
     )
+    from bench.soak import raft_chaos, raft_safety
+
+    data["raft_safety"] = raft_safety(args.raft_schedules, _say)
+    data["raft_chaos"] = raft_chaos(list(range(1, args.seeds + 1)), args.soak_duration, _say)
     write_json(data, args.out / "soak.json")
     print(soak_text(data))
+    for size, row in data["raft_safety"]["sizes"].items():
+        print(
+            f"raft safety, {size} servers: {row['schedules']} schedules, "
+            f"{len(row['violations'])} violations ({row['seconds']} s)"
+        )
+    for run in data["raft_chaos"]:
+        print(f"raft mode: {run['summary']}")
+    raft_ok = data["raft_safety"]["passed"] and all(r["passed"] for r in data["raft_chaos"])
     fuzzed = run_fuzz_soak(args)
     graded = run_labs_soak(args)
-    return 0 if data["all_passed"] and fuzzed and graded else 1
+    return 0 if data["all_passed"] and raft_ok and fuzzed and graded else 1
 
 
 def run_labs(args: argparse.Namespace) -> int:
