@@ -61,6 +61,18 @@ def test_garbage_from_a_handler_is_a_failed_check() -> None:
     assert "holds 'junk', which is not an effect" in grade.violation
 
 
+class GarbageState(labs.AppendEntriesLab):
+    def append_entries(self, ae):  # type: ignore[no-untyped-def]
+        labs.LabServer.append_entries(self, ae)
+        self.commit_index = "all of it"
+
+
+def test_state_the_checks_cannot_read_is_a_failed_check_not_a_traceback() -> None:
+    grade = labs.grade(1, GarbageState, seeds=3)
+    assert grade.failed_check == "Handlers run without error"
+    assert "could not be checked" in grade.violation
+
+
 def test_something_that_is_not_a_lab_class_is_refused_with_a_sentence() -> None:
     grade = labs.grade(1, object)
     assert not grade.passed and "not a subclass" in grade.violation

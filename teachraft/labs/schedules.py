@@ -13,6 +13,7 @@ noise while the run still fails, so a student reads the smallest failing story.
 from __future__ import annotations
 
 import random
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -274,7 +275,21 @@ def run_schedule(
     except _Stuck as exc:
         result.failure, result.sentence = TERMINATION, str(exc)
         result.step = getattr(result.sim, "steps", 0)
+    except Exception as exc:  # the machines' state itself is broken (not an Entry, ...)
+        result.failure = HANDLERS
+        result.sentence = broken_state(exc)
+        result.detail = "".join(traceback.format_exception(exc)[-3:])
+        result.step = getattr(result.sim, "steps", 0)
     return result
+
+
+def broken_state(exc: BaseException) -> str:
+    """One sentence for state the checks cannot read (a handler stored garbage)."""
+    return (
+        f"the servers' state could not be checked ({type(exc).__name__}: {exc}): a handler "
+        "stored something that is not what Figure 2 keeps there (an Entry in the log, an "
+        "int in commit_index)."
+    )
 
 
 class _Stuck(Exception):
