@@ -87,6 +87,15 @@ class NoNoop(labs.CommitLab):
         """Forgets the No-Op: an inherited entry then waits for a new client op."""
 
 
+class CountsOldReplicas(labs.CommitLab):
+    start_term = labs.LabServer.start_term
+
+    def advance_commit_index(self) -> None:
+        """Figure 8's mistake: the highest index a majority holds, of any term."""
+        matches = [p.match_index for p in self.progress.values()] + [self.log.last_index]
+        self.commit_to(sorted(matches, reverse=True)[self.majority - 1])
+
+
 class FirstAnswerWins(labs.SelectionLab):
     def log_state(self, msg):  # type: ignore[no-untyped-def]
         if self.answers_this_round(msg):
@@ -107,6 +116,7 @@ class VotesTwice(labs.VoteLab):
     ("lab", "cls", "check"),
     [
         (2, NoNoop, "Termination"),
+        (2, CountsOldReplicas, "Commit only on a majority of current-term entries"),
         (4, FirstAnswerWins, "Leader Completeness"),
         (6, VotesTwice, "Election Safety"),
     ],
