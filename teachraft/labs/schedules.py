@@ -311,7 +311,11 @@ def _play(sim: LabSim, schedule: Schedule, monitor: Monitor, result: RunResult) 
     base = sim.steps
     for step in schedule.steps:
         target = base + step.at
-        _drive(sim, lambda t=target: sim.steps >= t, (step.at + 1) * 40 + 2000)
+
+        def reached(target: int = target) -> bool:
+            return sim.steps >= target
+
+        _drive(sim, reached, (step.at + 1) * 40 + 2000)
         result.happened.append(_do(sim, step))
     _drive(sim, lambda: False, 300)
     _heal(sim)
