@@ -2,8 +2,9 @@
 
 Modes: the full suite (default, about twenty minutes), ``--quick`` (about four
 minutes, 5 runs of the figures that carry targets), ``--tiny`` (a smoke run
-for the tests). ``--soak`` runs long chaos, a 10-minute traced memory soak
-and the fuzz soak instead, ``--profile`` profiles the store. Results go to
+for the tests). ``--soak`` runs long chaos, a 10-minute traced memory soak,
+the fuzz soak and the lab grader's long run instead, ``--labs`` times the lab
+grader, ``--profile`` profiles the store. Results go to
 ``bench/results/latest.json`` and ``latest.html`` (or ``--out DIR``); a table
 is printed on stdout, progress on stderr.
 """
@@ -29,6 +30,7 @@ def _parser() -> argparse.ArgumentParser:
     size.add_argument("--quick", action="store_true", help="about 4 minutes")
     size.add_argument("--tiny", action="store_true", help="a few ops, 1 run, 3 servers (tests)")
     size.add_argument("--soak", action="store_true", help="long chaos runs and the checker's time")
+    size.add_argument("--labs", action="store_true", help="the lab grader's speed per lab")
     size.add_argument("--profile", action="store_true", help="profile the store (pyinstrument)")
     size.add_argument(
         "--report-only", action="store_true", help="print and re-render the saved latest.json"
@@ -115,7 +117,8 @@ def run_soak(args: argparse.Namespace) -> int:
     raft_ok = data["raft_safety"]["passed"] and all(r["passed"] for r in data["raft_chaos"])
     memory = run_memory_soak(args)
     fuzzed = run_fuzz_soak(args)
-    return 0 if data["all_passed"] and raft_ok and fuzzed and memory else 1
+    graded = run_labs_soak(args)
+    return 0 if data["all_passed"] and raft_ok and fuzzed and memory and graded else 1
 
 
 def run_memory_soak(args: argparse.Namespace) -> bool:
@@ -129,6 +132,29 @@ def run_memory_soak(args: argparse.Namespace) -> bool:
     plot(data, args.out / "soak_memory.html")
     print(soak_memory_text(data))
     return bool(data["flat"] and data["under_target"])
+
+
+def run_labs(args: argparse.Namespace) -> int:
+    from bench.bench_labs import grade_speed, speed_text
+    from bench.report import write_json
+
+    data = grade_speed(_say)
+    write_json(data, args.out / "labs.json")
+    print(speed_text(data))
+    return 0 if data["met"] else 1
+
+
+def run_labs_soak(args: argparse.Namespace) -> bool:
+    """The grader's long run: the reference over 2,000 seeds a lab, every bug under secret seeds."""
+    from bench.bench_labs import labs_soak
+    from bench.report import write_json
+
+    data = labs_soak(2000, max(1, args.seeds), _say)
+    write_json(data, args.out / "labs_soak.json")
+    print(
+        "labs soak:", "every bug caught, the reference passed" if data["all_passed"] else "FAILED"
+    )
+    return bool(data["all_passed"])
 
 
 def run_fuzz_soak(args: argparse.Namespace) -> bool:
@@ -171,6 +197,8 @@ def main(argv: list[str] | None = None) -> int:
         return run_soak(args)
     if args.profile:
         return run_profile(args)
+    if args.labs:
+        return run_labs(args)
     if args.report_only:
         return report_only(args)
     return run_suite(args)

@@ -19,11 +19,11 @@ from __future__ import annotations
 import dataclasses
 import functools
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from teachraft.cluster.spec import MachineSpec
+from teachraft.cluster.spec import MachineSpec, machine_classes
 from teachraft.core.client import (
     ClientSession,
     CoordUnreachable,
@@ -73,6 +73,9 @@ class SimCluster:
     lost_msgs_thresh: int = 3
     unsafe_leader_selection: bool = False
     tracer_factory: Callable[[str], Any] = field(default=lambda name: NullTracer())
+    server_class: type[Server] | None = None
+    coord_class: Any = None
+    bugs: Iterable[str] = ()
     election: str = "coord"
     pre_vote: bool = True
     check_quorum: bool = True
@@ -83,6 +86,7 @@ class SimCluster:
             servers=self.servers,
             lost_msgs_thresh=self.lost_msgs_thresh,
             unsafe_leader_selection=self.unsafe_leader_selection,
+            **machine_classes(self.server_class, self.coord_class, self.bugs),
             election=self.election,
             pre_vote=self.pre_vote,
             check_quorum=self.check_quorum,
