@@ -24,6 +24,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "trace": ("teachraft.tracing.cli", "trace tools: validate FILE, export"),
     "lincheck": ("teachraft.check.cli", "check a history for linearizability"),
     "chaos": ("teachraft.chaos", "a seeded chaos run with a linearizability verdict"),
+    "grade": ("teachraft.labs.cli", "grade a lab submission: grade LAB FILE.py [--json]"),
     "bench": ("bench.__main__", "the benchmark suite"),
 }
 

@@ -45,6 +45,8 @@ def collect(
     for host in hosts:
         if host is None:
             continue
+        if getattr(host, "failure", ""):
+            total[host.failure] += 1
         for node in host.nodes():
             total.update(node.problems)
         for part in (getattr(host, "monitor", None), getattr(host, "heartbeats", None)):

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import dataclasses
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from teachraft.cluster.spec import MachineSpec
+from teachraft.cluster.spec import MachineSpec, machine_classes
 from teachraft.core.client import (
     ClientSession,
     CoordUnreachable,
@@ -58,13 +58,17 @@ class SimCluster:
     lost_msgs_thresh: int = 3
     unsafe_leader_selection: bool = False
     tracer_factory: Callable[[str], Any] = field(default=lambda name: NullTracer())
+    server_class: type[Server] | None = None
+    coord_class: Any = None
+    bugs: Iterable[str] = ()
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
-        spec = MachineSpec(
+        spec = self.spec = MachineSpec(
             servers=self.servers,
             lost_msgs_thresh=self.lost_msgs_thresh,
             unsafe_leader_selection=self.unsafe_leader_selection,
+            **machine_classes(self.server_class, self.coord_class, self.bugs),
         )
         self.coord = spec.coord(self.tracer_factory("coord"))
         self.coord.start()

@@ -22,10 +22,12 @@ from teachraft.cluster.bridge import CLOSED, LoopBridge, poll_until
 from teachraft.cluster.deployment import Deployment, Options
 from teachraft.cluster.faults import FaultController, Node
 from teachraft.cluster.gctune import tune_gc
-from teachraft.cluster.spec import MachineSpec
+from teachraft.cluster.spec import MachineSpec, machine_classes
 from teachraft.cluster.timing import Timing
 from teachraft.cluster.views import ClusterSnapshot
+from teachraft.core.coord import Coord
 from teachraft.core.log import Entry
+from teachraft.core.server import Server
 from teachraft.errors import ClusterError
 from teachraft.limits import MAX_VALUE_BYTES
 from teachraft.net.auth import new_secret
@@ -65,7 +67,12 @@ class Cluster:
         fsync: bool = True,
         tune_gc: bool = True,
         max_value_bytes: int = MAX_VALUE_BYTES,
+        server_class: type[Server] | None = None,
+        coord_class: type[Coord] | None = None,
+        bugs: Iterable[str] = (),
     ) -> None:
+        """``server_class`` and ``coord_class`` plug in a student's machines (``teachraft.labs``);
+        ``bugs`` switches on named bugs of ``teachraft.labs.bugs.BUGS``, for lessons."""
         if servers % 2 == 0 or not 3 <= servers <= 7:
             raise ClusterError(f"servers must be odd and between 3 and 7, not {servers}")
         if clients < 0:
@@ -103,6 +110,7 @@ class Cluster:
             ch_capacity=ch_capacity,
             max_in_flight=max_in_flight,
             op_timeout_ticks=max(1, round(base.op_timeout / base.client_tick)),
+            **machine_classes(server_class, coord_class, bugs),
         )
         self.secret = new_secret()  # authenticates this cluster's nodes (net.auth)
         self.max_value_bytes = max_value_bytes  # the largest Put (limits)

@@ -8,7 +8,9 @@ everywhere. This module imports the core only: no sockets, no event loop.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
 
 from teachraft.core.client import ClientSession
 from teachraft.core.coord import Coord, CoordOptions
@@ -28,9 +30,13 @@ class MachineSpec:
     ch_capacity: int = 64
     max_in_flight: int = 16
     op_timeout_ticks: int = 200
+    server_class: type[Server] = field(default=Server)
+    """The server machine: the core's, a lab's skeleton filled in by a student, or a bug."""
+    coord_class: type[Coord] = field(default=Coord)
+    """The coord machine, likewise (the leader-selection lab plugs in here)."""
 
     def coord(self, tracer: TracerLike) -> Coord:
-        return Coord(
+        return self.coord_class(
             tracer,
             CoordOptions(
                 num_servers=self.servers,
@@ -41,7 +47,7 @@ class MachineSpec:
         )
 
     def server(self, server_id: int, tracer: TracerLike) -> Server:
-        return Server(server_id, tracer, ServerOptions(persist=self.persist))
+        return self.server_class(server_id, tracer, ServerOptions(persist=self.persist))
 
     def session(self, client_id: str, tracer: TracerLike) -> ClientSession:
         return ClientSession(
@@ -51,3 +57,23 @@ class MachineSpec:
             max_in_flight=self.max_in_flight,
             op_timeout_ticks=self.op_timeout_ticks,
         )
+
+
+def machine_classes(
+    server_class: type[Server] | None = None,
+    coord_class: type[Coord] | None = None,
+    bugs: Iterable[str] = (),
+) -> dict[str, Any]:
+    """The ``server_class`` and ``coord_class`` of a spec: a student's or the core's,
+    with the named bugs of ``teachraft.labs.bugs`` composed on top (for lessons)."""
+    server, coord = server_class or Server, coord_class or Coord
+    if not (isinstance(server, type) and issubclass(server, Server)):
+        raise TypeError(f"server_class must be a subclass of Server, not {server!r}")
+    if not (isinstance(coord, type) and issubclass(coord, Coord)):
+        raise TypeError(f"coord_class must be a subclass of Coord, not {coord!r}")
+    names = [bugs] if isinstance(bugs, str) else list(bugs)
+    if names:
+        from teachraft.labs.bugs import compose
+
+        server, coord = compose(names, server, coord)
+    return {"server_class": server, "coord_class": coord}

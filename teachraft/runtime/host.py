@@ -22,6 +22,7 @@ from teachraft.core.machine import Machine
 from teachraft.net.transport import Node
 
 log = logging.getLogger(__name__)
+_DETACHED: set[asyncio.Task[Any]] = set()
 
 
 class Host:
@@ -40,6 +41,11 @@ class Host:
         self._timer: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self.observers: list[Callable[[str, Any], None]] = []
+        self.failure = ""
+        """Why a plugged-in machine was stopped (``fail_stop_on_error``); empty while it runs."""
+        # A machine that is not the core's own (a student's lab class, a lesson's bug) stops
+        # with a message on its first exception instead of running on half-updated.
+        self.fail_stop_on_error = not type(core).__module__.startswith("teachraft.core.")
 
     # ------------------------------------------------------------ scheduling
     def kick(self) -> None:
@@ -53,8 +59,32 @@ class Host:
         self._flush_pending = False
         if self.stopped:
             return
-        self.core.flush()
-        self.execute(self.core.take())
+        if not self.fail_stop_on_error:
+            self.core.flush()
+            self.execute(self.core.take())
+            return
+        try:
+            self.core.flush()
+            self.execute(self.core.take())
+        except Exception as exc:
+            self.fail_stop(exc, "flush")
+
+    def fail_stop(self, exc: BaseException, where: str) -> None:
+        """A plugged-in machine raised: stop this node and say why in ``status()["problems"]``."""
+        if self.failure:
+            return
+        self.failure = f"{self.name} stopped: {where} raised {type(exc).__name__}: {exc}"
+        log.error("%s", self.failure, exc_info=exc)
+        self.notify("failed", self.failure)
+        if self.loop is not None and not self.stopped:
+            self.spawn_detached(self.stop())
+
+    def spawn_detached(self, coro: Any) -> None:
+        """Run ``coro`` on the loop, outside this host's tasks (which ``stop`` cancels)."""
+        assert self.loop is not None
+        task = self.loop.create_task(coro)
+        _DETACHED.add(task)
+        task.add_done_callback(_DETACHED.discard)
 
     def start_ticking(self) -> None:
         assert self.loop is not None
@@ -66,7 +96,10 @@ class Host:
         if not self.paused:
             try:
                 self.core.tick()
-            except Exception:  # a bug in a handler must not stop the timer
+            except Exception as exc:  # a bug in a handler must not stop the timer
+                if self.fail_stop_on_error:
+                    self.fail_stop(exc, "tick")
+                    return
                 log.exception("%s: tick failed", self.name)
             self.kick()
         assert self.loop is not None
@@ -122,7 +155,16 @@ class Host:
         """Step the core with one input, then schedule the drain."""
         if self.stopped:
             return
-        self.core.step(msg, responder)
+        if not self.fail_stop_on_error:
+            self.core.step(msg, responder)
+        else:
+            try:
+                self.core.step(msg, responder)
+            except Exception as exc:
+                handler = getattr(self.core, "_steps", {}).get(type(msg))
+                where = getattr(handler, "__name__", "step")
+                self.fail_stop(exc, f"{where}({type(msg).__name__})")
+                return
         self.kick()
 
     async def stop(self) -> None:
