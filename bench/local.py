@@ -7,7 +7,8 @@ teaching aid whose cost the store's figures should not include.
 
 ``fill`` is the memory figure: it runs in a fresh subprocess
 (``python -m bench.local rss``), so the RSS it reports is the cluster's own
-plus a bare interpreter's, not the suite's.
+plus a bare interpreter's, not the suite's; a traced cluster's tracing-server
+child is added to it.
 """
 
 from __future__ import annotations
@@ -97,6 +98,12 @@ def fill(
         status = cluster.status()["servers"]
         gc.collect()
         out = rss_mb()
+        # a traced cluster's tracing server is a child process: its memory counts too
+        child_pid = getattr(cluster.tracing_server, "pid", None)
+        if child_pid is not None:
+            child = rss_mb(child_pid)
+            out["tracing_child_mb"] = child.get("rss_mb", 0.0)
+            out["rss_mb"] += out["tracing_child_mb"]
     finally:
         system.close()
     return {

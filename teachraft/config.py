@@ -114,14 +114,14 @@ class _Reader:
             raise self.fail(key, f"must be between {low} and {high}, not {value}")
         return value
 
-    def str(self, key: str) -> str:
+    def text(self, key: str) -> str:
         value = self.get(key)
         if not isinstance(value, str) or not value:
             raise self.fail(key, f"must be a non-empty string, not {json.dumps(value)}")
         return value
 
     def identity(self, key: str) -> str:
-        value = self.str(key)
+        value = self.text(key)
         if any(c.isspace() or c in '"\\' for c in value):
             raise self.fail(key, "must not contain spaces, quotes or backslashes")
         return value
@@ -156,7 +156,7 @@ class _Reader:
         return value
 
     def addr(self, key: str) -> str:
-        value = self.str(key)
+        value = self.text(key)
         try:
             parse_address(value)
         except ValueError:

@@ -9,7 +9,9 @@ reaches it through this bridge, under one contract:
   it is done. It refuses the loop's own thread, where waiting would deadlock,
   and names the async twin to use there.
 * ``acall`` (the async twins) awaits the same work from any event loop; on the
-  cluster's own loop it simply awaits it.
+  cluster's own loop it simply awaits it. From a foreign loop (the notebook's)
+  the hand-offs are batched by ``Handoff``: one wake-up of each loop per batch,
+  not one per op, so 64 ops in flight cost two self-pipe writes, not 128.
 * Once closed, both raise ``ClusterError(CLOSED)`` before any coroutine is
   made, so a late call never leaves a "coroutine was never awaited" warning.
 
@@ -20,8 +22,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import threading
 import weakref
+from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
 from concurrent.futures import Future
 from typing import Any, TypeVar
@@ -59,6 +63,7 @@ class LoopBridge:
         self.closed_message = closed_message
         self._on_stop = on_stop
         self._finalizer = weakref.finalize(self, stop_all, on_stop, None, None)
+        self._handoff: Handoff | None = None
 
     # ------------------------------------------------------------ lifecycle
     def ensure_loop(self) -> asyncio.AbstractEventLoop:
@@ -120,7 +125,11 @@ class LoopBridge:
             running = None
         if running is not None and running is self.loop:
             return await work(*args)
-        return await asyncio.wrap_future(self.submit(work, *args))
+        if running is None:
+            return await asyncio.wrap_future(self.submit(work, *args))
+        if self._handoff is None:
+            self._handoff = Handoff(self.ensure_loop())
+        return await self._handoff.run(running, work, *args)
 
     def submit(self, work: Work[T], *args: Any) -> Future[T]:
         """Start ``work(*args)`` on the loop; the caller holds the future."""
@@ -161,6 +170,127 @@ class LoopBridge:
             return await coro
 
         return await self.acall(wrapper)
+
+
+class Handoff:
+    """Batched hand-offs from foreign loops to the cluster's loop and back.
+
+    ``run_coroutine_threadsafe`` wakes the cluster's loop once per op and the
+    caller's loop once more per result; at 64 ops in flight those wake-ups (a
+    self-pipe write each) cost more than the ops. Here each direction has one
+    queue and one pending wake-up: the first op of a batch wakes the loop, the
+    rest ride along, and one drain per loop turn starts them all. Results go
+    back the same way, each to the future of the caller that awaits it, so an
+    error reaches exactly the caller whose op raised. Cancelling the caller's
+    await cancels the op on the cluster's loop.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self._lock = threading.Lock()
+        self._inbox: deque[tuple[Any, tuple[Any, ...], _Reply]] = deque()
+        self._inbox_woken = False
+        self._outboxes: dict[asyncio.AbstractEventLoop, deque[_Reply]] = {}
+
+    async def run(self, caller: asyncio.AbstractEventLoop, work: Work[T], *args: Any) -> T:
+        reply = _Reply(caller, caller.create_future())
+        with self._lock:
+            self._inbox.append((work, args, reply))
+            wake, self._inbox_woken = not self._inbox_woken, True
+        if wake:
+            try:
+                self.loop.call_soon_threadsafe(self._start_batch)
+            except RuntimeError:
+                with self._lock:
+                    self._inbox_woken = False
+                raise ClusterError(CLOSED) from None
+        try:
+            return await reply.future  # type: ignore[no-any-return]
+        except asyncio.CancelledError:
+            reply.cancel_task()
+            raise
+
+    def _start_batch(self) -> None:
+        """On the cluster's loop: start every queued op (one drain per wake-up)."""
+        with self._lock:
+            batch = list(self._inbox)
+            self._inbox.clear()
+            self._inbox_woken = False
+        for work, args, reply in batch:
+            if reply.future.cancelled():
+                continue
+            try:
+                task = self.loop.create_task(work(*args))
+            except Exception as exc:  # the work could not even start: its caller hears why
+                reply.outcome = exc
+                self._send_back(reply)
+                continue
+            reply.task = task
+            task.add_done_callback(functools.partial(self._finished, reply=reply))
+
+    def _finished(self, task: asyncio.Task[Any], reply: _Reply) -> None:
+        if task.cancelled():
+            reply.outcome = asyncio.CancelledError()
+        else:
+            exc = task.exception()
+            reply.outcome = exc if exc is not None else _Result(task.result())
+        self._send_back(reply)
+
+    def _send_back(self, reply: _Reply) -> None:
+        caller = reply.caller
+        with self._lock:
+            outbox = self._outboxes.get(caller)
+            wake = outbox is None
+            if outbox is None:
+                outbox = self._outboxes[caller] = deque()
+            outbox.append(reply)
+        if wake:
+            with contextlib.suppress(RuntimeError):  # the caller's loop is gone: nobody waits
+                caller.call_soon_threadsafe(self._deliver, caller)
+
+    def _deliver(self, caller: asyncio.AbstractEventLoop) -> None:
+        """On the caller's loop: settle every future whose op finished (one per wake-up)."""
+        with self._lock:
+            outbox = self._outboxes.pop(caller, deque())
+        for reply in outbox:
+            reply.settle()
+
+
+class _Result:
+    """A finished op's value (apart from exceptions, which are settled as such)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
+class _Reply:
+    """Where one op's outcome goes: the caller's loop and the future it awaits."""
+
+    __slots__ = ("caller", "future", "outcome", "task")
+
+    def __init__(self, caller: asyncio.AbstractEventLoop, future: asyncio.Future[Any]) -> None:
+        self.caller = caller
+        self.future = future
+        self.task: asyncio.Task[Any] | None = None
+        self.outcome: _Result | BaseException | None = None
+
+    def settle(self) -> None:
+        if self.future.done():
+            return
+        if isinstance(self.outcome, _Result):
+            self.future.set_result(self.outcome.value)
+        elif isinstance(self.outcome, asyncio.CancelledError):
+            self.future.cancel()
+        elif self.outcome is not None:
+            self.future.set_exception(self.outcome)
+
+    def cancel_task(self) -> None:
+        task = self.task
+        if task is not None and not task.done():
+            with contextlib.suppress(RuntimeError):
+                task.get_loop().call_soon_threadsafe(task.cancel)
 
 
 async def poll_until(pred: Callable[[], bool], timeout: float, what: str) -> None:

@@ -8,6 +8,7 @@ method here runs on that loop (the bridge gets it there).
 
 from __future__ import annotations
 
+import asyncio
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +43,8 @@ class Options:
     """Authenticates this cluster's nodes to each other (``net.auth``)."""
     max_value_bytes: int
     """The largest Put a client sends (``limits``)."""
+    trace_in_process: bool = True
+    """Run the tracing server in a child process (``tracing.process``), off the servers' loop."""
 
 
 class Deployment:
@@ -87,16 +90,29 @@ class Deployment:
             await self.start_client(cid)
 
     async def _start_tracing(self) -> None:
-        from teachraft.tracing.server import TracingServer
-
         out = self.options.out_dir
-        self.tracing_server = TracingServer(
-            "127.0.0.1:0",
-            out / "trace_output.log",
-            out / "shiviz_output.log",
-            secret=self.options.secret,
-        )
+        files = out / "trace_output.log", out / "shiviz_output.log"
+        if self.options.trace_in_process:
+            from teachraft.tracing.process import TracingProcess
+
+            self.tracing_server = TracingProcess(*files, secret=self.options.secret)
+        else:
+            from teachraft.tracing.server import TracingServer
+
+            self.tracing_server = TracingServer("127.0.0.1:0", *files, secret=self.options.secret)
         await self.tracing_server.start()
+
+    async def settle_traces(self, timeout: float) -> None:
+        """Wait until every tracer delivered its records and the server wrote them all out."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            delivered = not any(s.pending for s in self.sinks)
+            if delivered and await self.tracing_server.aflush() == 0:
+                return
+            if loop.time() > deadline:
+                raise ClusterError(f"trace records were not all delivered within {timeout:.1f} s")
+            await asyncio.sleep(0.005)
 
     def tracer(self, identity: str, clock: dict[str, int] | None = None) -> Any:
         """A node's tracer: its records go to this cluster's tracing server."""
@@ -201,6 +217,3 @@ class Deployment:
         names += [server_name(i) for i in range(1, self.spec.servers + 1)]
         names += [f"client{i}" for i in range(1, self.options.clients + 1)]
         return names
-
-    def traces_delivered(self) -> bool:
-        return not any(s.pending for s in self.sinks) and not self.tracing_server.held

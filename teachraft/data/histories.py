@@ -23,7 +23,7 @@ def history_path(name: str = "cas-failure") -> Path:
     """Where the shipped Knossos history ``name`` is on disk."""
     if name not in KNOSSOS:
         raise ValueError(f"no shipped history {name!r} (there is: {', '.join(KNOSSOS)})")
-    return Path(str(resources.files("teachraft.data").joinpath("histories", KNOSSOS[name][0])))
+    return Path(str(resources.files("teachraft.data") / "histories" / KNOSSOS[name][0]))
 
 
 def knossos_history(name: str = "cas-failure") -> tuple[History, str, object]:

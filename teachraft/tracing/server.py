@@ -276,6 +276,11 @@ class TracingServer:
         if self._writer is not None and not self._closed.is_set():
             self._writer.flush()
 
+    async def aflush(self) -> int:
+        """Flush (the same call as a ``TracingProcess``'s); how many records are still held."""
+        self.flush()
+        return self.held
+
     def after_input(self) -> None:
         """Called after each read: flush, and end a closing drain once nothing is held."""
         if self._writer is not None:
