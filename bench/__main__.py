@@ -2,9 +2,10 @@
 
 Modes: the full suite (default, about twenty minutes), ``--quick`` (under three
 minutes, 5 runs of the figures that carry targets), ``--tiny`` (a smoke run
-for the tests). ``--soak`` runs long chaos instead, ``--profile`` profiles
-the store. Results go to ``bench/results/latest.json`` and ``latest.html``
-(or ``--out DIR``); a table is printed on stdout, progress on stderr.
+for the tests). ``--soak`` runs long chaos (and the lab grader's long run)
+instead, ``--labs`` times the lab grader, ``--profile`` profiles the store.
+Results go to ``bench/results/latest.json`` and ``latest.html`` (or ``--out
+DIR``); a table is printed on stdout, progress on stderr.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ def _parser() -> argparse.ArgumentParser:
     size.add_argument("--quick", action="store_true", help="under 3 minutes")
     size.add_argument("--tiny", action="store_true", help="a few ops, 1 run, 3 servers (tests)")
     size.add_argument("--soak", action="store_true", help="long chaos runs and the checker's time")
+    size.add_argument("--labs", action="store_true", help="the lab grader's speed per lab")
     size.add_argument("--profile", action="store_true", help="profile the store (pyinstrument)")
     size.add_argument(
         "--report-only", action="store_true", help="print and re-render the saved latest.json"
@@ -36,6 +38,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--no-etcd", action="store_true", help="skip the real etcd cluster")
     p.add_argument("--out", type=Path, default=RESULTS, help="folder for the results")
     p.add_argument("--seeds", type=int, default=4, help="soak: number of seeds")
+    p.add_argument(
+        "--raft-schedules",
+        type=int,
+        default=1000,
+        help="soak: simulated raft-mode schedules per cluster size (3, 5, 7)",
+    )
     p.add_argument("--soak-duration", type=float, default=30.0, help="soak: seconds per seed")
     p.add_argument(
         "--check-duration",
@@ -86,10 +94,46 @@ def run_soak(args: argparse.Namespace) -> int:
     data = soak(
         list(range(1, args.seeds + 1)), args.soak_duration, _say, check_duration=args.check_duration
     )
+    from bench.soak import raft_chaos, raft_safety
+
+    data["raft_safety"] = raft_safety(args.raft_schedules, _say)
+    data["raft_chaos"] = raft_chaos(list(range(1, args.seeds + 1)), args.soak_duration, _say)
     write_json(data, args.out / "soak.json")
     print(soak_text(data))
+    for size, row in data["raft_safety"]["sizes"].items():
+        print(
+            f"raft safety, {size} servers: {row['schedules']} schedules, "
+            f"{len(row['violations'])} violations ({row['seconds']} s)"
+        )
+    for run in data["raft_chaos"]:
+        print(f"raft mode: {run['summary']}")
+    raft_ok = data["raft_safety"]["passed"] and all(r["passed"] for r in data["raft_chaos"])
     fuzzed = run_fuzz_soak(args)
-    return 0 if data["all_passed"] and fuzzed else 1
+    graded = run_labs_soak(args)
+    return 0 if data["all_passed"] and raft_ok and fuzzed and graded else 1
+
+
+def run_labs(args: argparse.Namespace) -> int:
+    from bench.bench_labs import grade_speed, speed_text
+    from bench.report import write_json
+
+    data = grade_speed(_say)
+    write_json(data, args.out / "labs.json")
+    print(speed_text(data))
+    return 0 if data["met"] else 1
+
+
+def run_labs_soak(args: argparse.Namespace) -> bool:
+    """The grader's long run: the reference over 2,000 seeds a lab, every bug under secret seeds."""
+    from bench.bench_labs import labs_soak
+    from bench.report import write_json
+
+    data = labs_soak(2000, max(1, args.seeds), _say)
+    write_json(data, args.out / "labs_soak.json")
+    print(
+        "labs soak:", "every bug caught, the reference passed" if data["all_passed"] else "FAILED"
+    )
+    return bool(data["all_passed"])
 
 
 def run_fuzz_soak(args: argparse.Namespace) -> bool:
@@ -132,6 +176,8 @@ def main(argv: list[str] | None = None) -> int:
         return run_soak(args)
     if args.profile:
         return run_profile(args)
+    if args.labs:
+        return run_labs(args)
     if args.report_only:
         return report_only(args)
     return run_suite(args)

@@ -30,10 +30,13 @@ CLIENTS = 8
 class LocalTeachraft:
     """An in-process teachraft cluster with ``CLIENTS`` clients, ready for workloads."""
 
-    def __init__(self, servers: int, tracing: bool, max_in_flight: int = 128) -> None:
+    def __init__(
+        self, servers: int, tracing: bool, max_in_flight: int = 128, election: str = "coord"
+    ) -> None:
         self.servers = servers
         self.tracing = tracing
         self.max_in_flight = max_in_flight
+        self.election = election
         self.cluster: Cluster | None = None
 
     def start(self) -> None:
@@ -43,6 +46,7 @@ class LocalTeachraft:
             tracing=self.tracing,
             history=False,
             max_in_flight=self.max_in_flight,
+            election=self.election,
         ).start()
         self.cluster.run(warm_up(self._clients()), timeout=60)
 

@@ -18,6 +18,10 @@ from bench.workloads import median
 
 TEACHRAFT, PEER, GO = "teachraft", "pysyncobj", "go"
 IN_PROCESS, PER_PROCESS = "in-process", "per-process"
+RAFT_VARIANT = "raft elections"
+"""teachraft with Raft's own elections (``election="raft"``, tracing off), beside coord mode."""
+COORD_VARIANT = "tracing off"
+"""The coord-mode figures the raft-mode ones are paired with."""
 WORKLOADS = {
     "seq": "sequential put",
     "inflight64": "64 in flight",
@@ -153,7 +157,23 @@ TARGETS = [
         "s",
     ),
     Target("RSS after 100,000 entries", _key("tracing off", "rss"), "rss_mb", 300, True, "MB"),
+    Target(
+        "raft elections: leader kill -> next op",
+        _key(RAFT_VARIANT, "leader_kill"),
+        "seconds",
+        0.4,
+        True,
+        "s",
+    ),
 ]
+
+ELECTION_TARGETS = [
+    Target("raft / coord, sequential put", _key(RAFT_VARIANT, "seq"), "ops_s", 0.9, False, "x"),
+    Target(
+        "raft / coord, 64 in flight", _key(RAFT_VARIANT, "inflight64"), "ops_s", 0.9, False, "x"
+    ),
+]
+"""Raft mode's throughput over coord mode's, per pair of alternate runs (a ratio, not ops/s)."""
 
 GO_REFERENCE = [
     {

@@ -5,6 +5,10 @@ seeds (each a bounded number of seconds of workload under the mixed
 nemesis), reports every verdict, and then times the linearizability checker
 on the history of a 60 s run with 5 clients (target: at most 5 s). Not a
 test: a long run finds the rare interleavings a test's short run does not.
+
+``raft_safety`` explores many more seeded raft-mode schedules in the
+simulator than the tests do (``teachraft.safety``), and raft-mode chaos runs
+join the live ones.
 """
 
 from __future__ import annotations
@@ -70,6 +74,43 @@ def soak(
         "check_met": check_s is not None and check_s <= CHECK_TARGET_S,
         "all_passed": all(r["passed"] for r in [*runs, long_run]),
     }
+
+
+def raft_safety(schedules: int, say: Callable[[str], None]) -> dict[str, Any]:
+    """``schedules`` seeded raft-mode schedules per cluster size under the safety monitor."""
+    from teachraft.safety import SafetyViolation, explore
+
+    sizes: dict[str, Any] = {}
+    for servers in (3, 5, 7):
+        started = time.monotonic()
+        violations: list[str] = []
+        terms = 0
+        for seed in range(schedules):
+            try:
+                terms += explore(10_000 + seed, servers=servers, rounds=12).terms
+            except SafetyViolation as exc:
+                violations.append(str(exc))
+        seconds = round(time.monotonic() - started, 1)
+        say(f"raft safety: {servers} servers, {schedules} schedules, {len(violations)} violations")
+        sizes[str(servers)] = {
+            "schedules": schedules,
+            "leaders_elected": terms,
+            "violations": violations[:20],
+            "seconds": seconds,
+        }
+    return {"sizes": sizes, "passed": not any(s["violations"] for s in sizes.values())}
+
+
+def raft_chaos(seeds: list[int], duration: float, say: Callable[[str], None]) -> list[Any]:
+    """Chaos in raft mode (no coord): the same nemesis, a linearizability verdict each."""
+    from teachraft.chaos import run_chaos
+
+    runs = []
+    for seed in seeds:
+        report = run_chaos(seed, duration, servers=5, clients=3, election="raft")
+        say(f"raft chaos: seed {seed}: {report.summary()}")
+        runs.append({"seed": seed, "summary": report.summary(), "passed": report.passed})
+    return runs
 
 
 def soak_text(data: dict[str, Any]) -> str:

@@ -27,10 +27,13 @@ from typing import Any, Protocol
 
 from bench.procs import PYTHON, REPO
 from bench.results_model import (
+    COORD_VARIANT,
+    ELECTION_TARGETS,
     GO_REFERENCE,
     IN_PROCESS,
     PEER,
     PER_PROCESS,
+    RAFT_VARIANT,
     TARGETS,
     TEACHRAFT,
     Figure,
@@ -42,6 +45,8 @@ from bench.workloads import Sample, WorkloadSpec
 
 Say = Callable[[str], None]
 THROUGHPUT = ("seq", "inflight64", "mix", "inflight1024")
+RAFT_LOADS = ["seq", "inflight64"]
+"""What raft mode is measured on, beside coord mode (plus its leader kill)."""
 HEAVY = ("inflight1024",)
 FILL_TIMEOUT = 900.0
 
@@ -231,6 +236,8 @@ class Suite:
             for tracing in (False, True):
                 where = (TEACHRAFT, _tracing(tracing), IN_PROCESS, servers)
                 self.session(lambda t=tracing: LocalTeachraft(servers, t), where, loads, seed=r)
+                if not tracing:  # Raft's own elections, right after: the two form a pair
+                    self.raft_mode(servers, r, kill)
                 if kill:
                     self.session(lambda t=tracing: LocalTeachraft(servers, t), where, [], kill=True)
                 if not self.peer or tracing:
@@ -250,6 +257,19 @@ class Suite:
                     [],
                     kill=True,
                 )
+
+    def raft_mode(self, servers: int, run: int, kill: bool) -> None:
+        """teachraft with Raft's own elections (``election="raft"``), tracing off."""
+        from bench.local import LocalTeachraft
+
+        where = (TEACHRAFT, RAFT_VARIANT, IN_PROCESS, servers)
+        self.session(
+            lambda: LocalTeachraft(servers, False, election="raft"),
+            where,
+            RAFT_LOADS,
+            seed=run,
+            kill=kill,
+        )
 
     def per_process(self, servers: int) -> None:
         """One process per node: fresh clusters every run, teachraft and PySyncObj in turn."""
@@ -381,6 +401,17 @@ class Suite:
                         )
         return out
 
+    def election_ratio(self, target_key: str, metric: str) -> Ratio | None:
+        """Raft mode over coord mode (tracing off) for one figure, per pair of runs."""
+        ours = self.figures.get(target_key)
+        theirs = self.figures.get(target_key.replace(RAFT_VARIANT, COORD_VARIANT))
+        if ours is None or theirs is None:
+            return None
+        pairs = pair_ratios(ours, theirs, metric)
+        if not pairs:
+            return None
+        return Ratio(ours.workload, ours.mode, ours.servers, RAFT_VARIANT, "coord", metric, pairs)
+
     def results(self) -> dict[str, Any]:
         targets = []
         for t in TARGETS:
@@ -389,10 +420,20 @@ class Suite:
             targets.append(
                 {**asdict(t), "text": t.text(), "value": _finite(value), "met": t.met(value)}
             )
+        for t in ELECTION_TARGETS:  # ratios: the metric says so, so no ops/s sits beside them
+            ratio = self.election_ratio(t.key, t.metric)
+            value = ratio.value if ratio else math.nan
+            row = {**asdict(t), "metric": "ratio to coord mode", "text": t.text()}
+            targets.append({**row, "value": _finite(value), "met": t.met(value)})
         return {
             "meta": self.meta(),
             "figures": [f.to_json() for f in self.figures.values()],
             "ratios": [r.to_json() for r in self.ratios()],
+            "election_ratios": [
+                r.to_json()
+                for t in ELECTION_TARGETS
+                if (r := self.election_ratio(t.key, t.metric)) is not None
+            ],
             "targets": targets,
             "go_reference": GO_REFERENCE,
             "skipped": self.skipped,
@@ -421,6 +462,8 @@ NOTES = [
     "PySyncObj's ops are submitted inside the leader's process (no client hop).",
     "PySyncObj gets are @replicated (they go through the log, as teachraft's do).",
     "RSS: each fill in a fresh subprocess; rss_mb includes the interpreter (base_mb).",
+    "raft elections: election='raft' (no coord; default timers, 150-300 ms election "
+    "timeouts), tracing off; its runs follow coord mode's, and the raft/coord ratios pair them.",
 ]
 
 

@@ -14,6 +14,10 @@ not, so a seed names a scenario rather than an exact interleaving.
 uses the ``isolate`` nemesis: it cuts the leader from the coord but not from
 its followers, while the links between servers are slow, so the old leader
 keeps committing writes that the next leader overwrites. The checker catches it.
+
+``--election raft`` runs the same chaos on Raft's own elections (no coord):
+the partitions then split the servers only, and ``cut-leader`` cuts the
+leader off from every other server.
 """
 
 from __future__ import annotations
@@ -194,12 +198,21 @@ class Nemesis(BaseNemesis):
         await self.c.faults.aresume(sid)
 
     async def apartition(self, minority: list[int], rest: list[int]) -> None:
+        if self.c.election == "raft":
+            await self.c.faults.apartition(minority, rest)
+            return
         await self.c.faults.apartition(minority, ["coord", *rest])
 
     async def acut_leader(self, servers: list[int]) -> bool:
-        """Cut the leader from the coord, which then picks another."""
+        """Cut the leader from the coord, which then picks another.
+
+        Raft mode: cut the leader from every other server; CheckQuorum makes it step down.
+        """
         leader = await self.c.aleader()
-        if leader:
+        if leader and self.c.election == "raft":
+            others = [s for s in range(1, self.c.num_servers + 1) if s != leader]
+            await self.c.faults.apartition([leader], others)
+        elif leader:
             await self.c.faults.acut("coord", leader)
         return bool(leader)
 
@@ -318,6 +331,7 @@ def run_chaos(
     out_dir: str | Path | None = None,
     check_timeout: float = 30.0,
     scenario: str | None = None,
+    election: str = "coord",
 ) -> ChaosReport:
     """Run one chaos scenario and return its report (it never raises for a violation).
 
@@ -328,6 +342,8 @@ def run_chaos(
     scenario = scenario or ("isolate" if unsafe else "mixed")
     if scenario not in SCENARIOS:
         raise ValueError(f"unknown scenario {scenario!r}; choose from {', '.join(SCENARIOS)}")
+    if election == "raft" and (unsafe or scenario == "isolate"):
+        raise ValueError("--unsafe and the isolate scenario are about the coord: coord mode only")
     with Cluster(
         servers=servers,
         clients=clients,
@@ -337,6 +353,7 @@ def run_chaos(
         fsync=False,
         out_dir=out_dir,
         unsafe_leader_selection=unsafe,
+        election=election,
     ) as c:
         return chaos_on(c, seed, duration, keys, scenario, check_timeout)
 
@@ -406,7 +423,15 @@ def main(argv: list[str]) -> int:
     p.add_argument("--trace", action="store_true", help="record a vector-clock trace")
     p.add_argument("--out", default=None, help="folder for the trace and the history")
     p.add_argument("--engine", choices=("teachraft", "etcd"), default="teachraft")
+    p.add_argument(
+        "--election",
+        choices=("coord", "raft"),
+        default="coord",
+        help="coord: KVRaft's coord picks leaders; raft: Raft's own elections, no coord",
+    )
     args = p.parse_args(argv)
+    if args.election == "raft" and (args.unsafe or args.scenario == "isolate"):
+        p.error("--unsafe and --scenario isolate are about the coord: use them in coord mode")
     if args.engine == "etcd":  # a real etcd cluster: teachraft.etcd.chaos
         from teachraft.etcd.chaos import main as etcd_main
 
@@ -422,6 +447,7 @@ def main(argv: list[str]) -> int:
         tracing=args.trace,
         out_dir=args.out,
         scenario=args.scenario,
+        election=args.election,
     )
     print(report.summary())
     if args.out:

@@ -26,6 +26,10 @@ LABELS = {
     "trace dropped": "trace records dropped: they could not be encoded",
     "trace connection cap": "tracer connections refused: too many open",
     "torn tails": "torn tails dropped from data files after a crash",
+    "coord down": (
+        "coord down: in coord mode only the coord detects failures and chooses leaders; "
+        "the cluster serves until the leader fails, and cannot recover from that"
+    ),
 }
 _TRACING_KINDS = {
     "auth": "trace auth",

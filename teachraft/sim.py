@@ -6,6 +6,12 @@ delivered next, which is lost, when a server crashes) comes from one seeded
 ``random.Random``. A schedule that finds a bug replays exactly from its seed.
 Tests use it to explore thousands of interleavings in seconds; lessons use it
 to step through a run message by message.
+
+With ``election="raft"`` no coord runs: the servers elect their leaders with
+randomized election timeouts, RequestVote, PreVote and CheckQuorum
+(``docs/elections.md``); a tick is then one election-timer tick.
+``restart`` brings a crashed server back with the term, vote and log it had
+made durable (the simulator persists synchronously, so that is its state).
 """
 
 from __future__ import annotations
@@ -28,7 +34,15 @@ from teachraft.core.coord import JOINING, SERVING, Heartbeat
 from teachraft.core.effects import AskLeader, Deliver, Reply, Send, SendRequest, Watch
 from teachraft.core.machine import Machine
 from teachraft.core.messages import GetLeader, JoinResponse, LeaderInfo, ServerJoin
-from teachraft.core.server import Server, server_id_of, server_name
+from teachraft.core.server import (
+    LEADER,
+    Configure,
+    ElectNow,
+    Server,
+    TransferLeader,
+    server_id_of,
+    server_name,
+)
 from teachraft.tracing.tracer import NullTracer
 
 
@@ -61,6 +75,9 @@ class SimCluster:
     server_class: type[Server] | None = None
     coord_class: Any = None
     bugs: Iterable[str] = ()
+    election: str = "coord"
+    pre_vote: bool = True
+    check_quorum: bool = True
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
@@ -69,9 +86,15 @@ class SimCluster:
             lost_msgs_thresh=self.lost_msgs_thresh,
             unsafe_leader_selection=self.unsafe_leader_selection,
             **machine_classes(self.server_class, self.coord_class, self.bugs),
+            election=self.election,
+            pre_vote=self.pre_vote,
+            check_quorum=self.check_quorum,
+            seed=self.seed,
         )
+        self.raft = spec.raft
         self.coord = spec.coord(self.tracer_factory("coord"))
-        self.coord.start()
+        if not self.raft:
+            self.coord.start()
         self.nodes: dict[int, Server] = {
             i: spec.server(i, self.tracer_factory(server_name(i)))
             for i in range(1, self.servers + 1)
@@ -85,12 +108,17 @@ class SimCluster:
         self.network: list[Packet] = []
         self.delivered: dict[str, list[Deliver]] = {c: [] for c in self.sessions}
         self.steps = 0
+        addrs = {i: f"addr-{i}" for i in self.nodes}
         for cid, session in self.sessions.items():
+            if self.raft:
+                session.set_servers(addrs)
             session.start()
             self._drain(cid, session)
         for i, s in self.nodes.items():
             s.keep_applied = True
             s.start(f"addr-{i}", f"hb-{i}")
+            if self.raft:
+                s.step(Configure([(j, a, a) for j, a in addrs.items()]))
             self._drain(server_name(i), s)
 
     # ------------------------------------------------------------ network
@@ -139,7 +167,7 @@ class SimCluster:
             return False
         self.steps += 1
         pkt = self.network.pop(self.rng.randrange(len(self.network)))
-        lossy = self.drop and self.coord.phase != JOINING
+        lossy = self.drop and (self.raft or self.coord.phase != JOINING)
         if not self._reachable(pkt.src, pkt.dst) or (lossy and self.rng.random() < self.drop):
             self._lost(pkt)
             return True
@@ -203,12 +231,18 @@ class SimCluster:
             if i not in self.down:
                 s.tick()
                 self._drain(server_name(i), s)
+        if self.raft:
+            self._tick_clients()
+            return
         if self.coord.phase != JOINING:
             for i in self.nodes:
                 ok = self._reachable("coord", server_name(i)) and self.rng.random() >= self.drop
                 self.coord.step(Heartbeat(i, ok))
         self.coord.tick()
         self._drain("coord", self.coord)
+        self._tick_clients()
+
+    def _tick_clients(self) -> None:
         for cid, session in self.sessions.items():
             session.tick()
             self._drain(cid, session)
@@ -234,11 +268,52 @@ class SimCluster:
         return pred()
 
     def serving(self) -> bool:
+        if self.raft:
+            return self.leader() != 0
         return self.coord.phase == SERVING
+
+    def leader(self) -> int:
+        """Raft mode: the live leader of the highest term (0: none). Coord mode: the coord's."""
+        if not self.raft:
+            return self.coord.leader if self.coord.phase == SERVING else 0
+        leaders = [
+            (s.current_term, i)
+            for i, s in self.nodes.items()
+            if i not in self.down and s.role == LEADER
+        ]
+        return max(leaders)[1] if leaders else 0
 
     def crash(self, server_id: int) -> None:
         """Fail-stop one server: it receives nothing and sends nothing from now on."""
         self.down.add(server_id)
+
+    def restart(self, server_id: int) -> None:
+        """Raft mode: a crashed server comes back with its durable term, vote and log."""
+        if not self.raft:
+            raise ValueError("the simulator restarts servers in raft mode only")
+        old = self.nodes[server_id]
+        new = self.spec.server(server_id, self.tracer_factory(server_name(server_id)))
+        new.randint = random.Random(self.rng.random()).randint  # a new life, new draws
+        new.restore(old.current_term, old.log.entries[1:], old.voted_for)
+        new.keep_applied = True
+        new.start(f"addr-{server_id}", f"hb-{server_id}")
+        new.step(Configure([(j, f"addr-{j}", f"addr-{j}") for j in self.nodes]))
+        self.nodes[server_id] = new
+        self.down.discard(server_id)
+        self._drain(server_name(server_id), new)
+
+    def timeout_now(self, server_id: int) -> None:
+        """Raft mode: the server's election timer fires now (two at once: a split vote)."""
+        node = self.nodes[server_id]
+        node.step(ElectNow())
+        self._drain(server_name(server_id), node)
+
+    def transfer_leader(self, to: int) -> None:
+        """Raft mode: the current leader hands leadership to ``to`` (run on to see it)."""
+        leader = self.leader()
+        if leader:
+            self.nodes[leader].step(TransferLeader(to))
+            self._drain(server_name(leader), self.nodes[leader])
 
     def submit(self, client: str, kind: int, key: str, value: str = "") -> int:
         session = self.sessions[client]

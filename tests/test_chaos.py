@@ -3,7 +3,8 @@
 The mixed nemesis kills, restarts, pauses, partitions, cuts, drops and delays
 while clients run; the checker then reads the recorded history. The unsafe
 seed proves the other half: with the original's leader selection switched back
-on, the same tools catch a lost write.
+on, the same tools catch a lost write. The raft-mode runs put Raft's own
+elections (no coord) under the same nemesis.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from teachraft.chaos import run_chaos
+from teachraft.chaos import main, run_chaos
 from teachraft.check import write_jsonl
 
 pytestmark = pytest.mark.slow
@@ -32,6 +33,19 @@ def test_chaos_run_is_linearizable_and_converges(seed: int, tmp_path: Path) -> N
     assert report.verdict == "linearizable", where + "\n" + report.explanation
 
 
+@pytest.mark.parametrize("seed", range(1, 21))
+def test_raft_mode_chaos_run_is_linearizable_and_converges(seed: int, tmp_path: Path) -> None:
+    """The same nemesis against Raft's own elections (no coord); short runs."""
+    report = run_chaos(seed, duration=3, servers=5, clients=2, election="raft")
+    saved = tmp_path / f"raft-chaos-seed{seed}.jsonl"
+    write_jsonl(report.history, saved)
+    where = f"{report.summary()}\nhistory: {saved}"
+    assert report.ok > 0, where
+    assert report.faults, where
+    assert report.converged, where
+    assert report.verdict == "linearizable", where + "\n" + report.explanation
+
+
 def test_unsafe_leader_selection_is_caught_by_the_checker() -> None:
     report = run_chaos(UNSAFE_SEED, duration=8, clients=5, unsafe=True)
     assert report.verdict == "not linearizable", report.summary()
@@ -43,3 +57,12 @@ def test_same_scenario_with_fencing_is_linearizable() -> None:
     report = run_chaos(UNSAFE_SEED, duration=8, clients=5, scenario="isolate")
     assert report.verdict == "linearizable", report.summary() + "\n" + report.explanation
     assert report.converged
+
+
+def test_chaos_command_takes_the_election_mode(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["--seed", "3", "--duration", "2", "--servers", "3", "--clients", "1"]
+    assert main([*argv, "--election", "raft"]) == 0
+    assert "verdict=linearizable" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main([*argv, "--election", "raft", "--unsafe"])
+    assert "coord mode" in capsys.readouterr().err

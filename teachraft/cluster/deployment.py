@@ -4,6 +4,11 @@ A tracing server, the coord, N servers and C clients run as asyncio hosts on
 the cluster's loop and talk over real TCP on 127.0.0.1, every port
 ephemeral, so that many clusters and test runs can share one machine. Every
 method here runs on that loop (the bridge gets it there).
+
+In raft mode (``spec.election == "raft"``) no coord runs: the deployment tells
+every server where its peers listen (``Configure``, as a configuration file
+would) and every client where the servers take requests, again whenever a
+restarted server listens at new ports.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from teachraft.cluster.bridge import poll_until
 from teachraft.cluster.spec import MachineSpec
 from teachraft.cluster.timing import Timing
 from teachraft.core.coord import SERVING
-from teachraft.core.server import server_name
+from teachraft.core.server import LEADER, Configure, server_name
 from teachraft.errors import ClusterError
 from teachraft.net.faults import FaultFilter
 from teachraft.runtime.client_host import KVClient
@@ -71,6 +76,9 @@ class Deployment:
         self.options.out_dir.mkdir(parents=True, exist_ok=True)
         if self.options.tracing:
             await self._start_tracing()
+        if self.spec.raft:
+            await self._start_raft()
+            return
         self.coord = CoordHost(
             self.spec.coord(self.tracer("coord")),
             tick_interval=self.timing.coord_tick,
@@ -88,6 +96,28 @@ class Deployment:
         )
         for cid in range(1, self.options.clients + 1):
             await self.start_client(cid)
+
+    async def _start_raft(self) -> None:
+        """Raft mode: start the servers, tell them their peers, wait for a leader."""
+        for sid in range(1, self.spec.servers + 1):
+            await self.start_server(sid, configure=False)
+        self.configure()
+        await poll_until(
+            lambda: self.leader() != 0, self.timing.start_timeout, "no leader was elected"
+        )
+        for cid in range(1, self.options.clients + 1):
+            await self.start_client(cid)
+
+    def configure(self) -> None:
+        """Raft mode: tell every live server and client where every server listens now."""
+        live = {sid: h for sid, h in self.servers.items() if not h.stopped}
+        peers = [(sid, h.address, h.client_node.address) for sid, h in sorted(live.items())]
+        for host in live.values():
+            host.feed(Configure(peers))
+            host.joined.set()
+        addrs = {sid: caddr for sid, _, caddr in peers}
+        for client in self.clients.values():
+            client.set_servers(addrs)
 
     async def _start_tracing(self) -> None:
         out = self.options.out_dir
@@ -125,9 +155,11 @@ class Deployment:
         rng = random.Random(f"{self.options.seed}:{identity}")
         return Tracer(identity, sink, rng=rng, clock=clock)
 
-    async def start_server(self, sid: int, clock: dict[str, int] | None = None) -> ServerHost:
+    async def start_server(
+        self, sid: int, clock: dict[str, int] | None = None, configure: bool = True
+    ) -> ServerHost:
         """Start server ``sid``; with persistence it first reloads what its last life saved."""
-        assert self.coord is not None
+        assert self.coord is not None or self.spec.raft
         core = self.spec.server(sid, self.tracer(server_name(sid), clock))
         storage = None
         if self.spec.persist:
@@ -136,25 +168,27 @@ class Deployment:
             if saved is not None:
                 if saved.torn is not None:
                     self.torn_tails.append(saved.torn)
-                core.restore(saved.term, saved.entries)
+                core.restore(saved.term, saved.entries, saved.voted_for)
             storage = Storage(path, fsync=self.options.fsync)
         host = ServerHost(
             core,
-            self.coord.address,
-            tick_interval=self.timing.server_tick,
+            self.coord.address if self.coord is not None else "",
+            tick_interval=self.timing.election_tick if self.spec.raft else self.timing.server_tick,
             faults=self.faults,
             storage=storage,
             secret=self.options.secret,
         )
         await host.start()
         self.servers[sid] = host
+        if self.spec.raft and configure:
+            self.configure()
         return host
 
     async def start_client(self, cid: int) -> KVClient:
-        assert self.coord is not None
+        assert self.coord is not None or self.spec.raft
         client = KVClient(
             self.spec.session(str(cid), self.tracer(f"client{cid}")),
-            self.coord.address,
+            self.coord.address if self.coord is not None else "",
             tick_interval=self.timing.client_tick,
             call_timeout=self.timing.call_timeout,
             faults=self.faults,
@@ -163,6 +197,10 @@ class Deployment:
             max_value_bytes=self.options.max_value_bytes,
         )
         client.server_address = self.client_address
+        if self.spec.raft:
+            client.set_servers(
+                {sid: h.client_node.address for sid, h in self.servers.items() if not h.stopped}
+            )
         await client.start()
         self.clients[cid] = client
         return client
@@ -189,7 +227,7 @@ class Deployment:
             self.coord.tick_interval = timing.coord_tick
             self.coord.monitor.interval = timing.heartbeat_interval
         for host in self.servers.values():
-            host.tick_interval = timing.server_tick
+            host.tick_interval = timing.election_tick if self.spec.raft else timing.server_tick
         for client in self.clients.values():
             client.tick_interval = timing.client_tick
             client.call_timeout = timing.call_timeout
@@ -205,15 +243,31 @@ class Deployment:
         return None if host is None or host.stopped else host.client_node.address
 
     def leader(self) -> int:
-        """The leader as the coord sees it (0 while none is chosen)."""
+        """The leader as the coord sees it (0 while none is chosen).
+
+        Raft mode: the live, unpaused leader of the highest term (0 while there is none).
+        """
+        if self.spec.raft:
+            leaders = [
+                (h.core.current_term, sid)
+                for sid, h in self.servers.items()
+                if not h.stopped and not h.paused and h.core.role == LEADER
+            ]
+            return max(leaders)[1] if leaders else 0
         if self.coord is not None and self.coord.core.phase == SERVING:
             return int(self.coord.core.leader)
         return 0
 
+    @property
+    def coord_down(self) -> bool:
+        """Coord mode: the coord was failed (``fail("coord")``); nobody can pick leaders."""
+        return self.coord is not None and self.coord.stopped
+
     def node_names(self) -> list[str]:
         """Every node of the deployment: tracing server, coord, servers, clients."""
         names = ["tracing"] if self.options.tracing else []
-        names.append("coord")
+        if not self.spec.raft:
+            names.append("coord")
         names += [server_name(i) for i in range(1, self.spec.servers + 1)]
         names += [f"client{i}" for i in range(1, self.options.clients + 1)]
         return names

@@ -5,6 +5,9 @@ sync/async contract), the ``deployment`` (the nodes and their wiring), the
 ``faults`` controller and the ``views`` (one ``snapshot()`` for figures).
 Every sync method has an async twin (``put``/``aput``, ``fail``/``afail``,
 ...). After ``close()`` every method raises ``ClusterError`` saying so.
+
+``election="raft"`` runs Raft's own elections instead of the coord (no coord
+runs); the public API is the same in both modes (``docs/elections.md``).
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from teachraft.cluster.timing import Timing
 from teachraft.cluster.views import ClusterSnapshot
 from teachraft.core.coord import Coord
 from teachraft.core.log import Entry
-from teachraft.core.server import Server
+from teachraft.core.server import ELECTIONS, Server
 from teachraft.errors import ClusterError
 from teachraft.limits import MAX_VALUE_BYTES
 from teachraft.net.auth import new_secret
@@ -75,11 +78,22 @@ class Cluster:
         server_class: type[Server] | None = None,
         coord_class: type[Coord] | None = None,
         bugs: Iterable[str] = (),
+        election: str = "coord",
+        pre_vote: bool = True,
+        check_quorum: bool = True,
     ) -> None:
         """``server_class`` and ``coord_class`` plug in a student's machines (``teachraft.labs``);
         ``bugs`` switches on named bugs of ``teachraft.labs.bugs.BUGS``, for lessons."""
         if servers % 2 == 0 or not 3 <= servers <= 7:
             raise ClusterError(f"servers must be odd and between 3 and 7, not {servers}")
+        if election not in ELECTIONS:
+            raise ClusterError(f"election must be 'coord' or 'raft', not {election!r}")
+        if election == "raft" and unsafe_leader_selection:
+            raise ClusterError(
+                "unsafe_leader_selection is the coord's: raft mode elects leaders with no coord"
+            )
+        self.election = election
+        """``coord`` (KVRaft: the coord picks leaders) or ``raft`` (Raft's own elections)."""
         if clients < 0:
             raise ClusterError("clients must be >= 0")
         _check_slow_motion(slow_motion)
@@ -106,6 +120,7 @@ class Cluster:
 
             self.recorder = HistoryRecorder()
         base = self.base_timing
+        low, high, heartbeat = base.election_ticks()
         spec = MachineSpec(
             servers=servers,
             lost_msgs_thresh=lost_msgs_thresh,
@@ -116,6 +131,13 @@ class Cluster:
             max_in_flight=max_in_flight,
             op_timeout_ticks=max(1, round(base.op_timeout / base.client_tick)),
             **machine_classes(server_class, coord_class, bugs),
+            election=election,
+            election_ticks_min=low,
+            election_ticks_max=high,
+            heartbeat_ticks=heartbeat,
+            pre_vote=pre_vote,
+            check_quorum=check_quorum,
+            seed=self.seed,
         )
         self.secret = new_secret()  # authenticates this cluster's nodes (net.auth)
         self.max_value_bytes = max_value_bytes  # the largest Put (limits)
@@ -275,6 +297,7 @@ class Cluster:
 
     def _client_for(self, client: int, via: int | None) -> KVClient:
         kv = self.client(client)
+        self.faults.check_coord_can_serve()
         if via is not None and not 1 <= via <= self.num_servers:
             raise ClusterError(
                 f"no server {via} to send through; servers are 1..{self.num_servers}"
@@ -332,12 +355,31 @@ class Cluster:
         self.deployment.apply_timing(self.timing)
 
     # =============================================================== faults
-    def fail(self, server_id: int) -> None:
-        """Fail-stop a server: its sockets close and its tasks end."""
+    def fail(self, server_id: int | str) -> None:
+        """Fail-stop a server: its sockets close and its tasks end.
+
+        ``fail("coord")`` (coord mode) stops the coord: the cluster serves until
+        its leader fails, and then cannot recover, since only the coord picks leaders.
+        """
         self.faults.fail(server_id)
 
-    async def afail(self, server_id: int) -> None:
+    async def afail(self, server_id: int | str) -> None:
         await self.faults.afail(server_id)
+
+    # ============================================================ elections
+    def transfer_leader(self, to: int) -> None:
+        """Raft mode: hand leadership to server ``to`` (TimeoutNow); waits until it leads."""
+        self.faults.transfer_leader(to)
+
+    async def atransfer_leader(self, to: int) -> None:
+        await self.faults.atransfer_leader(to)
+
+    def timeout_now(self, server_id: int) -> None:
+        """Raft mode: server ``server_id``'s election timer fires now (a PreVote first, if on)."""
+        self.faults.timeout_now(server_id)
+
+    async def atimeout_now(self, server_id: int) -> None:
+        await self.faults.atimeout_now(server_id)
 
     def restart(self, server_id: int) -> None:
         """Start a failed server again from its data directory; it rejoins and catches up.
@@ -411,7 +453,9 @@ class Cluster:
 
     # =============================================================== views
     def leader(self) -> int:
-        """The id of the current leader as the coord sees it (0 while none is chosen)."""
+        """The id of the current leader as the coord sees it (0 while none is chosen).
+
+        Raft mode: the live leader of the highest term."""
         return self._bridge.read(self.deployment.leader, twin="aleader")
 
     async def aleader(self) -> int:

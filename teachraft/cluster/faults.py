@@ -20,7 +20,7 @@ from typing import Any
 
 from teachraft.cluster.bridge import LoopBridge, poll_until
 from teachraft.cluster.deployment import Deployment
-from teachraft.core.server import server_name
+from teachraft.core.server import ElectNow, TransferLeader, server_name
 from teachraft.errors import ClusterError
 from teachraft.net.faults import FaultFilter
 from teachraft.runtime.server_host import ServerHost
@@ -49,12 +49,41 @@ class FaultController:
         network.subscribe(self._network_changed)
 
     # ------------------------------------------------------------- servers
-    def fail(self, server_id: int) -> None:
-        """Fail-stop a server: its sockets close and its tasks end."""
+    def fail(self, server_id: int | str) -> None:
+        """Fail-stop a server (or, in coord mode, ``"coord"``): its sockets close."""
         self._bridge.call(self._fail, server_id, timeout=30, twin="afail")
 
-    async def afail(self, server_id: int) -> None:
+    async def afail(self, server_id: int | str) -> None:
         await self._bridge.acall(self._fail, server_id)
+
+    def check_coord_can_serve(self) -> None:
+        """Coord mode with the coord down: refuse an op once the leader is gone, saying why."""
+        dep = self._dep
+        if not dep.coord_down or dep.coord is None:
+            return
+        leader = dep.coord.core.leader
+        if leader in self.failed:
+            raise ClusterError(
+                f"the coord is down and so is the leader (server{leader}): in coord mode only "
+                "the coord detects failures and chooses a new leader, so this cluster cannot "
+                "recover; Raft's own elections (election='raft') need no coord"
+            )
+
+    # ------------------------------------------------------------ elections
+    def transfer_leader(self, to: int) -> None:
+        """Raft mode: hand leadership to ``to``; waits until it leads."""
+        wait = self._dep.timing.start_timeout + 5
+        self._bridge.call(self._transfer_leader, to, timeout=wait, twin="atransfer_leader")
+
+    async def atransfer_leader(self, to: int) -> None:
+        await self._bridge.acall(self._transfer_leader, to)
+
+    def timeout_now(self, server_id: int) -> None:
+        """Raft mode: the server's election timer fires now."""
+        self._bridge.call(self._timeout_now, server_id, timeout=10, twin="atimeout_now")
+
+    async def atimeout_now(self, server_id: int) -> None:
+        await self._bridge.acall(self._timeout_now, server_id)
 
     def restart(self, server_id: int) -> None:
         """Start a failed server again from its data directory; it rejoins and catches up."""
@@ -129,7 +158,12 @@ class FaultController:
         return await self._bridge.aread(self._periods)
 
     # ------------------------------------------------- on the cluster's loop
-    async def _fail(self, server_id: int) -> None:
+    async def _fail(self, server_id: int | str) -> None:
+        if server_id == "coord":
+            await self._fail_coord()
+            return
+        if not isinstance(server_id, int):
+            raise ClusterError(f"fail takes a server id or 'coord', not {server_id!r}")
         host = self._dep.server(server_id)
         if host.stopped:
             return
@@ -137,6 +171,46 @@ class FaultController:
         self._begin(f"fail:{host.name}", f"{host.name} failed")
         self.failed.add(server_id)
         await host.stop()
+
+    async def _fail_coord(self) -> None:
+        coord = self._dep.coord
+        if coord is None:
+            raise ClusterError("this cluster runs Raft's own elections: it has no coord to fail")
+        if coord.stopped:
+            return
+        self._record_fault("fail", ["coord"], "fail-stop")
+        self._begin("fail:coord", "coord failed")
+        await coord.stop()
+
+    def _raft_server(self, server_id: int) -> ServerHost:
+        if not self._dep.spec.raft:
+            raise ClusterError(
+                "elections are the coord's in coord mode; create the cluster with "
+                "election='raft' to transfer leadership or time a server out"
+            )
+        host = self._dep.server(server_id)
+        if host.stopped or host.paused:
+            raise ClusterError(f"server {server_id} is not running")
+        return host
+
+    async def _transfer_leader(self, to: int) -> None:
+        target = self._raft_server(to)
+        dep = self._dep
+        await poll_until(lambda: dep.leader() != 0, dep.timing.start_timeout, "no leader")
+        leader = dep.leader()
+        if leader == to:
+            return
+        dep.server(leader).feed(TransferLeader(to))
+        wait = 3 * dep.spec.election_ticks_max * target.tick_interval + 1.0
+        await poll_until(
+            lambda: dep.leader() == to,
+            wait,
+            f"leadership did not move from server {leader} to server {to} "
+            f"(is server {to} cut off from a majority?)",
+        )
+
+    async def _timeout_now(self, server_id: int) -> None:
+        self._raft_server(server_id).feed(ElectNow())
 
     async def _restart(self, server_id: int) -> None:
         old = self._dep.server(server_id)

@@ -8,13 +8,14 @@ everywhere. This module imports the core only: no sockets, no event loop.
 
 from __future__ import annotations
 
+import random
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from teachraft.core.client import ClientSession
 from teachraft.core.coord import Coord, CoordOptions
-from teachraft.core.server import Server, ServerOptions
+from teachraft.core.server import RAFT, Server, ServerOptions
 from teachraft.core.tracelike import TracerLike
 
 
@@ -34,6 +35,16 @@ class MachineSpec:
     """The server machine: the core's, a lab's skeleton filled in by a student, or a bug."""
     coord_class: type[Coord] = field(default=Coord)
     """The coord machine, likewise (the leader-selection lab plugs in here)."""
+    election: str = "coord"
+    """``coord`` (KVRaft) or ``raft`` (Raft's own elections, no coord)."""
+    election_ticks_min: int = 15
+    election_ticks_max: int = 30
+    heartbeat_ticks: int = 5
+    """Raft mode: ticks of the election timer between a leader's heartbeats."""
+    pre_vote: bool = True
+    check_quorum: bool = True
+    seed: int = 0
+    """Raft mode: seeds each server's randomized election timeouts."""
 
     def coord(self, tracer: TracerLike) -> Coord:
         return self.coord_class(
@@ -46,8 +57,25 @@ class MachineSpec:
             ),
         )
 
+    @property
+    def raft(self) -> bool:
+        return self.election == RAFT
+
     def server(self, server_id: int, tracer: TracerLike) -> Server:
-        return self.server_class(server_id, tracer, ServerOptions(persist=self.persist))
+        if not self.raft:
+            return self.server_class(server_id, tracer, ServerOptions(persist=self.persist))
+        options = ServerOptions(
+            persist=self.persist,
+            election=self.election,
+            election_ticks_min=self.election_ticks_min,
+            election_ticks_max=self.election_ticks_max,
+            heartbeat_ticks=self.heartbeat_ticks,
+            resend_ticks=2,
+            pre_vote=self.pre_vote,
+            check_quorum=self.check_quorum,
+        )
+        draw = random.Random(f"{self.seed}:{server_id}").randint
+        return self.server_class(server_id, tracer, options, randint=draw)
 
     def session(self, client_id: str, tracer: TracerLike) -> ClientSession:
         return ClientSession(
@@ -56,6 +84,7 @@ class MachineSpec:
             ch_capacity=self.ch_capacity,
             max_in_flight=self.max_in_flight,
             op_timeout_ticks=self.op_timeout_ticks,
+            raft=self.raft,
         )
 
 

@@ -34,13 +34,18 @@ class ClusterSnapshot:
     nodes: list[str]
     links: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     problems: dict[str, int] = field(default_factory=dict)
+    election: str = "coord"
+    """``coord`` or ``raft`` (then ``coord`` is empty; see docs/elections.md)."""
 
 
 def status(dep: Deployment) -> dict[str, Any]:
     """Per server: role, term, commit index, last applied, log length; the coord's view."""
     servers = {}
+    raft = dep.spec.raft
     for sid, host in sorted(dep.servers.items()):
         s = host.core.status()
+        if raft:
+            _timer_ms(s, host.tick_interval)
         if host.stopped:
             s["role"] = "failed"
         elif host.paused:
@@ -53,12 +58,24 @@ def status(dep: Deployment) -> dict[str, Any]:
         dep.sinks,
         len(dep.torn_tails),
     )
+    if dep.coord_down:
+        coord["phase"] = "failed"
+        problems["coord down"] = 1
     return {
         "servers": servers,
         "coord": coord,
-        "leader": coord.get("leader", 0),
+        "leader": dep.leader() if raft else coord.get("leader", 0),
         "problems": problems,
+        "election": dep.spec.election,
     }
+
+
+def _timer_ms(row: dict[str, Any], tick: float) -> None:
+    """Raft mode: the election timer in milliseconds too (slow motion included)."""
+    ms = tick * 1000.0
+    row["election_tick_ms"] = ms
+    row["election_timeout_ms"] = row["election_timeout"] * ms
+    row["election_elapsed_ms"] = row["election_elapsed"] * ms
 
 
 def links(dep: Deployment, faults: FaultFilter) -> dict[tuple[str, str], dict[str, Any]]:
@@ -96,14 +113,18 @@ def take_snapshot(dep: Deployment, faults: FaultFilter) -> ClusterSnapshot:
                     if state != "up":
                         rows[(a, b)] = {"sent": 0, "received": 0, "dropped": 0, "state": state}
     coord = st["coord"]
+    term = coord.get("term", 0) or 0
+    if dep.spec.raft:
+        term = max((row["term"] for row in servers.values()), default=0)
     return ClusterSnapshot(
         servers=servers,
         coord=coord,
         leader=st["leader"] or 0,
-        term=coord.get("term", 0) or 0,
+        term=term,
         nodes=nodes,
         links=rows,
         problems=dict(st["problems"]),
+        election=dep.spec.election,
     )
 
 

@@ -14,6 +14,13 @@
   it (a fenced old leader must not acknowledge it). Any failure is its result.
 * When the coord reports that no quorum is left, every waiting op is answered
   with that error at once instead of hanging.
+* In raft mode (``raft=True``) there is no coord: the session knows every
+  server's client address (``set_servers``), asks the next one in turn when it
+  knows no leader, and follows a follower's leader hint. At most
+  ``HOPS_PER_TICK`` such moves happen between two ticks, so a dead leader that
+  followers still name is not hammered. When every server in turn said it
+  cannot reach a majority (or could not be reached), every waiting op is
+  answered with a ``no quorum`` error.
 """
 
 from __future__ import annotations
@@ -28,6 +35,12 @@ from teachraft.core.machine import NotServed
 from teachraft.core.messages import ClientReply, ClientRequest, LeaderInfo
 from teachraft.core.tracelike import TracerLike
 from teachraft.tracing import actions as A
+
+HOPS_PER_TICK = 3
+"""Raft mode: servers tried (probes and hints followed) between two ticks at most."""
+SUSPECT_TICKS = 10
+"""Raft mode: ticks during which a server that could not be reached is not tried again,
+even when a follower still names it as the leader (it has not noticed the failure yet)."""
 
 
 class QueueFull(RuntimeError):
@@ -81,6 +94,7 @@ class PendingOp:
     age_ticks: int = 0
     attempts: int = 0
     via: str = ""
+    addr: str = ""
 
 
 @dataclass
@@ -95,6 +109,7 @@ class ClientSession:
     leader: int = 0
     leader_addr: str | None = None
     outbox: list[Effect] = field(default_factory=list)
+    raft: bool = False
 
     def __post_init__(self) -> None:
         self.tracing = self.tracer.enabled
@@ -106,6 +121,14 @@ class ClientSession:
         self.last_error = ""
         self.stopped = False
         self.on_wire = 0  # ops sent and not yet answered or failed
+        self.servers: dict[int, str] = {}
+        """Raft mode: every server's client address, by id."""
+        self.turn = 0
+        self.hops = 0
+        self.no_quorum_from: set[int] = set()
+        self.suspects: dict[str, int] = {}
+        """Raft mode: client addresses that could not be reached, and when (ticks)."""
+        self.ticks = 0
 
     def take(self) -> list[Effect]:
         out, self.outbox = self.outbox, []
@@ -137,7 +160,8 @@ class ClientSession:
         trace = self.tracer.create_trace()
         if self.tracing:
             trace.record_action(A.KvslibStart(ClientId=self.client_id))
-        self._ask_leader()
+        if not self.raft:
+            self._ask_leader()
 
     def stop(self) -> None:
         trace = self.tracer.create_trace()
@@ -201,6 +225,7 @@ class ClientSession:
         self.on_wire += 1
         op.sent = True
         op.attempts += 1
+        op.addr = self.leader_addr or ""
         self.outbox.append(
             SendRequest(op.op_id, op.attempts, self.leader_addr or "", self._request(op))
         )
@@ -218,6 +243,9 @@ class ClientSession:
         )
 
     def _ask_leader(self) -> None:
+        if self.raft:
+            self._find_leader()
+            return
         self.asking = True
         trace = self.tracer.create_trace()
         if self.tracing:
@@ -263,6 +291,9 @@ class ClientSession:
                 trace.record_action(
                     A.GetResultRecvd(OpId=op.op_id, Key=op.key, Value=rep.value or "")
                 )
+        if self.raft:
+            self.no_quorum_from.clear()
+            self.suspects.pop(op.addr, None)
         self._finish(op, True, rep.value, "")
         self._pump()
 
@@ -283,6 +314,9 @@ class ClientSession:
             return
         self._off_wire(op)
         self.last_error = error
+        if self.raft:
+            self._failed_raft(op, error, hint, hint_addr)
+            return
         if hint_addr and hint_addr != self.leader_addr:
             self.leader_addr = hint_addr
             self.leader = hint
@@ -301,6 +335,10 @@ class ClientSession:
 
     def tick(self) -> None:
         """Retry timer: age ops, give up on ones past their deadline, re-ask for a leader."""
+        if self.raft:
+            self.hops = 0
+            self.asking = False
+            self.ticks += 1
         for op in list(self.ops.values()):
             op.age_ticks += 1
             if op.age_ticks >= self.op_timeout_ticks:
@@ -308,6 +346,70 @@ class ClientSession:
         if self.ops and self.leader_addr is None and not self.asking:
             self._ask_leader()
         self._pump()
+
+    # --------------------------------------------------------------- raft mode
+    def set_servers(self, addrs: dict[int, str]) -> None:
+        """Raft mode: where each server takes client requests (again after a restart)."""
+        self.servers = dict(addrs)
+        addr = self.servers.get(self.leader)
+        if self.leader and addr != self.leader_addr:
+            self.leader_addr = addr
+            self._all_off_wire()
+            self._pump()
+
+    def _find_leader(self) -> None:
+        """No leader known: try the next server in turn (it names the leader it knows)."""
+        if not self.servers or self.hops >= HOPS_PER_TICK:
+            self.asking = True  # the next tick tries again
+            return
+        ids = sorted(self.servers)
+        for _ in ids:  # skip suspects, unless every server is one
+            sid = ids[self.turn % len(ids)]
+            self.turn += 1
+            if not self._suspect(self.servers[sid]):
+                break
+        self._go_to(sid, self.servers[sid])
+
+    def _suspect(self, addr: str) -> bool:
+        since = self.suspects.get(addr)
+        return since is not None and self.ticks - since < SUSPECT_TICKS
+
+    def _go_to(self, sid: int, addr: str) -> None:
+        self.hops += 1
+        self.asking = False
+        self.leader, self.leader_addr = sid, addr
+        self._pump()
+
+    def _failed_raft(self, op: PendingOp, error: str, hint: int, hint_addr: str | None) -> None:
+        """An attempt failed: follow the hint, or try the next server; give up without quorum."""
+        if op.addr != self.leader_addr:  # an answer from a server we already left
+            self._pump()
+            return
+        answered = error.startswith("not leader") or error.startswith("no quorum")
+        if not answered:
+            self.suspects[op.addr] = self.ticks
+        if error.startswith("no quorum") or not answered:
+            self.no_quorum_from.add(self.leader)
+        else:
+            self.no_quorum_from.clear()
+        if self.servers and self.no_quorum_from >= set(self.servers):
+            self.no_quorum_from.clear()
+            self.leader, self.leader_addr = 0, None
+            n = len(self.servers)
+            self._fail_all(
+                f"no quorum: none of the {n} servers could reach a majority of them "
+                f"(last answer: {error})"
+            )
+            return
+        self.leader, self.leader_addr = 0, None
+        self._all_off_wire()
+        if hint and hint_addr and hint_addr != op.addr and not self._suspect(hint_addr):
+            if self.hops < HOPS_PER_TICK:
+                self._go_to(hint, hint_addr)
+            else:
+                self.leader, self.leader_addr = hint, hint_addr  # the next tick sends
+            return
+        self._find_leader()
 
     def _fail_all(self, error: str) -> None:
         for op in list(self.ops.values()):

@@ -34,11 +34,15 @@ class Reply:
 
 @dataclass(slots=True)
 class Persist:
-    """Make the term and a log suffix durable: truncate from ``truncate_from``, then append."""
+    """Make the term and a log suffix durable: truncate from ``truncate_from``, then append.
+
+    ``voted_for`` (raft mode only; None in coord mode) is Raft's votedFor in ``term``.
+    """
 
     term: int
     truncate_from: int | None
     entries: list[Entry]
+    voted_for: int | None = None
 
 
 @dataclass(slots=True)

@@ -339,6 +339,51 @@ class ClientReply(Message):
     token: bytes
 
 
+# --- Raft elections (election="raft": no coord) -------------------------------
+
+
+@message("request_vote")
+@dataclass(slots=True)
+class RequestVote(Message):
+    """Raft's RequestVote RPC (Figure 2, §5.2, §5.4.1), or etcd-raft's PreVote.
+
+    With ``pre_vote`` the candidate asks whether it *would* win at ``term``
+    (its current term + 1) without raising its own term or any voter's.
+    ``transfer`` marks a campaign started by TimeoutNow: voters grant it even
+    while they hear from a leader (the leader itself asked for it).
+    """
+
+    term: int
+    candidate_id: int
+    last_log_index: int
+    last_log_term: int
+    pre_vote: bool
+    transfer: bool
+    token: bytes
+
+
+@message("request_vote_reply")
+@dataclass(slots=True)
+class RequestVoteReply(Message):
+    """A voter's answer; ``term`` is the voter's term, or the asked term for a granted PreVote."""
+
+    term: int
+    voter_id: int
+    vote_granted: bool
+    pre_vote: bool
+    token: bytes
+
+
+@message("timeout_now")
+@dataclass(slots=True)
+class TimeoutNow(Message):
+    """Leadership transfer (Raft thesis §3.10): the leader asks the receiver to campaign now."""
+
+    term: int
+    leader_id: int
+    token: bytes
+
+
 MESSAGES: tuple[type[Message], ...] = (
     ServerJoin,
     JoinResponse,
@@ -354,6 +399,9 @@ MESSAGES: tuple[type[Message], ...] = (
     LeaderInfo,
     ClientRequest,
     ClientReply,
+    RequestVote,
+    RequestVoteReply,
+    TimeoutNow,
 )
 
 SCHEMA: dict[str, Decoder] = {m.METHOD: m.from_wire for m in MESSAGES}

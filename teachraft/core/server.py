@@ -1,8 +1,12 @@
 """A KVRaft server as a pure state machine: replication, commit, apply, dedup, No-Op.
 
-Read this next to Figure 2 of the Raft paper. Leaders are not elected here: the
-coord chooses them (KVRaft's design), so there is no RequestVote and no election
-timer. Everything else is Raft's log replication:
+Read this next to Figure 2 of the Raft paper. In coord mode (the default,
+KVRaft's design) leaders are not elected here: the coord chooses them, so there
+is no RequestVote and no election timer. In raft mode (``options.election ==
+"raft"``) the servers elect their leaders themselves: randomized election
+timeouts, RequestVote with the election restriction, PreVote, CheckQuorum and
+leadership transfer, in the "Raft elections" section at the end of the class
+(see ``docs/elections.md``). Everything else is Raft's log replication:
 
 * ``append_entries`` keeps the five AppendEntries receiver rules.
 * The leader walks ``next_index`` back on a rejection and repairs the follower's
@@ -49,17 +53,25 @@ from teachraft.core.messages import (
     JoinResponse,
     LeaderFailOver,
     Message,
+    RequestVote,
+    RequestVoteReply,
     ServerJoin,
     ServerJoined,
     ServerLogState,
     ServerLogStateRequest,
+    TimeoutNow,
 )
 from teachraft.core.tracelike import TracerLike
 from teachraft.limits import MAX_BATCH_BYTES, MAX_ENTRY_BYTES, put_problem, within_bytes
 from teachraft.tracing import actions as A
 
 FOLLOWER, LEADER = "follower", "leader"
+PRECANDIDATE, CANDIDATE = "precandidate", "candidate"
+"""The two roles only raft mode has (``election="raft"``): see ``docs/elections.md``."""
 NOT_LEADER = "not leader"
+NO_QUORUM = "no quorum"
+COORD, RAFT = "coord", "raft"
+ELECTIONS = (COORD, RAFT)
 
 
 def server_name(server_id: int) -> str:
@@ -84,6 +96,38 @@ class ServerOptions:
     max_in_flight: int = 8192
     resend_ticks: int = 2
     persist: bool = False
+    election: str = COORD
+    """``coord``: the coord chooses leaders (KVRaft); ``raft``: Raft's own elections."""
+    election_ticks_min: int = 15
+    election_ticks_max: int = 30
+    """Raft mode: each election timeout is drawn from this range of ticks, inclusive."""
+    heartbeat_ticks: int = 1
+    """Ticks between a leader's heartbeats (coord mode: every tick)."""
+    pre_vote: bool = True
+    check_quorum: bool = True
+
+
+@dataclass(slots=True)
+class Configure:
+    """A local input, raft mode: every server's id, server address and client address.
+
+    Raft mode has no coord to join, so the deployment (a configuration file in a
+    real one) tells each server where its peers listen, again after a restart.
+    """
+
+    peers: list[tuple[int, str, str]]
+
+
+@dataclass(slots=True)
+class TransferLeader:
+    """A local input, raft mode: the leader hands leadership to ``to`` (TimeoutNow)."""
+
+    to: int
+
+
+@dataclass(slots=True)
+class ElectNow:
+    """A local input, raft mode: the election timer fires now (RaftScope's "time out")."""
 
 
 @dataclass(slots=True)
@@ -115,6 +159,10 @@ class Server:
     options: ServerOptions = field(default_factory=ServerOptions)
     leader_id: int = 0
     joined: bool = False
+    randint: Callable[[int, int], int] | None = None
+    """Raft mode: draws election timeouts (``random.Random(seed).randint``, seeded by
+    whoever builds the server, so that a run replays). Without one, each server's
+    timeout is fixed by its id, which is deterministic but never re-drawn."""
 
     def __post_init__(self) -> None:
         self.name = server_name(self.server_id)
@@ -137,7 +185,7 @@ class Server:
         self.keep_applied = False
         self.duplicates_answered = 0
         self.restarted = False
-        self._steps: dict[type[Message], Callable[[Any], None]] = {
+        self._steps: dict[type, Callable[[Any], None]] = {
             AppendEntries: self.append_entries,
             AppendEntriesReply: self.append_entries_reply,
             ServerLogStateRequest: self.log_state_request,
@@ -145,6 +193,11 @@ class Server:
             ClusterView: self.cluster_view,
             JoinResponse: self.join_response,
         }
+        self.raft = self.options.election == RAFT
+        if self.options.election not in ELECTIONS:
+            raise ValueError(f"election must be one of {ELECTIONS}, not {self.options.election!r}")
+        if self.raft:
+            self._init_election()
 
     # ------------------------------------------------------------------ inputs
     def step(self, msg: Message, responder: Any = None) -> None:
@@ -185,7 +238,8 @@ class Server:
         self, truncate_from: int | None = None, entries: list[Entry] | None = None
     ) -> None:
         if self.options.persist:
-            self.outbox.append(Persist(self.current_term, truncate_from, entries or []))
+            vote = self.voted_for if self.raft else None
+            self.outbox.append(Persist(self.current_term, truncate_from, entries or [], vote))
 
     def _trace(self, token: bytes | None) -> Any:
         """The trace a message continues: its token's, or a fresh one when it has none."""
@@ -193,7 +247,7 @@ class Server:
             return self.tracer.receive_token(token)
         return self.tracer.create_trace()
 
-    def restore(self, term: int, entries: list[Entry]) -> None:
+    def restore(self, term: int, entries: list[Entry], voted_for: int = 0) -> None:
         """Load state kept on disk by a previous life of this server (crash-restart)."""
         for i, e in enumerate(entries, start=1):
             if e.index != i:
@@ -201,6 +255,8 @@ class Server:
         self._term = term
         self.log = Log(entries)
         self.restarted = True
+        if self.raft:
+            self.voted_for = voted_for
 
     # --------------------------------------------------------------------- join
     def start(self, server_addr: str, heartbeat_addr: str, client_addr: str = "") -> None:
@@ -210,7 +266,10 @@ class Server:
             trace.record_action(A.ServerStart(ServerId=self.server_id))
             if self.restarted:
                 trace.record_action(A.ServerRestart(ServerId=self.server_id))
-            trace.record_action(A.ServerJoining(ServerId=self.server_id))
+            if not self.raft:
+                trace.record_action(A.ServerJoining(ServerId=self.server_id))
+        if self.raft:  # no coord to join: the deployment sends Configure
+            return
         token = trace.generate_token()
         self._send(
             "coord",
@@ -273,6 +332,10 @@ class Server:
 
     def _see_term(self, term: int, trace: Any) -> None:
         """Adopt a higher term; a leader that sees one steps down (Figure 2, all servers)."""
+        if self.raft:
+            if term > self.current_term:
+                self._follow(term, 0, trace, "higher term")
+            return
         if term > self.current_term:
             self._term = term
             self._persist()
@@ -286,7 +349,7 @@ class Server:
         trace = self._trace(req.token)
         if self.tracing:
             self._record_recvd(trace, req)
-        if self.role != LEADER:
+        if self.role != LEADER or (self.raft and self.transferee):
             self.outbox.append(Reply(responder, self._not_leader(req.op_id, trace)))
             return
         waiter = Waiter(responder, req.op_id, trace)
@@ -331,6 +394,8 @@ class Server:
             trace.record_action(A.GetRecvd(ClientId=req.client_id, OpId=req.op_id, Key=req.key))
 
     def _not_leader(self, op_id: int, trace: Any) -> ClientReply:
+        if self.raft:
+            return self._not_leader_raft(op_id, trace)
         # The hint names the leader; the client asks the coord for its client address.
         if self.leader_id and self.leader_id != self.server_id:
             error = f"{NOT_LEADER}: {self.name} is a follower; the leader is server{self.leader_id}"
@@ -404,6 +469,8 @@ class Server:
             return
         if ae.term > self.current_term:
             self._see_term(ae.term, trace or self.tracer.create_trace())
+        if self.raft:
+            self._heard_from_leader(ae.leader_id, trace)
         if self.role == LEADER:  # a second leader in one term cannot happen; be safe
             return
         self.leader_id = ae.leader_id
@@ -472,6 +539,9 @@ class Server:
             trace.record_action(
                 A.AppendEntriesResponseRecvd(Term=r.term, Success=r.success, Token=r.token)
             )
+        if self.raft:  # CheckQuorum counts the followers that answer AppendEntries
+            self._heard(r.server_id)
+            self.recent_active.add(r.server_id)
         if r.term > self.current_term:
             self._see_term(r.term, trace or self.tracer.create_trace())
             return
@@ -484,6 +554,8 @@ class Server:
                 pr.match_index = r.match_index
                 self._maybe_commit()
             pr.next_index = max(pr.next_index, pr.match_index + 1)
+            if self.raft and r.server_id == self.transferee:
+                self._maybe_timeout_now()
             return
         # §5.3: retry from the follower's conflict index, never below what it matched.
         conflict_index = max(pr.match_index + 1, min(r.conflict_index, self.log.last_index + 1))
@@ -547,7 +619,13 @@ class Server:
 
     # ------------------------------------------------------------------ timers
     def tick(self) -> None:
-        """One heartbeat interval: heartbeats, and resending what a follower did not ack."""
+        """One heartbeat interval: heartbeats, and resending what a follower did not ack.
+
+        In raft mode a tick is the election timer's unit; the leader's heartbeat
+        and resend work below runs every ``heartbeat_ticks`` of them.
+        """
+        if self.raft and not self._election_tick():
+            return
         if self.role != LEADER:
             return
         last = self.log.last_index
@@ -629,13 +707,456 @@ class Server:
     # ----------------------------------------------------------------- status
     def status(self) -> dict[str, Any]:
         """What a notebook shows about this server."""
-        return {
+        row = {
             "role": self.role,
             "term": self.current_term,
             "leader": self.leader_id,
             "commit_index": self.commit_index,
             "last_applied": self.last_applied,
             "log_length": self.log.last_index,
+        }
+        if self.raft:
+            row.update(self._election_status())
+        return row
+
+    # ======================================================= Raft elections
+    # Raft mode only (``options.election == "raft"``); see docs/elections.md.
+    # PreVote and CheckQuorum follow etcd-raft's design.
+
+    def _init_election(self) -> None:
+        self._steps.update(
+            {
+                RequestVote: self.request_vote,
+                RequestVoteReply: self.request_vote_reply,
+                TimeoutNow: self.timeout_now,
+                Configure: self.configure,
+                TransferLeader: self.transfer_leader,
+                ElectNow: self.elect_now,
+            }
+        )
+        self.voted_for = 0
+        self.votes: set[int] = set()
+        self.refusals: set[int] = set()
+        self.client_addrs: dict[int, str] = {}
+        self.now = 0
+        self.election_elapsed = 0
+        self.election_timeout = self._draw_timeout()
+        self.heartbeat_elapsed = 0
+        self.transferee = 0
+        self.recent_active: set[int] = set()
+        self.heard_at: dict[int, int] = {}
+
+    def _draw_timeout(self) -> int:
+        low = self.options.election_ticks_min
+        high = max(low, self.options.election_ticks_max)
+        if self.randint is None:
+            return low + (self.server_id * 7) % (high - low + 1)
+        return self.randint(low, high)
+
+    def _reset_timer(self, trace: Any) -> None:
+        """Restart the election timer with a newly drawn randomized timeout."""
+        self.election_elapsed = 0
+        self.election_timeout = self._draw_timeout()
+        if self.tracing:
+            trace.record_action(
+                A.ElectionTimerReset(
+                    ServerId=self.server_id, Term=self.current_term, Timeout=self.election_timeout
+                )
+            )
+
+    def _heard(self, peer: int) -> None:
+        """Any message from a peer: the no-quorum hint to clients remembers it."""
+        self.heard_at[peer] = self.now
+
+    # ----------------------------------------------------------- configuration
+    def configure(self, msg: Configure) -> None:
+        """Learn (or re-learn after a restart) where every server listens."""
+        self._update_peers({sid: addr for sid, addr, _ in msg.peers})
+        self.client_addrs = {sid: caddr for sid, _, caddr in msg.peers}
+        self.joined = True
+
+    # ------------------------------------------------------------------ timer
+    def _election_tick(self) -> bool:
+        """Advance the election timer; True when a leader's heartbeat is due this tick."""
+        self.now += 1
+        if not self.joined:
+            return False
+        if self.role == LEADER:
+            return self._leader_tick()
+        self.election_elapsed += 1
+        if self.election_elapsed >= self.election_timeout:
+            self._time_out(self.tracer.create_trace())
+        return False
+
+    def _leader_tick(self) -> bool:
+        """CheckQuorum once per minimum election timeout; a heartbeat every heartbeat_ticks."""
+        self.election_elapsed += 1
+        if self.election_elapsed >= self.options.election_ticks_min:
+            self.election_elapsed = 0
+            trace = self.tracer.create_trace()
+            if self.transferee:
+                if self.tracing:
+                    trace.record_action(
+                        A.LeaderTransferAborted(
+                            ServerId=self.server_id,
+                            Term=self.current_term,
+                            Transferee=self.transferee,
+                        )
+                    )
+                self.transferee = 0
+            active = self.recent_active | {self.server_id}
+            self.recent_active = set()
+            if self.options.check_quorum and len(active) < self.majority:
+                if self.tracing:
+                    trace.record_action(
+                        A.CheckQuorumFailed(
+                            ServerId=self.server_id, Term=self.current_term, Active=sorted(active)
+                        )
+                    )
+                self._follow(self.current_term, 0, trace, "check quorum")
+                return False
+        self.heartbeat_elapsed += 1
+        if self.heartbeat_elapsed >= self.options.heartbeat_ticks:
+            self.heartbeat_elapsed = 0
+            return True
+        return False
+
+    def elect_now(self, _: ElectNow) -> None:
+        """The timer fires now, whatever it shows (a leader ignores this)."""
+        if self.role != LEADER and self.joined:
+            self._time_out(self.tracer.create_trace())
+
+    def _time_out(self, trace: Any) -> None:
+        if self.tracing:
+            trace.record_action(
+                A.ElectionTimeout(
+                    ServerId=self.server_id,
+                    Term=self.current_term,
+                    Elapsed=self.election_elapsed,
+                    Timeout=self.election_timeout,
+                )
+            )
+        if self.options.pre_vote:
+            self._become_precandidate(trace)
+        else:
+            self._become_candidate(trace, transfer=False)
+
+    # --------------------------------------------------------------- campaign
+    def _become_precandidate(self, trace: Any) -> None:
+        """PreVote: ask whether we would win at term + 1, changing no one's term."""
+        self._leave_leadership(trace)
+        self._role = PRECANDIDATE
+        self.leader_id = 0
+        self.votes, self.refusals = {self.server_id}, set()
+        if self.tracing:
+            trace.record_action(
+                A.BecamePreCandidate(ServerId=self.server_id, Term=self.current_term)
+            )
+        self._reset_timer(trace)
+        self._ask_votes(self.current_term + 1, pre_vote=True, transfer=False)
+        self._count_votes(trace)
+
+    def _become_candidate(self, trace: Any, transfer: bool) -> None:
+        """Raise the term, vote for ourselves (durably), and ask every peer."""
+        self._leave_leadership(trace)
+        self._term += 1
+        self._role = CANDIDATE
+        self.leader_id = 0
+        self.voted_for = self.server_id
+        self.votes, self.refusals = {self.server_id}, set()
+        self._persist()
+        if self.tracing:
+            trace.record_action(A.BecameCandidate(ServerId=self.server_id, Term=self.current_term))
+        self._reset_timer(trace)
+        self._ask_votes(self.current_term, pre_vote=False, transfer=transfer)
+        self._count_votes(trace)
+
+    def _leave_leadership(self, trace: Any) -> None:
+        if self.role == LEADER:
+            self._become_follower(trace)
+        self.transferee = 0
+
+    def _ask_votes(self, term: int, pre_vote: bool, transfer: bool) -> None:
+        last_index, last_term = self.log.last_index, self.log.last_term
+        for peer in sorted(self.peers):
+            token = b""
+            if self.tracing:
+                t = self.tracer.create_trace()
+                t.record_action(
+                    A.RequestVoteRequestSent(
+                        Term=term,
+                        CandidateId=self.server_id,
+                        LastLogIndex=last_index,
+                        LastLogTerm=last_term,
+                        PreVote=pre_vote,
+                        Transfer=transfer,
+                        Token=b"",
+                    )
+                )
+                token = t.generate_token()
+            msg = RequestVote(
+                term, self.server_id, last_index, last_term, pre_vote, transfer, token
+            )
+            self._send(server_name(peer), msg)
+
+    def _count_votes(self, trace: Any) -> None:
+        """Win with a majority of grants; give up with a majority of refusals."""
+        if len(self.votes) >= self.majority:
+            if self.role == PRECANDIDATE:
+                self._become_candidate(trace, transfer=False)
+            elif self.role == CANDIDATE:
+                self._win(trace)
+        elif len(self.refusals) >= self.majority:
+            lost = "pre-vote lost" if self.role == PRECANDIDATE else "election lost"
+            self._follow(self.current_term, 0, trace, lost)
+
+    def _win(self, trace: Any) -> None:
+        if self.tracing:
+            trace.record_action(
+                A.LeaderElected(
+                    ServerId=self.server_id, Term=self.current_term, Votes=sorted(self.votes)
+                )
+            )
+        self._become_leader(trace, noop=True)
+        self.election_elapsed = 0
+        self.heartbeat_elapsed = 0
+        self.recent_active = set()
+        self.transferee = 0
+
+    def _follow(self, term: int, leader: int, trace: Any, reason: str) -> None:
+        """Become (or stay) a follower of ``leader`` (0: unknown) at ``term``."""
+        if term > self.current_term:
+            self._term = term
+            self.voted_for = 0
+            self._persist()
+        was = self.role
+        self.leader_id = leader
+        self.transferee = 0
+        self.votes, self.refusals = set(), set()
+        if was != FOLLOWER:
+            if self.tracing:
+                trace.record_action(
+                    A.SteppedDown(ServerId=self.server_id, Term=self.current_term, Reason=reason)
+                )
+            if was == LEADER:
+                self._become_follower(trace)
+            else:
+                self._role = FOLLOWER
+                if self.tracing:
+                    trace.record_action(A.BecameFollower(ServerId=self.server_id))
+        self._reset_timer(trace)
+
+    def _heard_from_leader(self, leader: int, trace: Any) -> None:
+        """An AppendEntries of our term: its sender leads; the timer starts over."""
+        self._heard(leader)
+        if self.role == LEADER:
+            return
+        if self.role != FOLLOWER or self.leader_id != leader:
+            self._follow(
+                self.current_term, leader, trace or self.tracer.create_trace(), "leader found"
+            )
+        else:
+            self.election_elapsed = 0
+
+    # ------------------------------------------------------------------ votes
+    def request_vote(self, rv: RequestVote) -> None:
+        """Figure 2's RequestVote receiver, with PreVote and the leader lease of etcd-raft."""
+        trace = self._trace(rv.token)
+        if self.tracing:
+            trace.record_action(
+                A.RequestVoteRequestRecvd(
+                    Term=rv.term,
+                    CandidateId=rv.candidate_id,
+                    LastLogIndex=rv.last_log_index,
+                    LastLogTerm=rv.last_log_term,
+                    PreVote=rv.pre_vote,
+                    Transfer=rv.transfer,
+                    Token=rv.token,
+                )
+            )
+        self._heard(rv.candidate_id)
+        if rv.term < self.current_term:
+            self._answer_vote(rv, trace, False, "stale term")
+            return
+        if rv.term > self.current_term:
+            in_lease = (
+                self.options.check_quorum
+                and self.leader_id != 0
+                and self.election_elapsed < self.options.election_ticks_min
+            )
+            if in_lease and not rv.transfer:
+                self._answer_vote(rv, trace, False, "leader lease")
+                return
+            if not rv.pre_vote:
+                self._follow(rv.term, 0, trace, "higher term")
+        reason = self._vote_refusal(rv)
+        if reason:
+            self._answer_vote(rv, trace, False, reason)
+            return
+        if not rv.pre_vote:
+            self.voted_for = rv.candidate_id
+            self._persist()  # written and fsynced before the vote leaves
+            self.election_elapsed = 0
+        self._answer_vote(rv, trace, True, "")
+
+    def _vote_refusal(self, rv: RequestVote) -> str:
+        """Why this server will not vote for ``rv`` (empty: it will)."""
+        can_vote = (
+            self.voted_for == rv.candidate_id
+            or (self.voted_for == 0 and self.leader_id == 0)
+            or (rv.pre_vote and rv.term > self.current_term)
+        )
+        if not can_vote:
+            if self.voted_for:
+                return f"already voted for server{self.voted_for}"
+            return f"follows server{self.leader_id}" if self.leader_id else "not a follower"
+        mine = (self.log.last_term, self.log.last_index)
+        if (rv.last_log_term, rv.last_log_index) < mine:  # §5.4.1
+            return "log not up to date"
+        return ""
+
+    def _answer_vote(self, rv: RequestVote, trace: Any, granted: bool, reason: str) -> None:
+        term = rv.term if granted and rv.pre_vote else self.current_term
+        if self.tracing:
+            trace.record_action(
+                A.RequestVoteResponseSent(
+                    Term=term,
+                    VoterId=self.server_id,
+                    VoteGranted=granted,
+                    PreVote=rv.pre_vote,
+                    Reason=reason,
+                    Token=None,
+                )
+            )
+        reply = RequestVoteReply(term, self.server_id, granted, rv.pre_vote, trace.generate_token())
+        self._send(server_name(rv.candidate_id), reply)
+
+    def request_vote_reply(self, r: RequestVoteReply) -> None:
+        """Count a (pre-)vote; a refusal from a later term makes us a follower of it."""
+        trace = self._trace(r.token)
+        if self.tracing:
+            trace.record_action(
+                A.RequestVoteResponseRecvd(
+                    Term=r.term,
+                    VoterId=r.voter_id,
+                    VoteGranted=r.vote_granted,
+                    PreVote=r.pre_vote,
+                    Token=r.token,
+                )
+            )
+        self._heard(r.voter_id)
+        if r.term > self.current_term and not (r.pre_vote and r.vote_granted):
+            self._follow(r.term, 0, trace, "higher term")
+            return
+        if r.pre_vote:
+            if self.role != PRECANDIDATE or (r.vote_granted and r.term != self.current_term + 1):
+                return
+        elif self.role != CANDIDATE or r.term != self.current_term:
+            return
+        (self.votes if r.vote_granted else self.refusals).add(r.voter_id)
+        self._count_votes(trace)
+
+    # ------------------------------------------------------- leadership transfer
+    def transfer_leader(self, msg: TransferLeader) -> None:
+        """Stop taking requests, bring ``to`` up to date, then tell it to campaign now."""
+        if self.role != LEADER or msg.to == self.server_id or msg.to not in self.peers:
+            return
+        self.transferee = msg.to
+        self.election_elapsed = 0  # the transfer is aborted after one election timeout
+        if self.tracing:
+            self.tracer.create_trace().record_action(
+                A.LeaderTransferStarted(
+                    ServerId=self.server_id, Term=self.current_term, Transferee=msg.to
+                )
+            )
+        pr = self.progress[msg.to]
+        if pr.match_index < self.log.last_index and pr.next_index > self.log.last_index:
+            pr.next_index = pr.match_index + 1  # resend what it lacks now
+        self._maybe_timeout_now()
+
+    def _maybe_timeout_now(self) -> None:
+        pr = self.progress.get(self.transferee)
+        if pr is None:
+            return
+        if pr.match_index < self.log.last_index:
+            if pr.next_index <= self.log.last_index:
+                self._send_append(self.transferee, pr)
+            return
+        token = b""
+        if self.tracing:
+            t = self.tracer.create_trace()
+            t.record_action(
+                A.TimeoutNowSent(
+                    Term=self.current_term,
+                    LeaderId=self.server_id,
+                    ServerId=self.transferee,
+                    Token=b"",
+                )
+            )
+            token = t.generate_token()
+        self._send(
+            server_name(self.transferee), TimeoutNow(self.current_term, self.server_id, token)
+        )
+
+    def timeout_now(self, msg: TimeoutNow) -> None:
+        """The leader asks us to campaign at once: no PreVote, past every lease."""
+        trace = self._trace(msg.token)
+        if self.tracing:
+            trace.record_action(
+                A.TimeoutNowRecvd(Term=msg.term, LeaderId=msg.leader_id, Token=msg.token)
+            )
+        if msg.term < self.current_term or self.role == LEADER:
+            return
+        if self.tracing:
+            trace.record_action(
+                A.ElectionTimeout(
+                    ServerId=self.server_id,
+                    Term=self.current_term,
+                    Elapsed=self.election_elapsed,
+                    Timeout=self.election_timeout,
+                )
+            )
+        self._become_candidate(trace, transfer=True)
+
+    # ---------------------------------------------------------------- clients
+    def _not_leader_raft(self, op_id: int, trace: Any) -> ClientReply:
+        """Not the leader: name the one we follow, or say why none is known."""
+        leader = self.transferee if self.role == LEADER else self.leader_id
+        if self.role == LEADER:
+            error = f"{NOT_LEADER}: {self.name} is handing leadership to server{leader}"
+        elif leader:
+            error = f"{NOT_LEADER}: {self.name} is a follower; the leader is server{leader}"
+        else:
+            error = self._no_leader_error()
+        addr = self.client_addrs.get(leader) if leader else None
+        return ClientReply(op_id, False, None, error, leader, addr, trace.generate_token())
+
+    def _no_leader_error(self) -> str:
+        """No known leader: an election is under way, or this server cannot reach a majority."""
+        window = 2 * self.options.election_ticks_max
+        heard = 1 + sum(1 for p in self.peers if self.now - self.heard_at.get(p, -window) < window)
+        if heard < self.majority and self.now >= window:
+            return (
+                f"{NO_QUORUM}: {self.name} heard from {heard} of {len(self.peers) + 1} servers "
+                f"(itself included) in its last {window} ticks, {self.majority} are needed"
+            )
+        return (
+            f"{NOT_LEADER}: {self.name} knows no leader in term {self.current_term} "
+            "(an election is under way)"
+        )
+
+    def _election_status(self) -> dict[str, Any]:
+        campaigning = self.role in (CANDIDATE, LEADER)
+        return {
+            "voted_for": self.voted_for,
+            "votes": sorted(self.votes) if campaigning else [],
+            "pre_votes": sorted(self.votes) if self.role == PRECANDIDATE else [],
+            "election_timeout": self.election_timeout,
+            "election_elapsed": self.election_elapsed,
+            "heartbeat_ticks": self.options.heartbeat_ticks,
+            "pre_vote": self.options.pre_vote,
+            "check_quorum": self.options.check_quorum,
+            "transferee": self.transferee,
         }
 
 

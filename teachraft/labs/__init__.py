@@ -21,7 +21,8 @@ The labs (``LABS``; a lab is named by number or name):
 With ``TEACHRAFT_LAB_SOLUTIONS=1`` in the environment, ``grade`` and
 ``submission`` use the reference solution instead of the class given (CI).
 ``BUGS`` is the catalogue of named bugs (``Cluster(bugs={...})``);
-``mystery(seed)`` hides one in a cluster and ``check_answer(name)`` checks a guess.
+``mystery(seed)`` hides one in a cluster, ``investigate()`` runs the grader's
+schedules on it without naming it, and ``check_answer(name)`` checks a guess.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from teachraft.labs.catalog import (
     submission,
 )
 from teachraft.labs.grader import Grade, grade
-from teachraft.labs.mystery import check_answer, mystery, mystery_bug_names
+from teachraft.labs.mystery import check_answer, investigate, mystery, mystery_bug_names
 from teachraft.labs.skeletons import (
     AppendEntriesLab,
     ClocksLab,
@@ -67,6 +68,7 @@ __all__ = [
     "check_answer",
     "compose",
     "grade",
+    "investigate",
     "lab",
     "mystery",
     "mystery_bug_names",

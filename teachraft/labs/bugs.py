@@ -39,6 +39,8 @@ class Bug:
 
 # ------------------------------------------------------------------ the mixins
 class _CommitPriorTerm(Server):
+    """commit_prior_term: the leader's commit rule without the current-term test."""
+
     def _maybe_commit(self) -> None:
         """Figure 8's mistake: commit whatever a majority holds, of any term."""
         matches = sorted([*(p.match_index for p in self.progress.values()), self.log.last_index])
@@ -49,6 +51,8 @@ class _CommitPriorTerm(Server):
 
 
 class _SkipPrevCheck(Server):
+    """skip_prev_check: the AppendEntries receiver without rule 2."""
+
     def append_entries(self, ae: AppendEntries) -> None:
         """Rule 2 left out: entries are taken whether or not the logs match at prevLogIndex."""
         trace = self.tracer.receive_token(ae.token) if ae.token else None
@@ -71,6 +75,8 @@ class _SkipPrevCheck(Server):
 
 
 class _TruncateOnMatch(Server):
+    """truncate_on_match: rule 3 truncates even where the entries match."""
+
     def _merge(self, entries: list[Entry]) -> None:
         """Rule 3 broken: the log is cut at the first new entry even when it matches."""
         if entries:
@@ -79,6 +85,8 @@ class _TruncateOnMatch(Server):
 
 
 class _KeepConflicts(Server):
+    """keep_conflicts: rule 3 never deletes a conflicting entry."""
+
     def _merge(self, entries: list[Entry]) -> None:
         """Rule 3 skipped: a conflicting entry stays; only entries past the end are appended."""
         new = [e for e in entries if e.index > self.log.last_index]
@@ -89,6 +97,8 @@ class _KeepConflicts(Server):
 
 
 class _ApplyBeforeCommit(Server):
+    """apply_before_commit: entries reach the state machine before they commit."""
+
     def _apply(self) -> None:
         """Entries are applied as soon as they are in the log, not once committed."""
         commit = self.commit_index
@@ -100,9 +110,12 @@ class _ApplyBeforeCommit(Server):
 
 
 class _NoDedupKV(KVStore):
+    """A state machine without the duplicate table (except for ``dedup_kinds``)."""
+
     dedup_kinds: tuple[int, ...] = ()
 
     def apply(self, entry: Entry) -> str | None:
+        """Apply the entry even if its op was applied before (except ``dedup_kinds``)."""
         if entry.kind in self.dedup_kinds:
             return KVStore.apply(self, entry)
         if entry.kind not in (PUT, GET):
@@ -117,14 +130,19 @@ class _NoDedupKV(KVStore):
 
 
 class _PutsOnlyKV(_NoDedupKV):
+    """A state machine that deduplicates puts only."""
+
     dedup_kinds = (PUT,)
 
 
 class _NoDedup(Server):
+    """no_dedup: neither the leader nor the state machine detects a retried op."""
+
     kv_class: type[KVStore] = _NoDedupKV
     dedup_kinds: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
+        """The state machine applies every copy of an op (``kv_class``)."""
         super().__post_init__()
         self.kv = self.kv_class()
 
@@ -139,11 +157,15 @@ class _NoDedup(Server):
 
 
 class _DedupPutsOnly(_NoDedup):
+    """dedup_puts_only: retried gets are appended and executed again."""
+
     kv_class = _PutsOnlyKV
     dedup_kinds = (PUT,)
 
 
 class _NextIndexOffByOne(Server):
+    """next_index_off_by_one: the leader's bookkeeping runs one entry ahead."""
+
     def append_entries_reply(self, r: AppendEntriesReply) -> None:
         """After a success the leader counts one entry too many: matchIndex = reply + 1."""
         pr = self.progress.get(r.server_id)
@@ -155,6 +177,8 @@ class _NextIndexOffByOne(Server):
 
 
 class _UnfencedSelection(Coord):
+    """unfenced_selection: the original's selection, no fence and the first answer wins."""
+
     def __post_init__(self) -> None:
         """The original's selection: nobody is fenced, and the first answer wins."""
         super().__post_init__()

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,8 +41,10 @@ from teachraft.labs.schedules import (
     run_schedule,
     shrink,
 )
+from teachraft.labs.world import RUN_SECONDS, HandlerFailure, time_limit
 
 SEARCH = "Exhaustive search"
+SEARCH_SECONDS = 8.0
 SERVER_CHECKS = (HANDLERS, *INVARIANTS, LINEARIZABLE, TERMINATION, SEARCH)
 DEFAULT_SEEDS = 300
 
@@ -101,6 +104,13 @@ class Grade:
         return not self.violation and all(c.ok for c in self.checks)
 
     @property
+    def heading(self) -> str:
+        """``Lab 1 (The AppendEntries receiver)``, or the title alone for an investigation."""
+        if self.lab.number == 0:
+            return self.lab.title[:1].upper() + self.lab.title[1:]
+        return f"Lab {self.lab.number} ({self.lab.title})"
+
+    @property
     def score(self) -> float:
         """0-100: the mean over checks of the share of runs each held in."""
         if not self.checks:
@@ -109,7 +119,7 @@ class Grade:
         return round(100.0 * sum(parts) / len(parts), 1)
 
     def summary(self) -> str:
-        head = f"Lab {self.lab.number} ({self.lab.title}): {self.score:g}/100"
+        head = f"{self.heading}: {self.score:g}/100"
         if self.passed:
             return head + " - every check passed."
         return head + f" - {self.failed_check}: {self.violation}"
@@ -153,13 +163,18 @@ class Grade:
 
         return GradeWidget(self)
 
-    def _ipython_display_(self) -> None:
-        from IPython.display import display
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
+        """In a notebook: the widget, with the HTML and the text as fallbacks."""
+        from teachraft.labs.widget import grade_html
 
+        bundle: dict[str, Any] = {"text/plain": str(self), "text/html": grade_html(self)}
         try:
-            display(self.widget())
-        except Exception:  # no widget front end: the text still says it all
-            print(self)
+            widget_bundle = self.widget()._repr_mimebundle_(**kwargs)
+        except Exception:  # no widget front end: the HTML still says it all
+            return bundle
+        if isinstance(widget_bundle, tuple):
+            widget_bundle = widget_bundle[0]
+        return {**bundle, **(widget_bundle or {})}
 
     def replay(self) -> Any:
         """The counterexample's trace events, and the event where it went wrong."""
@@ -204,8 +219,16 @@ def grade(
     if item.kind == "clocks":
         result = _grade_clocks(item, cls, graded, seeds, secret_seed)
     else:
-        result = _grade_machines(
-            item, cls, graded, _seed_list(seeds, secret_seed), search, search_states, shrink_budget
+        server_class, coord_class = _classes(item, cls)
+        result = grade_machines(
+            item,
+            server_class,
+            coord_class,
+            graded,
+            _seed_list(seeds, secret_seed),
+            search=search,
+            search_states=search_states,
+            shrink_budget=shrink_budget,
         )
     result.seconds = time.monotonic() - t0
     return result
@@ -236,26 +259,42 @@ def _classes(item: Lab, cls: type) -> tuple[Any, Any]:
     return (LabServer, cls) if item.kind == "coord" else (cls, LabCoord)
 
 
-def _grade_machines(
+def grade_machines(
     item: Lab,
-    cls: type,
+    server_class: Any,
+    coord_class: Any,
     graded: str,
     seeds: list[int],
-    search: bool,
-    search_states: int,
-    shrink_budget: int,
+    *,
+    search: bool = True,
+    search_states: int = 1500,
+    shrink_budget: int = 60,
+    weighting: Callable[[int], int] | None = None,
 ) -> Grade:
-    server_class, coord_class = _classes(item, cls)
+    """Grade a server and coord class pair; ``weighting(seed)`` names the lab whose faults
+    a seed's schedule favours (``item``'s own by default)."""
     counts = {name: [0, 0] for name in SERVER_CHECKS}
     first: RunResult | None = None
     for seed in seeds:
-        res = run_schedule(random_schedule(seed, item.number), server_class, coord_class)
+        lab_weights = weighting(seed) if weighting is not None else item.number
+        res = run_schedule(random_schedule(seed, lab_weights), server_class, coord_class)
         _count(counts, res)
         if not res.ok and first is None:
             first = res
+        if res.endless:  # every other run would stop the same way, seconds later
+            search = False
+            shrink_budget = 0
+            break
     exploration = None
     if search:
-        exploration = explore(server_class, coord_class, max_states=search_states)
+        try:
+            with time_limit(SEARCH_SECONDS + RUN_SECONDS):
+                exploration = explore(
+                    server_class, coord_class, max_states=search_states, time_limit=SEARCH_SECONDS
+                )
+        except HandlerFailure as exc:
+            exploration = Exploration(max_states=search_states, failure=HANDLERS)
+            exploration.sentence, exploration.detail = exc.sentence, exc.detail
         counts[SEARCH] = [1 if exploration.ok else 0, 1]
     else:
         del counts[SEARCH]

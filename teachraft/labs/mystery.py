@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import html
 import random
+import time
 from dataclasses import dataclass
 from typing import Any
 
 from teachraft.labs.bugs import BUGS, compose
+from teachraft.labs.catalog import Lab
 
 _last_seed: int | None = None
 
@@ -27,6 +29,14 @@ def _bug_of(seed: int) -> str:
     return random.Random(f"mystery:{seed}").choice(mystery_bug_names())
 
 
+def _hidden_classes(seed: int) -> tuple[type, type]:
+    server_class, coord_class = compose([_bug_of(seed)])
+    # The classes keep the core's names, so that nothing on screen gives the bug away.
+    server_class = type("Server", (server_class,), {"__module__": "teachraft.labs.mystery"})
+    coord_class = type("Coord", (coord_class,), {"__module__": "teachraft.labs.mystery"})
+    return server_class, coord_class
+
+
 def mystery(seed: int, *, sim: bool = False, **kwargs: Any) -> Any:
     """An unstarted cluster with one hidden bug chosen by ``seed``.
 
@@ -35,10 +45,7 @@ def mystery(seed: int, *, sim: bool = False, **kwargs: Any) -> Any:
     """
     global _last_seed
     _last_seed = seed
-    server_class, coord_class = compose([_bug_of(seed)])
-    # The classes keep the core's names, so that nothing on screen gives the bug away.
-    server_class = type("Server", (server_class,), {"__module__": "teachraft.labs.mystery"})
-    coord_class = type("Coord", (coord_class,), {"__module__": "teachraft.labs.mystery"})
+    server_class, coord_class = _hidden_classes(seed)
     if sim:
         from teachraft.sim import SimCluster
 
@@ -47,6 +54,38 @@ def mystery(seed: int, *, sim: bool = False, **kwargs: Any) -> Any:
 
     kwargs.setdefault("servers", 5)
     return Cluster(server_class=server_class, coord_class=coord_class, **kwargs)
+
+
+MYSTERY_LAB = Lab(0, "mystery", "the mystery cluster", "server", (), object)
+"""What an investigation's result is titled: nothing in it names the bug."""
+
+
+def investigate(seed: int | None = None, runs: int = 200, search: bool = True) -> Any:
+    """The grader's seeded schedules and invariant monitor, run on the mystery's hidden classes.
+
+    Returns a ``Grade`` (shown as its widget: the first violated invariant, the shrunk
+    steps, a replay button) whose text never names the bug. ``seed`` defaults to the
+    last ``mystery()``; the schedules cycle through every lab's kinds of fault.
+    """
+    from teachraft.labs.grader import grade_machines
+
+    if seed is None:
+        seed = _last_seed
+    if seed is None:
+        raise ValueError("call teachraft.labs.mystery(seed) first, or pass its seed")
+    started = time.monotonic()
+    server_class, coord_class = _hidden_classes(seed)
+    result = grade_machines(
+        MYSTERY_LAB,
+        server_class,
+        coord_class,
+        f"mystery {seed}",
+        list(range(runs)),
+        search=search,
+        weighting=lambda s: 1 + s % 4,
+    )
+    result.seconds = time.monotonic() - started
+    return result
 
 
 def _normal(name: str) -> str:

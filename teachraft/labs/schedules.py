@@ -21,7 +21,7 @@ from teachraft.check import check as check_history
 from teachraft.core.log import GET, PUT
 from teachraft.core.server import server_name
 from teachraft.labs.invariants import InvariantBroken, Monitor, Violation
-from teachraft.labs.world import HandlerFailure, LabSim
+from teachraft.labs.world import HandlerFailure, LabSim, time_limit
 
 HANDLERS = "Handlers run without error"
 LINEARIZABLE = "Linearizability"
@@ -50,6 +50,8 @@ class Step:
             return f"client {a[0]} gets {a[1]}"
         if self.kind == "crash":
             return "the leader crashes" if a[0] == "leader" else f"server{a[0]} crashes"
+        if self.kind == "crash_uncommitted":
+            return "the leader crashes once a follower holds an entry it has not committed"
         if self.kind == "restart":
             return "every crashed server restarts" if a[0] == "all" else f"server{a[0]} restarts"
         if self.kind == "isolate":
@@ -72,6 +74,9 @@ class Schedule:
     duplicate: float = 0.0
     max_batch: int = 0
     steps: tuple[Step, ...] = ()
+    variant: str = ""
+    """``apply_alone``: retries are appended again even while pending, so that the
+    state machine's own duplicate check (lab 3's ``apply_entry``) is tested alone."""
 
     @property
     def ops(self) -> int:
@@ -90,6 +95,8 @@ class Schedule:
             noise.append(f"{self.duplicate:.0%} duplicated")
         if self.max_batch == 1:
             noise.append("one entry per AppendEntries")
+        if self.variant == "apply_alone":
+            noise.append("the leader appends every retry again, so apply_entry must dedup")
         head = f"{self.servers} servers, {self.clients} client(s), seed {self.seed}"
         lines = [head + (f" ({', '.join(noise)})" if noise else "")]
         lines += [f"after {s.at} messages: {s.describe()}" for s in self.steps]
@@ -111,6 +118,8 @@ class RunResult:
     happened: list[str] = field(default_factory=list)
     """The steps as they resolved in this run (``the leader`` named)."""
     sim: Any = None
+    endless: bool = False
+    """The run was stopped: a handler was still running after ``world.RUN_SECONDS``."""
 
     @property
     def ok(self) -> bool:
@@ -135,11 +144,21 @@ def random_schedule(seed: int, lab: int = 0, servers: int = 3) -> Schedule:
         else:
             steps.append(Step(at, "get", (client, key)))
     fault_at = rng.randint(2, max(3, at + 10))
-    kinds = ["crash", "crash", "isolate", "partition", "hold", "none"]
+    kinds = ["crash", "crash", "uncommitted", "isolate", "partition", "hold", "none"]
     if lab == 4:
         kinds = ["isolate", "isolate", "isolate", "crash", "partition"]
+    elif lab == 2:
+        kinds = ["crash", "uncommitted", "uncommitted", "isolate", "hold"]
     kind = rng.choice(kinds)
-    if kind == "crash":
+    if kind == "uncommitted":
+        # One op, so that the next leader's only work is the entry it inherits.
+        first = steps[0]
+        steps = [Step(first.at, first.kind, ("1", *first.args[1:]))]
+        clients = 1
+        fault_at = first.at
+        steps.append(Step(fault_at, "crash_uncommitted", ()))
+        steps.append(Step(fault_at + rng.randint(200, 600), "restart", ("all",)))
+    elif kind == "crash":
         steps.append(Step(fault_at, "crash", ("leader",)))
         if rng.random() < 0.7:
             steps.append(Step(fault_at + rng.randint(20, 300), "restart", ("all",)))
@@ -160,11 +179,35 @@ def random_schedule(seed: int, lab: int = 0, servers: int = 3) -> Schedule:
         steps.append(Step(fault_at, "hold", ()))
         steps.append(Step(fault_at + rng.randint(20, 200), "crash", ("leader",)))
         steps.append(Step(fault_at + rng.randint(200, 400), "restart", ("all",)))
-    drop = rng.choice((0.0, 0.0, 0.05, 0.15))
+    drop = rng.choice((0.05, 0.1, 0.2) if lab == 3 else (0.0, 0.0, 0.05, 0.15))
     duplicate = rng.choice((0.0, 0.0, 0.05))
     max_batch = 1 if rng.random() < (0.6 if lab == 2 else 0.3) else 0
+    variant = "apply_alone" if lab == 3 and rng.random() < 0.5 else ""
     steps.sort(key=lambda s: s.at)
-    return Schedule(seed, servers, clients, drop, duplicate, max_batch, tuple(steps))
+    return Schedule(seed, servers, clients, drop, duplicate, max_batch, tuple(steps), variant)
+
+
+def classes_for(schedule: Schedule, server_class: Any, coord_class: Any) -> tuple[Any, Any]:
+    """The classes a schedule runs: for ``apply_alone``, the server appends every retry."""
+    if schedule.variant == "apply_alone" and _is_lab_server(server_class):
+        server_class = type(server_class.__name__, (server_class,), {"client_request": _retries})
+    return server_class, coord_class
+
+
+def _is_lab_server(cls: Any) -> bool:
+    from teachraft.labs.api import LabServer
+
+    return isinstance(cls, type) and issubclass(cls, LabServer)
+
+
+def _retries(self: Any, req: Any, responder: Any) -> None:
+    """A leader that answers from the cache but appends a retry still pending in the log."""
+    hit, value = self.kv.cached(req.client_id, req.op_id)
+    if hit:
+        self.answer(req, responder, ok=True, value=value)
+        return
+    entry = self.append_entry(req.kind, req.key, req.value, req)
+    self.wait_for(entry.index, req, responder)
 
 
 # ------------------------------------------------------------------ running
@@ -179,6 +222,7 @@ def run_schedule(
     """Play ``schedule`` with the given classes; never raises for what the classes do."""
     result = RunResult(schedule)
     monitor = Monitor()
+    server_class, coord_class = classes_for(schedule, server_class, coord_class)
     kwargs: dict[str, Any] = {}
     if tracer_factory is not None:
         kwargs["tracer_factory"] = tracer_factory
@@ -194,7 +238,8 @@ def run_schedule(
             **kwargs,
         )
         result.sim = sim
-        _play(sim, schedule, monitor, result)
+        with time_limit():
+            _play(sim, schedule, monitor, result)
         result.checked = ["invariants", TERMINATION]
         if linearizability:
             verdict = check_history(sim.history(), "kv", timeout=5.0)
@@ -206,6 +251,7 @@ def run_schedule(
     except HandlerFailure as exc:
         result.failure, result.sentence, result.detail = HANDLERS, exc.sentence, exc.detail
         result.step = getattr(result.sim, "steps", 0)
+        result.endless = exc.endless
     except InvariantBroken as exc:
         v: Violation = exc.violation
         result.failure, result.sentence, result.step = v.invariant, v.sentence, v.step
@@ -228,7 +274,7 @@ def _first_line(text: str) -> str:
 
 def _play(sim: LabSim, schedule: Schedule, monitor: Monitor, result: RunResult) -> None:
     if not _drive(sim, sim.serving, START_STEPS):
-        raise _Stuck(f"the cluster never started serving (coord: {sim.coord.phase})")
+        raise _Stuck(f"the cluster never started serving (coord: {sim.coord.phase.value})")
     sim.on_step = monitor.check
     sim.drop, sim.duplicate = schedule.drop, schedule.duplicate
     base = sim.steps
@@ -239,14 +285,14 @@ def _play(sim: LabSim, schedule: Schedule, monitor: Monitor, result: RunResult) 
     _drive(sim, lambda: False, 300)
     _heal(sim)
     settle = SETTLE_TICKS * TICK_EVERY
-    if not _drive(sim, lambda: sim.pending_ops() == 0, settle):
+    if not _drive(sim, lambda: sim.pending_ops() == 0, settle, SETTLE_TICKS):
         raise _Stuck(
             f"after every fault healed, {sim.pending_ops()} client op(s) still had no answer "
-            f"after {SETTLE_TICKS} timer ticks (coord: {sim.coord.phase}, leader: "
+            f"after {SETTLE_TICKS} timer ticks (coord: {sim.coord.phase.value}, leader: "
             f"server{sim.coord.leader})."
         )
     _probe(sim)
-    if not _drive(sim, lambda: _converged(sim), settle):
+    if not _drive(sim, lambda: _converged(sim), settle, SETTLE_TICKS):
         raise _Stuck("after every fault healed, the servers' logs never converged: " + _logs(sim))
     monitor.check(sim, full=True)
 
@@ -268,6 +314,8 @@ def _do(sim: LabSim, step: Step) -> str:
             sim.crash(sid)
             return f"server{sid} crashes" + (" (the leader)" if sid == leader else "")
         return "no crash (no leader, or a majority must stay up)"
+    if kind == "crash_uncommitted":
+        return _crash_uncommitted(sim)
     if kind == "restart":
         down = sorted(sim.down) if args[0] == "all" else [int(args[0])]
         for sid in down:
@@ -290,6 +338,27 @@ def _do(sim: LabSim, step: Step) -> str:
     return f"nothing ({kind}: no leader)"
 
 
+def _crash_uncommitted(sim: LabSim) -> str:
+    """Wait (a bounded while) until a follower holds an entry the leader has not committed,
+    then crash the leader: the next leader inherits an entry of an earlier term."""
+
+    def ready() -> bool:
+        if sim.coord.phase != "serving" or not sim.coord.leader:
+            return False
+        leader = sim.nodes[sim.coord.leader]
+        return any(
+            s.log.last_index > leader.commit_index
+            for i, s in sim.nodes.items()
+            if i != leader.server_id and i not in sim.down
+        )
+
+    if not _drive(sim, ready, 3000):
+        return "no crash (no entry was ever replicated and left uncommitted)"
+    sid = sim.coord.leader
+    sim.crash(sid)
+    return f"server{sid} (the leader) crashes while a follower holds an entry it has not committed"
+
+
 def _heal(sim: LabSim) -> None:
     sim.heal()
     sim.drop = sim.duplicate = 0.0
@@ -300,18 +369,22 @@ def _heal(sim: LabSim) -> None:
 def _probe(sim: LabSim) -> None:
     """A fresh Put, then a Get of it, after the heal: both must succeed."""
     settle = SETTLE_TICKS * TICK_EVERY
-    if not _drive(sim, sim.serving, settle):
+    if not _drive(sim, sim.serving, settle, SETTLE_TICKS):
         raise _Stuck(
-            f"after every fault healed, the coord never served again (it is {sim.coord.phase})."
+            "after every fault healed, the coord never served again "
+            f"(it is {sim.coord.phase.value})."
         )
     for kind, what in ((PUT, "Put(probe,done)"), (GET, "Get(probe)")):
-        op_id = sim.submit("1", kind, "probe", "done" if kind == PUT else "")
-        if not _drive(sim, lambda: sim.pending_ops() == 0, settle):
-            raise _Stuck(
-                f"after every fault healed, a new {what} got no answer within {SETTLE_TICKS} "
-                f"ticks (coord: {sim.coord.phase})."
-            )
-        d = next(d for d in sim.delivered["1"] if d.op_id == op_id)
+        for _attempt in range(3):  # a stale no-quorum notice may still be on its way
+            op_id = sim.submit("1", kind, "probe", "done" if kind == PUT else "")
+            if not _drive(sim, lambda: sim.pending_ops() == 0, settle, SETTLE_TICKS):
+                raise _Stuck(
+                    f"after every fault healed, a new {what} got no answer within "
+                    f"{SETTLE_TICKS} ticks (coord: {sim.coord.phase.value})."
+                )
+            d = next(d for d in sim.delivered["1"] if d.op_id == op_id)
+            if d.ok or not d.error.startswith("no quorum"):
+                break
         if not d.ok:
             raise _Stuck(f"after every fault healed, a new {what} failed: {d.error}")
         if kind == GET and d.value != "done":
@@ -335,11 +408,17 @@ def _logs(sim: LabSim) -> str:
     return "; ".join(parts) + "."
 
 
-def _drive(sim: LabSim, done: Callable[[], bool], budget: int) -> bool:
-    """Deliver messages, ticking every TICK_EVERY steps, until ``done()`` or the budget."""
+def _drive(
+    sim: LabSim, done: Callable[[], bool], budget: int, max_ticks: int | None = None
+) -> bool:
+    """Deliver messages, ticking every TICK_EVERY steps (and whenever the network is
+    empty), until ``done()``, ``budget`` iterations or ``max_ticks`` timer ticks."""
+    last_tick = sim.ticks + (max_ticks if max_ticks is not None else budget)
     for n in range(budget):
         if done():
             return True
+        if sim.ticks >= last_tick:
+            break
         if n % TICK_EVERY == 0 or not sim.network:
             sim.tick()
         if not sim.step():

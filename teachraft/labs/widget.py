@@ -28,7 +28,7 @@ def grade_html(grade: Any) -> str:
     colour = "#1a7f37" if grade.passed else "#b3261e"
     parts = [
         f'<div style="font-size:1.1em;font-weight:600;color:{colour}">'
-        f"Lab {grade.lab.number}: {html.escape(grade.lab.title)} &mdash; "
+        f"{html.escape(grade.heading)} &mdash; "
         f"{grade.score:g}/100</div>",
         f"<div style='color:#555'>graded: {html.escape(grade.graded)}; "
         f"{grade.seeds} seeded schedules; {grade.seconds:.1f} s</div>",
@@ -59,7 +59,7 @@ class GradeWidget(W.VBox):
     def __init__(self, grade: Any) -> None:
         self.grade = grade
         self.summary = W.HTML(grade_html(grade))
-        self.out = W.Output()
+        self.out = W.VBox()
         self.status = W.HTML()
         children: list[Any] = [self.summary]
         if grade.counterexample is not None:
@@ -84,9 +84,5 @@ class GradeWidget(W.VBox):
             self.status.value = f"<span style='color:#b3261e'>{html.escape(str(exc))}</span>"
             return None
         self.status.value = "the timeline opens at the event where the run went wrong"
-        self.out.clear_output()
-        with self.out:
-            from IPython.display import display
-
-            display(panel)
+        self.out.children = (panel,)
         return panel

@@ -11,15 +11,18 @@ node, the handler and the exception instead of escaping.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
+import signal
 import threading
 import traceback
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from teachraft.check.history import History, HistoryRecorder
+from teachraft.core.client import RequestFailed
 from teachraft.core.coord import Heartbeat
 from teachraft.core.effects import AskLeader, Deliver, Persist, Reply, Send, SendRequest, Watch
 from teachraft.core.log import GET, PUT
@@ -27,6 +30,9 @@ from teachraft.core.messages import GetLeader, Message
 from teachraft.core.server import Server, server_id_of, server_name
 from teachraft.sim import Packet, SimCluster
 
+NO_TIMEOUT = 1_000_000
+CALL_TIMEOUT_TICKS = 20
+"""A request unanswered this long fails at its client, which retries (the host's call timeout)."""
 EFFECTS = (Send, Reply, Persist, Watch, SendRequest, AskLeader, Deliver)
 
 
@@ -36,10 +42,44 @@ class HandlerFailure(Exception):
     def __init__(self, node: str, where: str, error: str, detail: str = "") -> None:
         super().__init__(f"{node}: {where} {error}")
         self.node, self.where, self.error, self.detail = node, where, error, detail
+        self.endless = False
 
     @property
     def sentence(self) -> str:
         return f"{self.node}'s {self.where} {self.error}"
+
+
+RUN_SECONDS = 10.0
+"""A single simulated run longer than this is a handler stuck in a loop."""
+
+
+@contextlib.contextmanager
+def time_limit(seconds: float = RUN_SECONDS) -> Iterator[None]:
+    """Interrupt a run that takes longer than ``seconds`` (an endless loop in a handler).
+
+    Uses a timer signal, so it guards only on the main thread of a Unix process (a
+    notebook's kernel, the ``teachraft grade`` command); elsewhere it does nothing.
+    """
+    usable = hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
+    if not usable:
+        yield
+        return
+
+    def expired(signum: int, frame: Any) -> None:
+        where = f"{frame.f_code.co_name}() at line {frame.f_lineno}" if frame else "a handler"
+        failure = HandlerFailure(
+            "a node", where, f"was still running after {seconds:g} s: an endless loop?"
+        )
+        failure.endless = True
+        raise failure
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def _failure(node: str, where: str, exc: BaseException) -> HandlerFailure:
@@ -72,6 +112,7 @@ class LabSim(SimCluster):
         self.recorder = _Recorder(clock=self._now, origin=0.0)
         self.op_ids: dict[tuple[str, int], int] = {}
         self.incarnation: dict[int, int] = {}
+        self.sent_at: dict[tuple[str, int, int], int] = {}
         self.ticks = 0
         try:
             super().__post_init__()
@@ -81,6 +122,9 @@ class LabSim(SimCluster):
             raise _failure("the cluster", "start", exc) from exc
         for node in self.nodes.values():
             self._tune(node)
+        for session in self.sessions.values():
+            # The grader, not a client's patience, decides when a cluster is stuck.
+            session.op_timeout_ticks = NO_TIMEOUT
 
     def _now(self) -> float:
         return float(self.steps)
@@ -221,6 +265,7 @@ class LabSim(SimCluster):
     def _effect(self, src: str, eff: Any) -> None:
         kind = type(eff)
         if kind is SendRequest:  # as SimCluster does, with a responder that deep-copies
+            self.sent_at[(src, eff.op_id, eff.attempt)] = self.ticks
             leader = eff.address.removeprefix("addr-")
             dst = server_name(int(leader)) if leader.isdigit() else "nowhere"
             answer = _Answer(self, dst, src, "reply", eff.attempt)
@@ -271,7 +316,16 @@ class LabSim(SimCluster):
         self._drain("coord", self.coord)
         for cid, session in self.sessions.items():
             session.tick()
+            self._call_timeouts(cid, session)
             self._drain(cid, session)
+
+    def _call_timeouts(self, cid: str, session: Any) -> None:
+        """Fail every attempt on the wire for longer than CALL_TIMEOUT_TICKS (it retries)."""
+        for op in list(session.ops.values()):
+            sent = self.sent_at.get((cid, op.op_id, op.attempts))
+            if op.on_wire and sent is not None and self.ticks - sent > CALL_TIMEOUT_TICKS:
+                del self.sent_at[(cid, op.op_id, op.attempts)]
+                session.step(RequestFailed(op.op_id, "timed out", attempt=op.attempts))
 
     def live(self) -> list[Server]:
         return [s for i, s in sorted(self.nodes.items()) if i not in self.down]

@@ -129,6 +129,12 @@ class KVClient(Host):
         self.kick()
         return op_id
 
+    def set_servers(self, addrs: dict[int, str]) -> None:
+        """Raft mode: where each server takes client requests (no coord names the leader)."""
+        self.core.set_servers(addrs)
+        if self.loop is not None:
+            self.kick()
+
     def submit_put(self, key: str, value: str) -> int:
         return self.submit(PUT, key, value)
 

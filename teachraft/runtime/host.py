@@ -162,7 +162,9 @@ class Host:
                 self.core.step(msg, responder)
             except Exception as exc:
                 handler = getattr(self.core, "_steps", {}).get(type(msg))
-                where = getattr(handler, "__name__", "step")
+                where = getattr(handler, "__name__", "step").removeprefix("_traced_")
+                if type(msg).__name__ == "ClientRequest":
+                    where = "client_request"
                 self.fail_stop(exc, f"{where}({type(msg).__name__})")
                 return
         self.kick()

@@ -25,6 +25,9 @@ SERVED = frozenset(
         "leader_failover",
         "cluster_view",
         "client_request",
+        "request_vote",
+        "request_vote_reply",
+        "timeout_now",
     }
 )
 """What a server accepts from the network (its JoinResponse comes back from its own call)."""

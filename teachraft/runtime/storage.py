@@ -7,7 +7,8 @@ fsyncs once, before any message of that batch leaves.
 The file starts with a magic line, then holds an append-only sequence of
 records. Each record is a 12-byte header, ``length``, ``crc32(body)`` and
 ``crc32(length, crc32(body))`` (big-endian), then its msgpack body
-``[term, truncate_from, entries]``. Loading replays the records, and never
+``[term, truncate_from, entries]``, or in raft mode ``[term, truncate_from,
+entries, voted_for]`` (Raft's votedFor, kept with the term). Loading replays the records, and never
 loads bytes that fail a check:
 
 - A damaged record at the end, with no valid record after it, is what a crash
@@ -54,11 +55,18 @@ class Recovered:
     entries: list[Entry]
     torn: str | None = None
     dropped_bytes: int = 0
+    voted_for: int = 0
+    """Raft mode: the vote cast in ``term`` (0: none)."""
 
 
-def encode_record(term: int, truncate_from: int, entries: list[Entry]) -> bytes:
+def encode_record(
+    term: int, truncate_from: int, entries: list[Entry], voted_for: int | None = None
+) -> bytes:
     """One record: checked header, then the msgpack body."""
-    body = msgpack.packb([term, truncate_from, entries], use_bin_type=True)
+    fields: list[object] = [term, truncate_from, entries]
+    if voted_for is not None:
+        fields.append(voted_for)
+    body = msgpack.packb(fields, use_bin_type=True)
     body_crc = zlib.crc32(body)
     head_crc = zlib.crc32(_LENGTH_CRC.pack(len(body), body_crc))
     return _HEADER.pack(len(body), body_crc, head_crc) + body
@@ -80,7 +88,8 @@ class Storage:
         """Append the batch and make it durable before the host sends anything."""
         buf = bytearray()
         for p in persists:
-            buf += encode_record(p.term, p.truncate_from or 0, [e.to_wire() for e in p.entries])
+            entries = [e.to_wire() for e in p.entries]
+            buf += encode_record(p.term, p.truncate_from or 0, entries, p.voted_for)
         self._file.write(buf)
         self._sync()
 
@@ -117,24 +126,29 @@ class Storage:
                 f"{path}: corrupt at byte 0 (not a teachraft data file, or written by an older "
                 "version): move it away to restart this server empty; it catches up from the leader"
             )
-        term = 0
+        term = vote = 0
         entries: list[Entry] = []
         pos = len(MAGIC)
         while pos < len(data):
             record, problem = _read_record(data, pos)
             if record is None:
-                return _torn_or_corrupt(path, data, pos, problem, term, entries)
-            t, truncate_from, batch, stop = record
+                return _torn_or_corrupt(path, data, pos, problem, term, entries, vote)
+            t, truncate_from, batch, stop, voted_for = record
+            if t > term or (t == term and voted_for is not None):
+                vote = voted_for or 0
             term = max(term, t)
             if truncate_from:
                 del entries[truncate_from - 1 :]
             entries.extend(batch)
             pos = stop
-        return Recovered(term, entries)
+        return Recovered(term, entries, voted_for=vote)
 
 
-def _read_record(data: bytes, pos: int) -> tuple[tuple[int, int, list[Entry], int] | None, str]:
-    """The record at ``pos`` as (term, truncate_from, entries, end), or None and why."""
+Record = tuple[int, int, list[Entry], int, int | None]
+
+
+def _read_record(data: bytes, pos: int) -> tuple[Record | None, str]:
+    """The record at ``pos`` as (term, truncate_from, entries, end, voted_for), or None and why."""
     if len(data) - pos < _HEADER.size:
         return None, "a record header cut short"
     length, body_crc, head_crc = _HEADER.unpack_from(data, pos)
@@ -148,16 +162,22 @@ def _read_record(data: bytes, pos: int) -> tuple[tuple[int, int, list[Entry], in
     if zlib.crc32(body) != body_crc:
         return None, "a record that fails its checksum"
     try:
-        t, truncate_from, batch = msgpack.unpackb(body, raw=False, strict_map_key=True)
+        fields = msgpack.unpackb(body, raw=False, strict_map_key=True)
+        if type(fields) is not list or len(fields) not in (3, 4):
+            raise ValueError("a record of the wrong shape")
+        t, truncate_from, batch = fields[:3]
+        vote = fields[3] if len(fields) == 4 else None
         if type(t) is not int or type(truncate_from) is not int or type(batch) is not list:
             raise ValueError("a record of the wrong shape")
-        return (t, truncate_from, [Entry.from_wire(e) for e in batch], stop), ""
+        if vote is not None and type(vote) is not int:
+            raise ValueError("a record of the wrong shape")
+        return (t, truncate_from, [Entry.from_wire(e) for e in batch], stop, vote), ""
     except (ValueError, TypeError, msgpack.ExtraData):
         return None, "a record whose checksum holds but whose contents are not a log record"
 
 
 def _torn_or_corrupt(
-    path: Path, data: bytes, pos: int, problem: str, term: int, entries: list[Entry]
+    path: Path, data: bytes, pos: int, problem: str, term: int, entries: list[Entry], vote: int
 ) -> Recovered:
     """A bad record at ``pos``: a torn tail if no valid record follows, else corruption."""
     following = _next_valid_record(data, pos + 1)
@@ -174,7 +194,7 @@ def _torn_or_corrupt(
     )
     log.warning("%s", note)
     _truncate(path, pos)
-    return Recovered(term, entries, note, dropped)
+    return Recovered(term, entries, note, dropped, vote)
 
 
 def _next_valid_record(data: bytes, start: int) -> int | None:

@@ -9,7 +9,9 @@ written, where they become base64 as Go's JSON does).
 
 Besides KVRaft's own actions there are four of teachraft's: the fault events
 the runtime records so that diagrams can mark injected faults, and the restart
-pair of a server that comes back under its old identity.
+pair of a server that comes back under its old identity. Raft mode
+(``election="raft"``) adds the election actions, listed in their own section
+below and in ``docs/elections.md``.
 """
 
 from __future__ import annotations
@@ -386,6 +388,175 @@ class ForceFollowerLog:
     MatchIndex: int
 
 
+# --- Raft elections (teachraft's election="raft" mode, no coord) -------------------
+#
+# KVRaft has no elections, so the original has none of these. They are recorded
+# only in raft mode, beside the original's BecameLeader and BecameFollower (which
+# raft mode records too, so every figure that reads roles works in both modes).
+# The RPC actions pair up like AppendEntries': ...Sent on the sender with a
+# token, ...Recvd on the receiver, then ResponseSent and ResponseRecvd.
+
+
+@dataclass(slots=True)
+class ElectionTimeout:
+    """A server's election timer fired after ``Elapsed`` of its ``Timeout`` ticks.
+
+    ``Elapsed`` below ``Timeout`` means it was told to time out now (a button,
+    or a leadership transfer's TimeoutNow).
+    """
+
+    ServerId: int
+    Term: int
+    Elapsed: int
+    Timeout: int
+
+
+@dataclass(slots=True)
+class ElectionTimerReset:
+    """A server drew a new randomized election timeout (ticks) and restarted its timer.
+
+    Recorded when the role or the term changes and when a vote is granted; the
+    silent resets by each heartbeat of a known leader are not recorded.
+    """
+
+    ServerId: int
+    Term: int
+    Timeout: int
+
+
+@dataclass(slots=True)
+class BecamePreCandidate:
+    """A server starts a PreVote round for ``Term`` + 1, keeping its own ``Term``."""
+
+    ServerId: int
+    Term: int
+
+
+@dataclass(slots=True)
+class BecameCandidate:
+    """A server raised its term to ``Term``, voted for itself and asks for votes."""
+
+    ServerId: int
+    Term: int
+
+
+@dataclass(slots=True)
+class LeaderElected:
+    """A candidate won ``Term`` with the votes of ``Votes`` (server ids, itself included)."""
+
+    ServerId: int
+    Term: int
+    Votes: list[int]
+
+
+@dataclass(slots=True)
+class SteppedDown:
+    """A leader or candidate became a follower at ``Term``, and why.
+
+    ``Reason`` is one of ``higher term``, ``check quorum``, ``leader found``,
+    ``pre-vote lost``, ``election lost``.
+    """
+
+    ServerId: int
+    Term: int
+    Reason: str
+
+
+@dataclass(slots=True)
+class RequestVoteRequestSent:
+    """A candidate (or pre-candidate) asks one server for its vote."""
+
+    Term: int
+    CandidateId: int
+    LastLogIndex: int
+    LastLogTerm: int
+    PreVote: bool
+    Transfer: bool
+    Token: bytes | None
+
+
+@dataclass(slots=True)
+class RequestVoteRequestRecvd:
+    """A server received a RequestVote."""
+
+    Term: int
+    CandidateId: int
+    LastLogIndex: int
+    LastLogTerm: int
+    PreVote: bool
+    Transfer: bool
+    Token: bytes | None
+
+
+@dataclass(slots=True)
+class RequestVoteResponseSent:
+    """A server answers a RequestVote; ``Reason`` says why a vote was refused."""
+
+    Term: int
+    VoterId: int
+    VoteGranted: bool
+    PreVote: bool
+    Reason: str
+    Token: bytes | None
+
+
+@dataclass(slots=True)
+class RequestVoteResponseRecvd:
+    """A candidate received a vote (or a refusal)."""
+
+    Term: int
+    VoterId: int
+    VoteGranted: bool
+    PreVote: bool
+    Token: bytes | None
+
+
+@dataclass(slots=True)
+class LeaderTransferStarted:
+    """A leader stops taking client requests until ``Transferee`` caught up and campaigns."""
+
+    ServerId: int
+    Term: int
+    Transferee: int
+
+
+@dataclass(slots=True)
+class LeaderTransferAborted:
+    """A transfer did not finish within an election timeout; the leader serves again."""
+
+    ServerId: int
+    Term: int
+    Transferee: int
+
+
+@dataclass(slots=True)
+class TimeoutNowSent:
+    """The leader tells ``ServerId`` to start an election at once (leadership transfer)."""
+
+    Term: int
+    LeaderId: int
+    ServerId: int
+    Token: bytes | None
+
+
+@dataclass(slots=True)
+class TimeoutNowRecvd:
+    """A server was told by its leader to start an election at once."""
+
+    Term: int
+    LeaderId: int
+    Token: bytes | None
+
+
+@dataclass(slots=True)
+class CheckQuorumFailed:
+    """A leader heard from fewer than a majority (``Active``, itself included) in a timeout."""
+
+    ServerId: int
+    Term: int
+    Active: list[int]
+
+
 # --- teachraft's own events ----------------------------------------------------
 
 
@@ -465,6 +636,21 @@ ACTION_TYPES: dict[str, type] = {
         FaultHealed,
         ServerRestart,
         ServerRejoined,
+        ElectionTimeout,
+        ElectionTimerReset,
+        BecamePreCandidate,
+        BecameCandidate,
+        LeaderElected,
+        SteppedDown,
+        RequestVoteRequestSent,
+        RequestVoteRequestRecvd,
+        RequestVoteResponseSent,
+        RequestVoteResponseRecvd,
+        LeaderTransferStarted,
+        LeaderTransferAborted,
+        TimeoutNowSent,
+        TimeoutNowRecvd,
+        CheckQuorumFailed,
     )
 }
 """Every action class by Tag (the tracer's own tags are not actions)."""
