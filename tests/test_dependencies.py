@@ -20,7 +20,7 @@ else:  # pragma: no cover - Python 3.10
 
 REPO = Path(__file__).resolve().parents[1]
 # import name -> distribution name, where they differ
-DISTRIBUTIONS = {"yaml": "pyyaml"}
+DISTRIBUTIONS = {"yaml": "pyyaml", "IPython": "ipython"}
 
 
 def _name(requirement: str) -> str:
