@@ -1,10 +1,10 @@
 """The grader: full marks for the reference, a useful failure for everything else.
 
 The reference (each lab's solution) must pass every check over 1,000 seeded
-schedules; a skeleton, an endless loop, a handler that raises or emits
-garbage must each end as a failed check with a sentence, never a traceback;
-the command line must speak JSON. ``python -m bench --soak`` runs longer
-versions.
+schedules (200 for each of the five simulated labs); a skeleton, an endless
+loop, a handler that raises or emits garbage must each end as a failed check
+with a sentence, never a traceback; the command line must speak JSON.
+``python -m bench --soak`` runs longer versions.
 """
 
 from __future__ import annotations
@@ -19,12 +19,12 @@ from teachraft.labs.explore import explore
 from teachraft.labs.schedules import random_schedule, run_schedule, shrink
 
 
-@pytest.mark.parametrize("lab", [1, 2, 3, 4])
-def test_the_reference_gets_full_marks_over_250_seeds_per_lab(lab: int) -> None:
-    grade = labs.grade(lab, labs.solution(lab), seeds=250, search=lab == 1)
+@pytest.mark.parametrize("lab", [1, 2, 3, 4, 6])
+def test_the_reference_gets_full_marks_over_200_seeds_per_lab(lab: int) -> None:
+    grade = labs.grade(lab, labs.solution(lab), seeds=200, search=lab == 1)
     assert grade.passed, str(grade)
     assert grade.score == 100.0
-    assert all(c.total >= 250 or c.name == "Exhaustive search" for c in grade.checks)
+    assert all(c.total >= 200 or c.name == "Exhaustive search" for c in grade.checks)
 
 
 def test_the_clock_reference_replays_every_go_trace() -> None:
@@ -34,7 +34,7 @@ def test_the_clock_reference_replays_every_go_trace() -> None:
     assert traces.total > 1000
 
 
-@pytest.mark.parametrize("lab", [1, 2, 3, 4, 5])
+@pytest.mark.parametrize("lab", [1, 2, 3, 4, 5, 6])
 def test_a_skeleton_fails_with_the_exception_in_one_sentence(lab: int) -> None:
     grade = labs.grade(lab, labs.skeleton(lab), seeds=5)
     assert not grade.passed and grade.score == 0.0
@@ -82,11 +82,21 @@ class FirstAnswerWins(labs.SelectionLab):
             self.choose(msg.server_id)
 
 
+class VotesTwice(labs.VoteLab):
+    def request_vote(self, rv):  # type: ignore[no-untyped-def]
+        self.observe_term(rv.term)
+        if (rv.last_log_term, rv.last_log_index) >= (self.log.last_term, self.log.last_index):
+            self.grant_vote(rv)  # forgets votedFor: two candidates can win one term
+        else:
+            self.refuse_vote(rv)
+
+
 @pytest.mark.parametrize(
     ("lab", "cls", "check"),
     [
         (2, NoNoop, "Termination"),
         (4, FirstAnswerWins, "Leader Completeness"),
+        (6, VotesTwice, "Election Safety"),
     ],
 )
 def test_common_student_mistakes_fail(lab: int, cls: type, check: str) -> None:

@@ -16,7 +16,9 @@ The labs (``LABS``; a lab is named by number or name):
 3. ``dedup``: duplicate detection (``DedupLab``);
 4. ``selection``: the coord's leader selection (``SelectionLab``, a coord:
    ``Cluster(coord_class=...)``);
-5. ``clocks``: vector clocks (``ClocksLab``).
+5. ``clocks``: vector clocks (``ClocksLab``);
+6. ``request_vote``: the RequestVote receiver (``VoteLab``, in raft mode:
+   ``Cluster(election="raft", server_class=...)``).
 
 With ``TEACHRAFT_LAB_SOLUTIONS=1`` in the environment, ``grade`` and
 ``submission`` use the reference solution instead of the class given (CI).
@@ -47,6 +49,7 @@ from teachraft.labs.skeletons import (
     CommitLab,
     DedupLab,
     SelectionLab,
+    VoteLab,
 )
 
 __all__ = [
@@ -65,6 +68,7 @@ __all__ = [
     "LabServer",
     "SelectionLab",
     "VectorClocks",
+    "VoteLab",
     "check_answer",
     "compose",
     "grade",

@@ -12,7 +12,7 @@ the simulator) stays out of sight. From a handler a student may use:
   ``self.kv`` (the state machine and its duplicate table);
 * the helpers below, each one line of Figure 2 or KVRaft: ``observe_term``,
   ``reply_append``, ``commit_to``, ``apply_committed``, ``append_entry``,
-  ``answer``, ``wait_for``, ``send``.
+  ``answer``, ``wait_for``, ``grant_vote``, ``refuse_vote``, ``send``.
 
 Every helper records the trace actions the core records, so a student's
 server is drawn, replayed and exported to ShiViz like the core's.
@@ -27,7 +27,7 @@ from teachraft.core.coord import FENCING, NOTIFYING, Coord
 from teachraft.core.effects import Reply
 from teachraft.core.kv import KVStore
 from teachraft.core.log import GET, NOOP, PUT, Entry
-from teachraft.core.messages import AppendEntries, ClientRequest, ServerLogState
+from teachraft.core.messages import AppendEntries, ClientRequest, RequestVote, ServerLogState
 from teachraft.core.server import LEADER, Server, Waiter
 from teachraft.limits import MAX_ENTRY_BYTES, put_problem
 from teachraft.tracing import actions as A
@@ -47,8 +47,10 @@ class LabServer(Server):
         super().__post_init__()
         self.kv: LabKV = LabKV()
         self._steps[AppendEntries] = self._traced_append_entries
+        self._steps[RequestVote] = self._traced_request_vote
         self._ae_trace: Any = None
         self._req_trace: Any = None
+        self._rv_trace: Any = None
 
     def step(self, msg: Any, responder: Any = None) -> None:
         if type(msg) is ClientRequest:
@@ -82,10 +84,46 @@ class LabServer(Server):
         if trace is not None and self.tracing:
             trace.record_action(self._ae_action(A.AppendEntriesRequestRecvd, ae))
         self._ae_trace = trace
+        if self.raft and ae.term >= self.current_term:
+            # Raft mode's timer bookkeeping, so that the lab's handler is the same in both modes.
+            self.observe_term(ae.term)
+            self._heard_from_leader(ae.leader_id, trace)
         try:
             self.append_entries(ae)
         finally:
             self._ae_trace = None
+
+    def _traced_request_vote(self, rv: RequestVote) -> None:
+        """Pre-votes and the leader lease stay the core's; a real vote goes to ``request_vote``."""
+        in_lease = (
+            self.options.check_quorum
+            and rv.term > self.current_term
+            and self.leader_id != 0
+            and self.election_elapsed < self.options.election_ticks_min
+            and not rv.transfer
+        )
+        if rv.pre_vote or in_lease:
+            Server.request_vote(self, rv)
+            return
+        trace = self._trace(rv.token)
+        if self.tracing:
+            trace.record_action(
+                A.RequestVoteRequestRecvd(
+                    Term=rv.term,
+                    CandidateId=rv.candidate_id,
+                    LastLogIndex=rv.last_log_index,
+                    LastLogTerm=rv.last_log_term,
+                    PreVote=rv.pre_vote,
+                    Transfer=rv.transfer,
+                    Token=rv.token,
+                )
+            )
+        self._heard(rv.candidate_id)
+        self._rv_trace = trace
+        try:
+            self.request_vote(rv)
+        finally:
+            self._rv_trace = None
 
     def _maybe_commit(self) -> None:
         self.advance_commit_index()
@@ -147,10 +185,38 @@ class LabServer(Server):
         self.kv.remember(entry, result)
         return result
 
+    def request_vote(self, rv: RequestVote) -> None:
+        """Lab 6: the RequestVote receiver (Figure 2), in raft mode."""
+        if rv.term < self.current_term:
+            self.refuse_vote(rv, "stale term")
+            return
+        self.observe_term(rv.term)
+        mine = (self.log.last_term, self.log.last_index)
+        up_to_date = (rv.last_log_term, rv.last_log_index) >= mine
+        if self.voted_for not in (0, rv.candidate_id):
+            self.refuse_vote(rv, f"already voted for server{self.voted_for}")
+        elif not up_to_date:
+            self.refuse_vote(rv, "log not up to date")
+        else:
+            self.grant_vote(rv)
+
     # ----------------------------------------------------- helpers (public)
     def observe_term(self, term: int) -> None:
-        """Figure 2, all servers: if ``term`` > currentTerm, adopt it (a leader steps down)."""
-        self._see_term(term, self._ae_trace or self.tracer.create_trace())
+        """Figure 2, all servers: if ``term`` > currentTerm, adopt it (a leader steps down;
+        in raft mode the vote of the old term is forgotten)."""
+        trace = self._ae_trace or self._rv_trace or self.tracer.create_trace()
+        self._see_term(term, trace)
+
+    def grant_vote(self, rv: RequestVote) -> None:
+        """Vote for ``rv``'s candidate in the current term (votedFor is made durable first)."""
+        self.voted_for = rv.candidate_id
+        self._persist()
+        self.election_elapsed = 0
+        self._answer_vote(rv, self._rv_trace or self.tracer.create_trace(), True, "")
+
+    def refuse_vote(self, rv: RequestVote, reason: str = "") -> None:
+        """Answer ``rv`` with voteGranted = false (``reason`` shows in the trace)."""
+        self._answer_vote(rv, self._rv_trace or self.tracer.create_trace(), False, reason)
 
     def reply_append(
         self,

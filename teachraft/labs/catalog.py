@@ -29,6 +29,8 @@ class Lab:
     """``server`` (Cluster(server_class=...)), ``coord`` (coord_class) or ``clocks``."""
     handlers: tuple[str, ...]
     skeleton: type
+    election: str = "coord"
+    """How the lab's cluster picks leaders: ``coord`` (KVRaft) or ``raft`` (lab 6)."""
 
     @property
     def reference(self) -> type:
@@ -73,14 +75,23 @@ LABS: dict[int, Lab] = {
         Lab(
             5, "clocks", "Vector clocks", "clocks", ("tick", "send", "receive"), skeletons.ClocksLab
         ),
+        Lab(
+            6,
+            "request_vote",
+            "The RequestVote receiver (raft mode)",
+            "server",
+            ("request_vote",),
+            skeletons.VoteLab,
+            election="raft",
+        ),
     )
 }
 """Every lab by number (``lab(n)`` also takes its name)."""
 
 
 def lab(which: int | str | Lab) -> Lab:
-    """A lab by number (1-5), by name (``append_entries``, ``commit``, ``dedup``,
-    ``selection``, ``clocks``) or as itself."""
+    """A lab by number (1-6), by name (``append_entries``, ``commit``, ``dedup``,
+    ``selection``, ``clocks``, ``request_vote``) or as itself."""
     if isinstance(which, Lab):
         return which
     if isinstance(which, str) and which.isdigit():

@@ -45,6 +45,7 @@ class Exploration:
     path: list[Action] = field(default_factory=list)
     steps: list[str] = field(default_factory=list)
     ops: tuple[tuple[int, str, str], ...] = ()
+    election: str = "coord"
 
     @property
     def ok(self) -> bool:
@@ -77,6 +78,8 @@ def start_world(
         coord_class=coord_class,
         lost_msgs_thresh=1,
         max_batch=1,
+        pre_vote=False,
+        check_quorum=False,
         **kw,
     )
     for n in range(20_000):
@@ -101,7 +104,7 @@ def describe(sim: LabSim, action: Action) -> str:
         verb = "deliver" if kind == "deliver" else "lose"
         return f"{verb} {what} {pkt.src} -> {pkt.dst}"
     if kind == "crash":
-        return f"crash server{sim.coord.leader} (the leader)"
+        return f"crash server{sim.leader()} (the leader)"
     return "a timer interval passes (heartbeats, retries, failure detection)"
 
 
@@ -118,7 +121,7 @@ def apply(sim: LabSim, action: Action) -> None:
         sim.steps += 1
         sim._lost(sim.network.pop(i))
     elif kind == "crash":
-        sim.crash(sim.coord.leader)
+        sim.crash(sim.leader())
     else:
         sim.tick()
 
@@ -136,6 +139,7 @@ def _fingerprint(sim: LabSim) -> int:
         for i, s in sorted(sim.nodes.items())
     )
     coord = (sim.coord.phase, sim.coord.term, sim.coord.leader, sim.coord.chosen)
+    votes = tuple(getattr(s, "voted_for", 0) for _, s in sorted(sim.nodes.items()))
     net = tuple(sorted(repr((p.src, p.dst, p.msg)) for p in sim.network))
     sessions = tuple(
         (
@@ -145,7 +149,7 @@ def _fingerprint(sim: LabSim) -> int:
         )
         for s in sim.sessions.values()
     )
-    return hash((servers, coord, net, sessions))
+    return hash((servers, coord, votes, net, sessions))
 
 
 def _actions(
@@ -161,7 +165,7 @@ def _actions(
         out.append(("deliver", i))
         if used["drop"] < drops:
             out.append(("drop", i))
-    if used["crash"] < crashes and sim.coord.phase == "serving" and sim.coord.leader:
+    if used["crash"] < crashes and sim.leader():
         out.append(("crash", 0))
     if used["tick"] < ticks:
         out.append(("tick", 0))
@@ -179,12 +183,13 @@ def explore(
     ticks: int = 3,
     ops: tuple[tuple[int, str, str], ...] = OPS,
     time_limit: float = 8.0,
+    election: str = "coord",
 ) -> Exploration:
     """Breadth-first search for the smallest counterexample; see the module docstring."""
     t0 = time.monotonic()
-    result = Exploration(max_states=max_states, depth=depth, ops=ops)
+    result = Exploration(max_states=max_states, depth=depth, ops=ops, election=election)
     try:
-        root = start_world(server_class, coord_class, ops)
+        root = start_world(server_class, coord_class, ops, election=election)
     except HandlerFailure as exc:
         result.failure, result.sentence, result.detail = HANDLERS, exc.sentence, exc.detail
         return result
@@ -218,7 +223,9 @@ def explore(
                 result.failure, result.sentence = exc.violation.invariant, exc.violation.sentence
             if result.failure:
                 result.path = cpath
-                result.steps = replay_steps(server_class, coord_class, cpath, ops)
+                result.steps = replay_steps(
+                    server_class, coord_class, cpath, ops, election=election
+                )
                 result.states = len(seen)
                 result.seconds = time.monotonic() - t0
                 return result
@@ -245,9 +252,12 @@ def replay_steps(
     path: list[Action],
     ops: tuple[tuple[int, str, str], ...] = OPS,
     tracer_factory: Callable[[str], Any] | None = None,
+    election: str = "coord",
 ) -> list[str]:
     """The path as sentences, replayed from the start (with tracers, for the timeline)."""
-    kw = {} if tracer_factory is None else {"tracer_factory": tracer_factory}
+    kw: dict[str, Any] = {"election": election}
+    if tracer_factory is not None:
+        kw["tracer_factory"] = tracer_factory
     sim = start_world(server_class, coord_class, ops, **kw)
     lines = [f"client 1 submits {_op(k, key, v)}" for k, key, v in ops]
     for action in path:

@@ -290,7 +290,11 @@ def grade_machines(
         try:
             with time_limit(SEARCH_SECONDS + RUN_SECONDS):
                 exploration = explore(
-                    server_class, coord_class, max_states=search_states, time_limit=SEARCH_SECONDS
+                    server_class,
+                    coord_class,
+                    max_states=search_states,
+                    time_limit=SEARCH_SECONDS,
+                    election=item.election,
                 )
         except HandlerFailure as exc:
             exploration = Exploration(max_states=search_states, failure=HANDLERS)

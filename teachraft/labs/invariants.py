@@ -4,6 +4,7 @@ Figure 3 of the Raft paper lists what must always hold; the ``Monitor`` checks
 each one against the live machines and says, in one sentence, which broke
 first:
 
+* **Election Safety**: at most one leader is elected in a given term.
 * **Log Matching**: two logs holding an entry with the same index and term
   are identical up to it (and every log holds index i at position i).
 * **Leader Completeness**: a leader's log holds every committed entry.
@@ -23,12 +24,20 @@ from typing import Any
 from teachraft.core.log import NOOP, Entry
 from teachraft.core.server import server_name
 
+ELECTION_SAFETY = "Election Safety"
 LOG_MATCHING = "Log Matching"
 LEADER_COMPLETENESS = "Leader Completeness"
 STATE_MACHINE_SAFETY = "State Machine Safety"
 COMMIT_RULE = "Commit only on a majority of current-term entries"
 EXACTLY_ONCE = "Exactly-once apply"
-INVARIANTS = (LOG_MATCHING, LEADER_COMPLETENESS, STATE_MACHINE_SAFETY, COMMIT_RULE, EXACTLY_ONCE)
+INVARIANTS = (
+    ELECTION_SAFETY,
+    LOG_MATCHING,
+    LEADER_COMPLETENESS,
+    STATE_MACHINE_SAFETY,
+    COMMIT_RULE,
+    EXACTLY_ONCE,
+)
 
 
 @dataclass(slots=True)
@@ -62,6 +71,7 @@ class Monitor:
         self.seen_commit: dict[tuple[int, int], int] = {}
         self.seen_applied: dict[tuple[int, int], int] = {}
         self.leader_terms: set[tuple[int, int]] = set()
+        self.term_leader: dict[int, int] = {}
 
     def _fail(self, sim: Any, invariant: str, sentence: str) -> None:
         raise InvariantBroken(Violation(invariant, sentence, sim.steps))
@@ -151,6 +161,13 @@ class Monitor:
         if node.role != "leader" or (sid, node.current_term) in self.leader_terms:
             return
         self.leader_terms.add((sid, node.current_term))
+        other = self.term_leader.setdefault(node.current_term, sid)
+        if other != sid:
+            self._fail(
+                sim,
+                ELECTION_SAFETY,
+                f"server{other} and server{sid} were both leader of term {node.current_term}.",
+            )
         log = node.log
         for i, entry in sorted(self.committed.items()):
             if i > log.last_index or log[i] != entry:

@@ -47,8 +47,13 @@ def replay(grade: Any) -> Replayed:
     if cx.kind == "search":
         from teachraft.labs.explore import replay_steps
 
+        election = grade.exploration.election if grade.exploration is not None else "coord"
         replay_steps(
-            grade.server_class, grade.coord_class, cx.path, tracer_factory=_tracers(0, table)
+            grade.server_class,
+            grade.coord_class,
+            cx.path,
+            tracer_factory=_tracers(0, table),
+            election=election,
         )
     else:
         from teachraft.labs.schedules import run_schedule

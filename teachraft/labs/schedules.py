@@ -74,6 +74,8 @@ class Schedule:
     duplicate: float = 0.0
     max_batch: int = 0
     steps: tuple[Step, ...] = ()
+    election: str = "coord"
+    """``raft``: the servers elect their leaders (lab 6); no PreVote, no leader lease."""
     variant: str = ""
     """``apply_alone``: retries are appended again even while pending, so that the
     state machine's own duplicate check (lab 3's ``apply_entry``) is tested alone."""
@@ -98,8 +100,14 @@ class Schedule:
         if self.variant == "apply_alone":
             noise.append("the leader appends every retry again, so apply_entry must dedup")
         head = f"{self.servers} servers, {self.clients} client(s), seed {self.seed}"
+        if self.election == "raft":
+            head += ", raft elections"
         lines = [head + (f" ({', '.join(noise)})" if noise else "")]
-        lines += [f"after {s.at} messages: {s.describe()}" for s in self.steps]
+        for s in self.steps:
+            text = s.describe()
+            if self.election == "raft" and s.kind == "isolate":
+                text = "the leader is cut from the other servers (not from the clients)"
+            lines.append(f"after {s.at} messages: {text}")
         lines.append("then every fault heals and the cluster must finish")
         return lines
 
@@ -184,7 +192,10 @@ def random_schedule(seed: int, lab: int = 0, servers: int = 3) -> Schedule:
     max_batch = 1 if rng.random() < (0.6 if lab == 2 else 0.3) else 0
     variant = "apply_alone" if lab == 3 and rng.random() < 0.5 else ""
     steps.sort(key=lambda s: s.at)
-    return Schedule(seed, servers, clients, drop, duplicate, max_batch, tuple(steps), variant)
+    election = "raft" if lab == 6 else "coord"
+    return Schedule(
+        seed, servers, clients, drop, duplicate, max_batch, tuple(steps), election, variant
+    )
 
 
 def classes_for(schedule: Schedule, server_class: Any, coord_class: Any) -> tuple[Any, Any]:
@@ -235,6 +246,9 @@ def run_schedule(
             coord_class=coord_class,
             max_batch=schedule.max_batch,
             lost_msgs_thresh=2,
+            election=schedule.election,
+            pre_vote=False,
+            check_quorum=False,
             **kwargs,
         )
         result.sim = sim
@@ -274,7 +288,7 @@ def _first_line(text: str) -> str:
 
 def _play(sim: LabSim, schedule: Schedule, monitor: Monitor, result: RunResult) -> None:
     if not _drive(sim, sim.serving, START_STEPS):
-        raise _Stuck(f"the cluster never started serving (coord: {sim.coord.phase.value})")
+        raise _Stuck(f"the cluster never started serving ({_state(sim)})")
     sim.on_step = monitor.check
     sim.drop, sim.duplicate = schedule.drop, schedule.duplicate
     base = sim.steps
@@ -288,8 +302,7 @@ def _play(sim: LabSim, schedule: Schedule, monitor: Monitor, result: RunResult) 
     if not _drive(sim, lambda: sim.pending_ops() == 0, settle, SETTLE_TICKS):
         raise _Stuck(
             f"after every fault healed, {sim.pending_ops()} client op(s) still had no answer "
-            f"after {SETTLE_TICKS} timer ticks (coord: {sim.coord.phase.value}, leader: "
-            f"server{sim.coord.leader})."
+            f"after {SETTLE_TICKS} timer ticks ({_state(sim)})."
         )
     _probe(sim)
     if not _drive(sim, lambda: _converged(sim), settle, SETTLE_TICKS):
@@ -299,7 +312,7 @@ def _play(sim: LabSim, schedule: Schedule, monitor: Monitor, result: RunResult) 
 
 def _do(sim: LabSim, step: Step) -> str:
     kind, args = step.kind, step.args
-    leader = sim.coord.leader if sim.coord.phase == "serving" else 0
+    leader = sim.leader()
     if kind in ("put", "get"):
         client = args[0]
         if client in sim.sessions and sim.sessions[client].waiting < 60:
@@ -321,6 +334,10 @@ def _do(sim: LabSim, step: Step) -> str:
         for sid in down:
             sim.restart(sid)
         return "restart " + (", ".join(server_name(s) for s in down) or "nothing")
+    if kind == "isolate" and leader and sim.raft:
+        others = [server_name(s) for s in sim.nodes if s != leader]
+        sim.partition([server_name(leader)], others)
+        return f"server{leader} (the leader) is cut from the other servers, not from clients"
     if kind == "isolate" and leader:
         sim.partition([server_name(leader)], ["coord"])
         return f"server{leader} (the leader) is cut from the coord, not from its followers"
@@ -343,9 +360,9 @@ def _crash_uncommitted(sim: LabSim) -> str:
     then crash the leader: the next leader inherits an entry of an earlier term."""
 
     def ready() -> bool:
-        if sim.coord.phase != "serving" or not sim.coord.leader:
+        if not sim.leader():
             return False
-        leader = sim.nodes[sim.coord.leader]
+        leader = sim.nodes[sim.leader()]
         return any(
             s.log.last_index > leader.commit_index
             for i, s in sim.nodes.items()
@@ -354,9 +371,18 @@ def _crash_uncommitted(sim: LabSim) -> str:
 
     if not _drive(sim, ready, 3000):
         return "no crash (no entry was ever replicated and left uncommitted)"
-    sid = sim.coord.leader
+    sid = sim.leader()
     sim.crash(sid)
     return f"server{sid} (the leader) crashes while a follower holds an entry it has not committed"
+
+
+def _state(sim: LabSim) -> str:
+    """Who leads, in a few words, for a termination failure."""
+    leader = f"leader: server{sim.leader()}" if sim.leader() else "no leader"
+    if sim.raft:
+        terms = ", ".join(f"server{s.server_id} in term {s.current_term}" for s in sim.live())
+        return f"{leader}; {terms}"
+    return f"coord: {sim.coord.phase.value}, {leader}"
 
 
 def _heal(sim: LabSim) -> None:
@@ -370,17 +396,14 @@ def _probe(sim: LabSim) -> None:
     """A fresh Put, then a Get of it, after the heal: both must succeed."""
     settle = SETTLE_TICKS * TICK_EVERY
     if not _drive(sim, sim.serving, settle, SETTLE_TICKS):
-        raise _Stuck(
-            "after every fault healed, the coord never served again "
-            f"(it is {sim.coord.phase.value})."
-        )
+        raise _Stuck(f"after every fault healed, the cluster never served again ({_state(sim)}).")
     for kind, what in ((PUT, "Put(probe,done)"), (GET, "Get(probe)")):
         for _attempt in range(3):  # a stale no-quorum notice may still be on its way
             op_id = sim.submit("1", kind, "probe", "done" if kind == PUT else "")
             if not _drive(sim, lambda: sim.pending_ops() == 0, settle, SETTLE_TICKS):
                 raise _Stuck(
                     f"after every fault healed, a new {what} got no answer within "
-                    f"{SETTLE_TICKS} ticks (coord: {sim.coord.phase.value})."
+                    f"{SETTLE_TICKS} ticks ({_state(sim)})."
                 )
             d = next(d for d in sim.delivered["1"] if d.op_id == op_id)
             if d.ok or not d.error.startswith("no quorum"):

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from teachraft.core.log import Entry
-from teachraft.core.messages import AppendEntries, ClientRequest, ServerLogState
+from teachraft.core.messages import AppendEntries, ClientRequest, RequestVote, ServerLogState
 from teachraft.labs.api import LabCoord, LabServer, VectorClocks
 
 
@@ -146,6 +146,35 @@ class SelectionLab(LabCoord):
         ``self.majority``, ``self.choose(server_id)``.
         """
         raise NotImplementedError("log_state: fence a majority, then pick the best log")
+
+
+class VoteLab(LabServer):
+    """Lab 6: the RequestVote receiver, for a cluster that elects its own leaders
+    (``Cluster(election="raft", server_class=...)``)."""
+
+    def request_vote(self, rv: RequestVote) -> None:
+        """The RequestVote receiver (Raft paper, Figure 2). Receiver implementation:
+
+        1. Reply false if term < currentTerm (§5.1).
+        2. If votedFor is null or candidateId, and candidate's log is at least as
+           up-to-date as receiver's log, grant vote (§5.2, §5.4).
+
+        And for all servers: if the RPC's term T > currentTerm, set currentTerm = T
+        and convert to follower (``self.observe_term(rv.term)``; it also clears
+        votedFor for the new term).
+
+        §5.4.1, up-to-date: "If the logs have last entries with different terms,
+        then the log with the later term is more up-to-date. If the logs end with
+        the same term, then whichever log is longer is more up-to-date."
+
+        Fields: ``rv.term``, ``rv.candidate_id``, ``rv.last_log_index``,
+        ``rv.last_log_term``. State: ``self.current_term``, ``self.voted_for``
+        (0: none), ``self.log.last_term``, ``self.log.last_index``.
+        Helpers: ``self.observe_term(t)``, ``self.grant_vote(rv)`` (records the
+        vote durably, then answers), ``self.refuse_vote(rv, reason)``.
+        (Pre-votes and the leader lease are handled for you.)
+        """
+        raise NotImplementedError("request_vote: write Figure 2's RequestVote receiver")
 
 
 class ClocksLab(VectorClocks):

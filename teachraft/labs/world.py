@@ -185,11 +185,11 @@ class LabSim(SimCluster):
             index = self.rng.randrange(len(self.network))
         self.steps += 1
         pkt = self.network.pop(index)
-        lossy = self.drop and self.coord.phase != "joining"
+        joined = self.raft or self.coord.phase != "joining"
+        lossy = self.drop and joined
         if not self._reachable(pkt.src, pkt.dst) or (lossy and self.rng.random() < self.drop):
             self._lost(pkt)
         else:
-            joined = self.coord.phase != "joining"
             if self.duplicate and pkt.responder is None and joined and self._dice(self.duplicate):
                 self.network.append(Packet(pkt.src, pkt.dst, pkt.msg))
             self._deliver(pkt)
@@ -239,6 +239,16 @@ class LabSim(SimCluster):
             return
         old = self.nodes[server_id]
         name = server_name(server_id)
+        if self.raft:  # the simulator's own restart keeps the vote too
+            try:
+                super().restart(server_id)
+            except HandlerFailure:
+                raise
+            except Exception as exc:
+                raise _failure(name, "restart", exc) from exc
+            self._tune(self.nodes[server_id])
+            self.incarnation[server_id] = self.incarnation.get(server_id, 0) + 1
+            return
         try:
             node = self.spec.server(server_id, self.tracer_factory(name))
             self._tune(node)
@@ -305,6 +315,9 @@ class LabSim(SimCluster):
             except Exception as exc:
                 raise _failure(server_name(i), "tick()", exc) from exc
             self._drain(server_name(i), s)
+        if self.raft:
+            self._tick_sessions()
+            return
         try:
             if self.coord.phase != "joining":
                 for i in self.nodes:
@@ -314,6 +327,9 @@ class LabSim(SimCluster):
         except Exception as exc:
             raise _failure("coord", "tick()", exc) from exc
         self._drain("coord", self.coord)
+        self._tick_sessions()
+
+    def _tick_sessions(self) -> None:
         for cid, session in self.sessions.items():
             session.tick()
             self._call_timeouts(cid, session)
