@@ -27,8 +27,11 @@ from teachraft.core.messages import (
     AppendEntries,
     AppendEntriesReply,
     JoinResponse,
+    RequestVote,
+    RequestVoteReply,
     ServerLogState,
 )
+from teachraft.core.server import Configure, ServerOptions
 from teachraft.labs import lab as find_lab
 from teachraft.labs import submission
 from teachraft.tracing.tracer import NullTracer
@@ -318,12 +321,66 @@ def _lab5(cls: type) -> list[tuple[str, Callable[[], None]]]:
     ]
 
 
+# --- lab 6: the RequestVote receiver (raft mode) ------------------------------------------
+
+
+def voter(cls: type, sid: int = 2) -> Any:
+    """A raft-mode follower of a 3-server cluster, term 0, empty log, no vote yet."""
+    s = cls(sid, NullTracer(), ServerOptions(election="raft"))
+    s.step(Configure([(i, f"s{i}", f"c{i}") for i in (1, 2, 3)]))
+    s.take()
+    return s
+
+
+def ask(s: Any, term: int, candidate: int, last_index: int = 0, last_term: int = 0) -> Any:
+    """Deliver one RequestVote and return the one reply it produced."""
+    s.step(RequestVote(term, candidate, last_index, last_term, False, False, b""))
+    replies = [
+        x.msg for x in s.take() if isinstance(x, Send) and isinstance(x.msg, RequestVoteReply)
+    ]
+    expect(len(replies) == 1, f"expected one RequestVoteReply, got {len(replies)}")
+    return replies[0]
+
+
+def _lab6(cls: type) -> list[tuple[str, Callable[[], None]]]:
+    def stale_term() -> None:
+        s = voter(cls)
+        expect(ask(s, 3, 3).vote_granted, "refused the first candidate of term 3")
+        r = ask(s, 2, 1)
+        expect(not r.vote_granted, "granted a vote to a candidate of term 2 at term 3")
+        expect(r.term == 3, f"the reply carries term {r.term}, not the voter's 3")
+
+    def one_vote() -> None:
+        s = voter(cls)
+        expect(ask(s, 1, 1).vote_granted, "refused the first candidate of term 1")
+        expect(not ask(s, 1, 3).vote_granted, "voted twice in term 1")
+        expect(ask(s, 1, 1).vote_granted, "refused a repeated request of the same candidate")
+        expect(ask(s, 2, 3).vote_granted, "refused a new term's candidate: a vote is per term")
+
+    def up_to_date() -> None:
+        s = voter(cls)
+        s.log.append(entry(1, 1))
+        s.log.append(entry(2, 2))
+        r = ask(s, 3, 1, last_index=5, last_term=1)
+        expect(not r.vote_granted, "granted a longer log that ends in an older term")
+        expect(s.current_term == 3, f"term is {s.current_term}: a higher term is adopted")
+        expect(not ask(s, 3, 3, last_index=1, last_term=2).vote_granted, "granted a shorter log")
+        expect(ask(s, 4, 3, last_index=2, last_term=2).vote_granted, "refused an equal log")
+
+    return [
+        ("rule 1: a candidate of an older term is refused", stale_term),
+        ("rule 2: one vote per term (the same candidate may ask again)", one_vote),
+        ("rule 2: only a log at least as up to date (last term, then length)", up_to_date),
+    ]
+
+
 CASES: dict[int, Callable[[type], list[tuple[str, Callable[[], None]]]]] = {
     1: _lab1,
     2: _lab2,
     3: _lab3,
     4: _lab4,
     5: _lab5,
+    6: _lab6,
 }
 
 

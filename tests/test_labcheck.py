@@ -75,6 +75,20 @@ class MergesWithoutTicking(labs.solution(5)):  # type: ignore[misc]
         return out
 
 
+class VotesForAnyLog(labs.VoteLab):
+    """Lab 6 without the election restriction: one vote per term, whatever the log."""
+
+    def request_vote(self, rv):  # type: ignore[no-untyped-def]
+        if rv.term < self.current_term:
+            self.refuse_vote(rv, "stale term")
+            return
+        self.observe_term(rv.term)
+        if self.voted_for in (0, rv.candidate_id):
+            self.grant_vote(rv)
+        else:
+            self.refuse_vote(rv, "already voted")
+
+
 @pytest.mark.parametrize(
     ("lab", "cls", "failing"),
     [
@@ -83,6 +97,7 @@ class MergesWithoutTicking(labs.solution(5)):  # type: ignore[misc]
         (3, AppliesTwice, "a Put in the log twice"),
         (4, ChoosesTheFirst, "no choice before a majority"),
         (5, MergesWithoutTicking, "receive"),
+        (6, VotesForAnyLog, "rule 2: only a log at least as up to date"),
     ],
 )
 def test_a_typical_mistake_fails_the_case_for_its_rule(lab: int, cls: type, failing: str) -> None:
