@@ -157,3 +157,25 @@ def test_every_try_this_prompt_has_an_answer_and_the_notebook_shows_them() -> No
         prompts = try_this_prompts(path)
         assert len(answers(name)) == len(prompts), f"{name}: {len(prompts)} prompts"
         assert any(text == f'try_this("{name}")' for _, text in sources(path)), name
+
+
+LESSONS = [
+    "01_quickstart",
+    "02_log_replication",
+    "03_leader_failure",
+    "04_duplicate_requests",
+    "05_partitions_and_leader_selection",
+    "06_vector_clocks_and_shiviz",
+    "07_linearizability",
+    "10_real_etcd",
+]
+
+
+@pytest.mark.parametrize("name", LESSONS)
+def test_every_lesson_asks_two_predictions_before_the_cells_that_answer_them(name: str) -> None:
+    cells = sources(NOTEBOOKS / f"{name}.ipynb")
+    asked = [i for i, (kind, text) in enumerate(cells) if kind == "code" and "predict(" in text]
+    assert len(asked) >= 2, f"{name} asks {len(asked)} predictions"
+    for i in asked:
+        after = [text for kind, text in cells[i + 1 :] if kind == "code"]
+        assert after and "predict(" not in after[0], f"{name}: no result follows cell {i}"
