@@ -1,11 +1,12 @@
 """``python -m bench`` (or ``teachraft bench``): teachraft side by side with PySyncObj.
 
-Modes: the full suite (default, about twenty minutes), ``--quick`` (under three
+Modes: the full suite (default, about twenty minutes), ``--quick`` (about four
 minutes, 5 runs of the figures that carry targets), ``--tiny`` (a smoke run
-for the tests). ``--soak`` runs long chaos (and the lab grader's long run)
-instead, ``--labs`` times the lab grader, ``--profile`` profiles the store.
-Results go to ``bench/results/latest.json`` and ``latest.html`` (or ``--out
-DIR``); a table is printed on stdout, progress on stderr.
+for the tests). ``--soak`` runs long chaos, a 10-minute traced memory soak,
+the fuzz soak and the lab grader's long run instead, ``--labs`` times the lab
+grader, ``--profile`` profiles the store. Results go to
+``bench/results/latest.json`` and ``latest.html`` (or ``--out DIR``); a table
+is printed on stdout, progress on stderr.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ def _say(text: str) -> None:
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     size = p.add_mutually_exclusive_group()
-    size.add_argument("--quick", action="store_true", help="under 3 minutes")
+    size.add_argument("--quick", action="store_true", help="about 4 minutes")
     size.add_argument("--tiny", action="store_true", help="a few ops, 1 run, 3 servers (tests)")
     size.add_argument("--soak", action="store_true", help="long chaos runs and the checker's time")
     size.add_argument("--labs", action="store_true", help="the lab grader's speed per lab")
@@ -45,6 +46,12 @@ def _parser() -> argparse.ArgumentParser:
         help="soak: simulated raft-mode schedules per cluster size (3, 5, 7)",
     )
     p.add_argument("--soak-duration", type=float, default=30.0, help="soak: seconds per seed")
+    p.add_argument(
+        "--memory-duration",
+        type=float,
+        default=600.0,
+        help="soak: seconds of the traced steady-rate run whose RSS is sampled",
+    )
     p.add_argument(
         "--check-duration",
         type=float,
@@ -108,9 +115,23 @@ def run_soak(args: argparse.Namespace) -> int:
     for run in data["raft_chaos"]:
         print(f"raft mode: {run['summary']}")
     raft_ok = data["raft_safety"]["passed"] and all(r["passed"] for r in data["raft_chaos"])
+    memory = run_memory_soak(args)
     fuzzed = run_fuzz_soak(args)
     graded = run_labs_soak(args)
-    return 0 if data["all_passed"] and raft_ok and fuzzed and graded else 1
+    return 0 if data["all_passed"] and raft_ok and fuzzed and memory and graded else 1
+
+
+def run_memory_soak(args: argparse.Namespace) -> bool:
+    """A traced cluster at a steady rate for minutes: its RSS must stay flat."""
+    from bench.report import write_json
+    from bench.soak_memory import plot, soak_memory, soak_memory_text
+
+    _say(f"memory soak: {args.memory_duration:.0f} s of traced puts at a steady rate")
+    data = soak_memory(args.memory_duration, say=_say)
+    write_json(data, args.out / "soak_memory.json")
+    plot(data, args.out / "soak_memory.html")
+    print(soak_memory_text(data))
+    return bool(data["flat"] and data["under_target"])
 
 
 def run_labs(args: argparse.Namespace) -> int:

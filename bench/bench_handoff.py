@@ -12,35 +12,12 @@ path >= 15,000 ops/s on 2 cores, close to the own-loop path.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import statistics
 from typing import Any
 
-from bench.local import CLIENTS, LocalTeachraft
-from bench.workloads import Sample, WorkloadSpec, drive
-from teachraft.cluster import Cluster
-
-
-class ForeignClient:
-    """A client seen from another loop: every op goes through the cluster's async twins."""
-
-    def __init__(self, cluster: Cluster, client: int) -> None:
-        self.cluster = cluster
-        self.client = client
-
-    async def put(self, key: str, value: str) -> None:
-        await self.cluster.aput(key, value, client=self.client)
-
-    async def get(self, key: str) -> str | None:
-        return await self.cluster.aget(key, client=self.client)
-
-
-def foreign(system: LocalTeachraft, spec: WorkloadSpec) -> Sample:
-    """Run ``spec`` from a fresh loop in this thread, as a notebook cell's ``await`` would."""
-    assert system.cluster is not None
-    clients = [ForeignClient(system.cluster, i) for i in range(1, CLIENTS + 1)]
-    return asyncio.run(drive(clients, spec))
+from bench.local import LocalTeachraft, foreign
+from bench.workloads import WorkloadSpec
 
 
 def measure(servers: int, runs: int, max_ops: int, seconds: float) -> dict[str, Any]:

@@ -14,6 +14,7 @@ child is added to it.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import gc
 import json
 import sys
@@ -21,7 +22,7 @@ import time
 from typing import Any
 
 from bench.procs import rss_mb
-from bench.workloads import Sample, WorkloadSpec, drive, put_after, warm_up
+from bench.workloads import FOREIGN, Sample, WorkloadSpec, drive, put_after, warm_up
 from teachraft.cluster import Cluster
 
 CLIENTS = 8
@@ -56,6 +57,8 @@ class LocalTeachraft:
 
     def run(self, spec: WorkloadSpec) -> Sample:
         assert self.cluster is not None
+        if spec.name.endswith(FOREIGN):  # awaited from this thread's loop, as a notebook does
+            return foreign(self, spec)
         return self.cluster.run(drive(self._clients(), spec), timeout=spec.max_seconds + 90)
 
     def leader_kill(self) -> float:
@@ -74,6 +77,27 @@ class LocalTeachraft:
         if self.cluster is not None:
             self.cluster.close()
             self.cluster = None
+
+
+class ForeignClient:
+    """A client seen from another loop: every op goes through the cluster's async twins."""
+
+    def __init__(self, cluster: Cluster, client: int) -> None:
+        self.cluster = cluster
+        self.client = client
+
+    async def put(self, key: str, value: str) -> None:
+        await self.cluster.aput(key, value, client=self.client)
+
+    async def get(self, key: str) -> str | None:
+        return await self.cluster.aget(key, client=self.client)
+
+
+def foreign(system: LocalTeachraft, spec: WorkloadSpec) -> Sample:
+    """Run ``spec`` from a fresh loop in this thread, as a notebook cell's ``await`` would."""
+    assert system.cluster is not None
+    clients = [ForeignClient(system.cluster, i) for i in range(1, CLIENTS + 1)]
+    return asyncio.run(drive(clients, spec))
 
 
 def fill(

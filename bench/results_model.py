@@ -139,10 +139,21 @@ TARGETS = [
     Target(
         "sequential put, tracing off", _key("tracing off", "seq"), "ops_s", 1000, False, "ops/s"
     ),
-    Target("sequential put, tracing on", _key("tracing on", "seq"), "ops_s", 400, False, "ops/s"),
+    Target("sequential put, tracing on", _key("tracing on", "seq"), "ops_s", 1200, False, "ops/s"),
     Target(
         "64 in flight, tracing off",
         _key("tracing off", "inflight64"),
+        "ops_s",
+        15000,
+        False,
+        "ops/s",
+    ),
+    Target(
+        "64 in flight, tracing on", _key("tracing on", "inflight64"), "ops_s", 8000, False, "ops/s"
+    ),
+    Target(
+        "64 in flight from the notebook's loop, tracing off",
+        _key("tracing off", "inflight64_foreign"),
         "ops_s",
         15000,
         False,
@@ -156,7 +167,15 @@ TARGETS = [
         True,
         "s",
     ),
-    Target("RSS after 100,000 entries", _key("tracing off", "rss"), "rss_mb", 300, True, "MB"),
+    Target("RSS after 100,000 entries", _key("tracing off", "rss"), "rss_mb", 100, True, "MB"),
+    Target(
+        "RSS after 100,000 entries, tracing on",
+        _key("tracing on", "rss"),
+        "rss_mb",
+        400,
+        True,
+        "MB",
+    ),
     Target(
         "raft elections: leader kill -> next op",
         _key(RAFT_VARIANT, "leader_kill"),

@@ -41,13 +41,15 @@ from bench.results_model import (
     main_metric,
     pair_ratios,
 )
-from bench.workloads import Sample, WorkloadSpec
+from bench.workloads import FOREIGN, Sample, WorkloadSpec
 
 Say = Callable[[str], None]
 THROUGHPUT = ("seq", "inflight64", "mix", "inflight1024")
 RAFT_LOADS = ["seq", "inflight64"]
 """What raft mode is measured on, beside coord mode (plus its leader kill)."""
 HEAVY = ("inflight1024",)
+NOTEBOOK_LOOP = "inflight64" + FOREIGN
+"""64 in flight awaited from another loop (``await cluster.aput``), as a notebook does."""
 FILL_TIMEOUT = 900.0
 
 
@@ -85,8 +87,10 @@ class Plan:
     sizes: tuple[int, ...] = (5, 3)
 
     def spec(self, workload: str, seed: int = 1) -> WorkloadSpec:
-        max_ops, max_seconds = self.windows[workload]
-        in_flight = {"seq": 1, "inflight64": 64, "mix": 64, "inflight1024": 1024}[workload]
+        max_ops, max_seconds = self.windows[workload.removesuffix(FOREIGN)]
+        in_flight = {"seq": 1, "inflight64": 64, "mix": 64, "inflight1024": 1024}.get(
+            workload.removesuffix(FOREIGN), 1
+        )
         ratio = 0.5 if workload == "mix" else 0.0
         return WorkloadSpec(workload, in_flight, ratio, max_ops, max_seconds, seed=seed)
 
@@ -134,7 +138,8 @@ PLANS = {
         rss_entries=100_000,
         rss_runs=5,
         peer_rss_runs=1,
-        budget_s=170.0,
+        rss_tracing_runs=1,
+        budget_s=200.0,
     ),
     "full": Plan(
         "full",
@@ -235,7 +240,8 @@ class Suite:
             peer_kill = self.peer and r < plan.peer_kill_runs
             for tracing in (False, True):
                 where = (TEACHRAFT, _tracing(tracing), IN_PROCESS, servers)
-                self.session(lambda t=tracing: LocalTeachraft(servers, t), where, loads, seed=r)
+                ours = loads if tracing else [*loads, NOTEBOOK_LOOP]
+                self.session(lambda t=tracing: LocalTeachraft(servers, t), where, ours, seed=r)
                 if not tracing:  # Raft's own elections, right after: the two form a pair
                     self.raft_mode(servers, r, kill)
                 if kill:

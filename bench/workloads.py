@@ -24,6 +24,8 @@ from typing import Any
 from teachraft.errors import KVError, NoQuorumError
 
 WARMUP_OPS = 10
+FOREIGN = "_foreign"
+"""A workload whose name ends so is driven from another loop, through ``await cluster.aput``."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -248,14 +248,30 @@ class SimCluster:
             self._drain(cid, session)
 
     def run(self, max_steps: int = 100_000, tick_every: int = 50) -> None:
-        """Deliver messages, ticking every ``tick_every`` steps, until quiet or max_steps."""
+        """Deliver messages, ticking every ``tick_every`` steps, until quiet or max_steps.
+
+        Raft mode is never quiet (a leader's heartbeats go on): it runs until the
+        cluster settled (``settled``) instead.
+        """
         for n in range(max_steps):
             if n % tick_every == 0:
                 self.tick()
             if not self.step() and n % tick_every != 0:
                 self.tick()
-                if not self.network:
+                if not self.network and (not self.raft or self.settled()):
                     return
+
+    def settled(self) -> bool:
+        """A leader, every live server's log equal to its and applied, no op waiting."""
+        leader = self.leader()
+        if not leader or any(s.ops for s in self.sessions.values()):
+            return False
+        entries = self.nodes[leader].log.entries
+        return all(
+            s.log.entries == entries and s.last_applied == s.log.last_index
+            for i, s in self.nodes.items()
+            if i not in self.down
+        )
 
     def run_until(self, pred: Callable[[], bool], max_steps: int = 200_000) -> bool:
         """Run until ``pred()`` holds; False if it never did within max_steps."""

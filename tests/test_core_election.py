@@ -409,3 +409,22 @@ def test_simulated_split_vote_resolves_in_a_later_term() -> None:
     split_term = sim.nodes[first].current_term
     assert sim.run_until(sim.serving, 20_000)
     assert sim.nodes[sim.leader()].current_term > split_term
+
+
+def test_simulated_raft_cluster_runs_until_settled_after_a_crash_and_restart() -> None:
+    from teachraft.sim import SimCluster
+
+    sim = SimCluster(servers=5, seed=1, election="raft")
+    sim.run()
+    assert sim.settled()
+    for i in range(5):
+        sim.submit("1", PUT, "k", str(i))
+    dead = sim.leader()
+    sim.crash(dead)
+    sim.run()
+    assert sim.settled() and sim.leader() not in (0, dead)
+    assert [d.ok for d in sim.delivered["1"]] == [True] * 5
+    sim.restart(dead)
+    sim.run()
+    assert sim.settled() and sim.nodes[dead].kv.data == sim.nodes[sim.leader()].kv.data
+    assert sim.nodes[dead].last_applied == 7  # two No-Ops, five puts (sent concurrently)

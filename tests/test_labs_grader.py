@@ -61,6 +61,18 @@ def test_garbage_from_a_handler_is_a_failed_check() -> None:
     assert "holds 'junk', which is not an effect" in grade.violation
 
 
+class GarbageState(labs.AppendEntriesLab):
+    def append_entries(self, ae):  # type: ignore[no-untyped-def]
+        labs.LabServer.append_entries(self, ae)
+        self.commit_index = "all of it"
+
+
+def test_state_the_checks_cannot_read_is_a_failed_check_not_a_traceback() -> None:
+    grade = labs.grade(1, GarbageState, seeds=3)
+    assert grade.failed_check == "Handlers run without error"
+    assert "could not be checked" in grade.violation
+
+
 def test_something_that_is_not_a_lab_class_is_refused_with_a_sentence() -> None:
     grade = labs.grade(1, object)
     assert not grade.passed and "not a subclass" in grade.violation
@@ -73,6 +85,15 @@ class NoNoop(labs.CommitLab):
 
     def start_term(self) -> None:
         """Forgets the No-Op: an inherited entry then waits for a new client op."""
+
+
+class CountsOldReplicas(labs.CommitLab):
+    start_term = labs.LabServer.start_term
+
+    def advance_commit_index(self) -> None:
+        """Figure 8's mistake: the highest index a majority holds, of any term."""
+        matches = [p.match_index for p in self.progress.values()] + [self.log.last_index]
+        self.commit_to(sorted(matches, reverse=True)[self.majority - 1])
 
 
 class FirstAnswerWins(labs.SelectionLab):
@@ -95,12 +116,13 @@ class VotesTwice(labs.VoteLab):
     ("lab", "cls", "check"),
     [
         (2, NoNoop, "Termination"),
+        (2, CountsOldReplicas, "Commit only on a majority of current-term entries"),
         (4, FirstAnswerWins, "Leader Completeness"),
         (6, VotesTwice, "Election Safety"),
     ],
 )
 def test_common_student_mistakes_fail(lab: int, cls: type, check: str) -> None:
-    grade = labs.grade(lab, cls)
+    grade = labs.grade(lab, cls, seeds=150, search=False)
     assert not grade.passed
     assert check in {c.name for c in grade.checks if not c.ok}
 

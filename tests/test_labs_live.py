@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from teachraft import labs
@@ -17,10 +19,23 @@ def test_a_lab_solution_runs_live_traced_and_exports_to_shiviz(tmp_path) -> None
         assert c.get("k") == "v"
         c.wait_converged()
         assert type(c.servers[1].core).__name__ == "AppendEntriesLabSolution"
+        c.flush_traces()
         tags = set(c.events().tags())
         assert {"AppendEntriesRequestRecvd", "PutRecvd", "PutCommitted"} <= tags
         assert c.export_shiviz(tmp_path / "run.log").stat().st_size > 0
         assert c.status()["problems"] == {}
+
+
+def test_the_vote_lab_solution_elects_leaders_live_in_raft_mode() -> None:
+    with Cluster(servers=3, election="raft", server_class=labs.solution(6), tracing=False) as c:
+        c.put("k", "v")
+        assert c.get("k") == "v"
+        old = c.fail_leader()
+        deadline = time.monotonic() + 20
+        while c.leader() in (0, old) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert c.leader() not in (0, old), "no new leader was elected"
+        assert c.get("k") == "v"
 
 
 class Broken(labs.AppendEntriesLab):

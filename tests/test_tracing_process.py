@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import subprocess
 import sys
@@ -14,8 +13,9 @@ import pytest
 
 from teachraft.cluster import Cluster
 from teachraft.errors import ClusterError
+from teachraft.tracing.bounded import BoundedEventTable
 from teachraft.tracing.files import load_trace_output
-from teachraft.tracing.process import FileTable, TracingProcess
+from teachraft.tracing.process import TracingProcess
 from teachraft.tracing.validate import validate_file
 
 
@@ -35,6 +35,7 @@ def test_a_traced_cluster_writes_through_a_child_process(tmp_path: Path) -> None
             c.put(f"k{i}", f"v{i}")
         c.flush_traces()
         live = c.events()
+        assert isinstance(live, BoundedEventTable)
         assert sum(e.tag == "PutRecvd" for e in live) == 10
         pid = server.pid
     assert pid is not None and not _alive(pid)
@@ -99,23 +100,3 @@ def test_flush_answers_with_what_is_still_held(tmp_path: Path) -> None:
         assert await p.aflush() == 0  # a closed child: nothing held, no hang
 
     asyncio.run(main())
-
-
-def test_the_file_table_reads_whole_lines_only(tmp_path: Path) -> None:
-    path = tmp_path / "trace_output.log"
-    line = {
-        "TracerIdentity": "a",
-        "TraceID": 1,
-        "Tag": "CreateTrace",
-        "Body": {},
-        "VectorClock": {"a": 1},
-    }
-    text = json.dumps(line) + "\n"
-    table = FileTable(path)
-    assert len(table.refresh()) == 0  # no file yet
-    path.write_text(text + text[:20])
-    assert len(table.refresh()) == 1
-    with open(path, "a") as handle:
-        handle.write(text[20:].replace('"a": 1', '"a": 2'))
-    events = table.refresh()
-    assert len(events) == 2 and events[1].time == 2

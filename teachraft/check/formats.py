@@ -89,7 +89,7 @@ class _Pairing:
             raise ValueError(
                 f"process {client} completes {f} at {t}, before its invoke ({op.call})"
             )
-        op.outcome = kind
+        op.outcome = kind  # type: ignore[assignment]  # checked above: ok, fail or info
         op.ret = t
         if kind == "ok" and (value != op.value or f in ("read", "get")):
             op.output = value  # what the op saw: a read's value, a txn with its reads filled

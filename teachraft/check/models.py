@@ -34,7 +34,8 @@ from typing import Any, ClassVar, Protocol
 
 from teachraft.check.history import History, Op
 
-State = Hashable
+State = Any
+"""A model's state: any frozen (hashable) value; each model freezes its own shape."""
 Stepper = Callable[[State], tuple[bool, State]]
 UNSET: Any = object()
 
@@ -42,7 +43,8 @@ UNSET: Any = object()
 class Model(Protocol):
     """What the checker needs from a sequential specification."""
 
-    name: str
+    @property
+    def name(self) -> str: ...
 
     def init(self) -> State: ...
 
@@ -97,6 +99,9 @@ class _Base:
     name: ClassVar[str] = ""
     OPS: ClassVar[tuple[str, ...]] = ()
     initial: State = None
+
+    def __init__(self, initial: Any = None) -> None:
+        self.initial = initial
 
     def init(self) -> State:
         return self.initial
@@ -576,7 +581,7 @@ def make_model(model: str | Model | None, history: History, initial: Any = UNSET
         raise ValueError(f"unknown model {model!r} (choose from {', '.join(MODELS)})")
     if initial is UNSET:
         initial = history.initial if cls is KVModel else None
-    return cls(initial)  # type: ignore[call-arg]
+    return cls(initial)
 
 
 class AllKeys:

@@ -74,13 +74,13 @@ class Cluster:
         fsync: bool = True,
         tune_gc: bool = True,
         max_value_bytes: int = MAX_VALUE_BYTES,
-        trace_in_process: bool = True,
         server_class: type[Server] | None = None,
         coord_class: type[Coord] | None = None,
         bugs: Iterable[str] = (),
         election: str = "coord",
         pre_vote: bool = True,
         check_quorum: bool = True,
+        trace_in_process: bool = True,
     ) -> None:
         """``server_class`` and ``coord_class`` plug in a student's machines (``teachraft.labs``);
         ``bugs`` switches on named bugs of ``teachraft.labs.bugs.BUGS``, for lessons."""

@@ -130,6 +130,10 @@ class ElectNow:
     """A local input, raft mode: the election timer fires now (RaftScope's "time out")."""
 
 
+LocalInput = Configure | TransferLeader | ElectNow
+"""Raft mode's local inputs: what the deployment, a lesson or a panel feeds a server."""
+
+
 @dataclass(slots=True)
 class Waiter:
     """A client request waiting for its entry to be applied."""
@@ -200,7 +204,7 @@ class Server:
             self._init_election()
 
     # ------------------------------------------------------------------ inputs
-    def step(self, msg: Message, responder: Any = None) -> None:
+    def step(self, msg: Message | LocalInput, responder: Any = None) -> None:
         """Feed one message in; ``responder`` is where a client request's answer goes."""
         if type(msg) is ClientRequest:
             if responder is not None:

@@ -89,10 +89,11 @@ class EtcdCluster:
         self.op_timeout = op_timeout
         self.start_timeout = start_timeout
         self.use_proxies = proxies
-        self._own_dir = (
-            tempfile.TemporaryDirectory(prefix="teachraft-etcd-") if out_dir is None else None
-        )
-        self.out_dir = Path(out_dir) if out_dir is not None else Path(self._own_dir.name)
+        self._own_dir: tempfile.TemporaryDirectory[str] | None = None
+        if out_dir is None:
+            self._own_dir = tempfile.TemporaryDirectory(prefix="teachraft-etcd-")
+            out_dir = self._own_dir.name
+        self.out_dir = Path(out_dir)
         self.faults = FaultFilter(seed=self.seed)
         self.recorder = HistoryRecorder()
         self.members: dict[int, Member] = {}

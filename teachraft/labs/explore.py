@@ -22,7 +22,7 @@ from typing import Any
 from teachraft.check import check as check_history
 from teachraft.core.log import GET, PUT
 from teachraft.labs.invariants import InvariantBroken, Monitor
-from teachraft.labs.schedules import HANDLERS, LINEARIZABLE, TICK_EVERY
+from teachraft.labs.schedules import HANDLERS, LINEARIZABLE, TICK_EVERY, broken_state
 from teachraft.labs.world import HandlerFailure, LabSim
 
 Action = tuple[str, int]
@@ -193,6 +193,9 @@ def explore(
     except HandlerFailure as exc:
         result.failure, result.sentence, result.detail = HANDLERS, exc.sentence, exc.detail
         return result
+    except Exception as exc:
+        result.failure, result.sentence = HANDLERS, broken_state(exc)
+        return result
     monitor = Monitor(every=1)
     queue: deque[tuple[LabSim, Monitor, list[Action], dict[str, int]]] = deque()
     queue.append((root, monitor, [], {"drop": 0, "crash": 0, "tick": 0}))
@@ -221,6 +224,8 @@ def explore(
                 result.failure, result.sentence, result.detail = HANDLERS, exc.sentence, exc.detail
             except InvariantBroken as exc:
                 result.failure, result.sentence = exc.violation.invariant, exc.violation.sentence
+            except Exception as exc:  # state the checks cannot read
+                result.failure, result.sentence = HANDLERS, broken_state(exc)
             if result.failure:
                 result.path = cpath
                 result.steps = replay_steps(
@@ -264,7 +269,7 @@ def replay_steps(
         lines.append(describe(sim, action))
         try:
             apply(sim, action)
-        except (HandlerFailure, InvariantBroken):
+        except Exception:  # the failure itself; the steps so far are the story
             break
     return lines
 

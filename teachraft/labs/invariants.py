@@ -183,6 +183,12 @@ class Monitor:
         logs = [(server_name(i), s.log.entries) for i, s in sorted(sim.nodes.items())]
         for name, entries in logs:
             for pos, e in enumerate(entries):
+                if not isinstance(e, Entry):
+                    self._fail(
+                        sim,
+                        LOG_MATCHING,
+                        f"{name}'s log holds {e!r} at position {pos}, which is not an Entry.",
+                    )
                 if e.index != pos:
                     self._fail(
                         sim,

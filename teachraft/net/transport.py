@@ -109,7 +109,8 @@ class Node:
         self.max_frame = max_frame
         self.faults = faults
         self.listen = listen
-        self.loop: asyncio.AbstractEventLoop | None = None
+        # set by start(); every method that uses it runs after start
+        self.loop: asyncio.AbstractEventLoop = None  # type: ignore[assignment]
         self.deadlines: CallDeadlines | None = None
         self.paused = False
         self.batch: list[Connection] | None = None  # connections to flush after a read
@@ -222,18 +223,21 @@ class Node:
         *,
         timeout: float,
         callback: Callable[[Any, BaseException | None], None],
+        dial_budget: float = REDIAL_BUDGET,
     ) -> None:
         """Like ``call``, but ``callback(result, error)`` runs when it ends.
 
         The hot path of a client: no task and no coroutine per request. The
         callback runs on the loop; exactly one of result and error is meaningful.
+        ``dial_budget`` bounds the redialling of a refusing address (a caller
+        with somewhere else to go gives up on a dead server sooner).
         """
         if self._closed:
             callback(None, Unreachable(f"node {self.name} is closed"))
             return
         conn = self._conns.get(address)
         if conn is None or conn.transport is None:
-            conn = self._connection(address, min(timeout, REDIAL_BUDGET))
+            conn = self._connection(address, min(timeout, dial_budget))
         try:
             rid, fut = conn.request(method, body, timeout)
         except _ENCODE_ERRORS as exc:  # e.g. over the frame limit: the caller hears it now

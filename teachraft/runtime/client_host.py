@@ -32,10 +32,14 @@ from teachraft.errors import KVError, NoQuorumError, OpTimeoutError
 from teachraft.limits import MAX_VALUE_BYTES, check_put
 from teachraft.net.errors import NetError
 from teachraft.net.faults import FaultFilter
-from teachraft.net.transport import Node
+from teachraft.net.transport import REDIAL_BUDGET, Node
 from teachraft.runtime.host import Host
 
 log = logging.getLogger(__name__)
+
+RAFT_DIAL_BUDGET = 0.05
+"""Raft mode: how long a refusing server is redialled before the session tries another
+(with no coord to ask, the other servers are where the next leader is found)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,6 +211,7 @@ class KVClient(Host):
             eff.request.to_wire(),
             timeout=self.call_timeout,
             callback=done,
+            dial_budget=RAFT_DIAL_BUDGET if self.core.raft else REDIAL_BUDGET,
         )
 
     async def _ask_leader(self, token: bytes) -> None:

@@ -229,6 +229,7 @@ class TracingClient:
 
     def _encode(self, seq: int) -> bytes | None:
         """The frame of the in-flight batch, dropping records msgpack cannot encode."""
+        frame: bytes | None
         try:
             frame = encode_frame(batch_message(seq, self._inflight))
         except (TypeError, ValueError, OverflowError):
@@ -284,12 +285,13 @@ class TracingClient:
         self._inflight = []
 
     async def _connect(self) -> None:
-        self._reader, self._writer = await asyncio.wait_for(
+        reader, writer = await asyncio.wait_for(
             asyncio.open_connection(self._host, self._port), self.connect_timeout
         )
+        self._reader, self._writer = reader, writer
         self._decoder = FrameDecoder(DEFAULT_MAX_FRAME)
         await asyncio.wait_for(
-            _authenticate(self._reader, self._writer, self._decoder, self.key),
+            _authenticate(reader, writer, self._decoder, self.key),
             self.connect_timeout,
         )
 

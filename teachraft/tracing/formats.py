@@ -42,7 +42,7 @@ def _clock_formats(keys: tuple[str, ...]) -> tuple[Callable[[dict], tuple], str,
         def getter(clock: dict) -> tuple:
             return (clock[only],)
     else:
-        getter = itemgetter(*ordered)
+        getter = itemgetter(*ordered)  # type: ignore[assignment]  # returns the tuple
     if len(_CLOCK_FORMATS) > 10_000:
         _CLOCK_FORMATS.clear()
     entry = (getter, "{" + ",".join(parts) + "}", "{" + ", ".join(parts) + "}")

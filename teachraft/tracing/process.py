@@ -21,7 +21,8 @@ stdout, one JSON object per line:
 
 The event table is not kept in the child. ``table`` reads the new lines of
 trace_output.log when someone looks (a figure, ``cluster.events()``), so a
-run that nobody draws never pays for it.
+run that nobody draws never pays for it, into a ``BoundedEventTable``, whose
+memory stays bounded on runs of any length.
 """
 
 from __future__ import annotations
@@ -40,8 +41,8 @@ from typing import Any
 
 from teachraft.errors import ClusterError
 from teachraft.net.auth import as_key
+from teachraft.tracing.bounded import BoundedEventTable
 from teachraft.tracing.events import EventTable
-from teachraft.tracing.files import record_from_json
 
 logger = logging.getLogger(__name__)
 
@@ -78,7 +79,7 @@ class TracingProcess:
         self._answers: dict[int, asyncio.Future[dict[str, Any]]] = {}
         self._next_id = 0
         self._exit_reported = False
-        self._table = FileTable(self.output_file)
+        self._table = BoundedEventTable(self.output_file)
 
     # ----------------------------------------------------------------- life cycle
     async def start(self) -> TracingProcess:
@@ -163,8 +164,8 @@ class TracingProcess:
         return Counter(self._status["problems"])
 
     @property
-    def table(self) -> EventTable:
-        """Every event written so far, read from trace_output.log since the last look."""
+    def table(self) -> BoundedEventTable:
+        """Every event written so far (the file's new lines are read at each look)."""
         return self._table.refresh()
 
     def flush(self) -> None:
@@ -213,36 +214,6 @@ class TracingProcess:
         if code != 0 and not self._exit_reported:
             self._exit_reported = True
             logger.error("the tracing server process exited with code %s", code)
-
-
-class FileTable:
-    """An EventTable that follows a trace_output.log as it grows, read when looked at.
-
-    Only whole lines are read: a line the child is still writing waits for the
-    next look. Reading happens in the caller's thread, under a lock, so that a
-    notebook and the cluster's loop may both look.
-    """
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.table = EventTable()
-        self._offset = 0
-        self._lock = threading.Lock()
-
-    def refresh(self) -> EventTable:
-        with self._lock:
-            try:
-                with open(self.path, "rb") as handle:
-                    handle.seek(self._offset)
-                    data = handle.read()
-            except FileNotFoundError:
-                return self.table
-            end = data.rfind(b"\n") + 1
-            if end:
-                self._offset += end
-                lines = data[:end].decode("utf-8", errors="replace").split("\n")
-                self.table.extend(record_from_json(line) for line in lines if line.strip())
-        return self.table
 
 
 # --------------------------------------------------------------------- the child
@@ -305,11 +276,8 @@ def _read_commands(loop: asyncio.AbstractEventLoop, commands: asyncio.Queue[Any]
         loop.call_soon_threadsafe(commands.put_nowait, None)
 
 
-class _NoTable:
+class _NoTable(EventTable):
     """The child keeps no event table: the parent reads the file when it needs one."""
-
-    def __len__(self) -> int:
-        return 0
 
     def extend(self, records: Any) -> None:
         pass

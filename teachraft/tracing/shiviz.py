@@ -12,12 +12,14 @@ them; ShiViz would drop those events silently).
 from __future__ import annotations
 
 import bisect
+import importlib
 import itertools
 import re
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from teachraft.tracing.events import EventTable
 from teachraft.tracing.formats import DELIMITER_REGEX, SHIVIZ_REGEX, shiviz_event
@@ -215,9 +217,10 @@ StreamItem = RunStart | ParsedEvent | SkippedLine
 
 def _max_newlines(items: object, dotall: bool) -> int | None:
     """The most newlines a parsed pattern can match; None if unbounded or unknown."""
-    from re import _constants as c  # the stdlib's own regex parse tree
+    c: Any = importlib.import_module("re._constants")  # the stdlib's own regex parse tree
 
     total = 0
+    count: int | None
     for op, arg in items:  # type: ignore[attr-defined]
         if op in (c.LITERAL, c.LITERAL_IGNORE, c.LITERAL_UNI_IGNORE, c.LITERAL_LOC_IGNORE):
             count = 1 if arg == 10 else 0
@@ -247,7 +250,7 @@ def _max_newlines(items: object, dotall: bool) -> int | None:
             counts = [_max_newlines(sub, dotall) for sub in arg[1]]
             if any(n is None for n in counts):
                 return None
-            count = max(counts)  # type: ignore[type-var]
+            count = max(n for n in counts if n is not None)
         else:  # look-arounds, back-references, conditionals: not streamable
             return None
         if count is None:
@@ -257,7 +260,7 @@ def _max_newlines(items: object, dotall: bool) -> int | None:
 
 
 def _set_has_newline(items: list) -> int:
-    from re import _constants as c
+    c: Any = importlib.import_module("re._constants")
 
     for op, arg in items:
         if op is c.NEGATE:
@@ -282,7 +285,7 @@ def window_size(regex: re.Pattern[str]) -> int | None:
     whole-text parser reads it, with the same result.
     """
     try:
-        from re import _parser
+        _parser: Any = importlib.import_module("re._parser")
 
         parsed = _parser.parse(regex.pattern, regex.flags)
         count = _max_newlines(parsed, bool(parsed.state.flags & re.DOTALL))

@@ -36,7 +36,7 @@ class ThreadedTracingSink:
         self._thread.start()
         self._closed = False
         self.client: TracingClient = self.run(_make_client(address, client_options))
-        self.emit = self.client.emit
+        self.emit = self.client.emit  # type: ignore[method-assign]  # the client's own, no hop
         atexit.register(self.close)
 
     def run(self, coroutine: Coroutine[Any, Any, T], timeout: float | None = None) -> T:

@@ -33,6 +33,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import pairwise
 from pathlib import Path
+from typing import Any
 
 from teachraft.tracing.files import record_from_json
 from teachraft.tracing.shiviz import (
@@ -377,8 +378,8 @@ class _StreamRun:
         waiting = self.deferred.pop((host, time), None)
         if waiting is None:
             return
-        known = json.loads(clock_of) if isinstance(clock_of, str) else clock_of
-        flat = tuple(x for k, v in known.items() if v != 0 for x in (k, v))  # type: ignore[attr-defined]
+        known: Any = json.loads(clock_of) if isinstance(clock_of, str) else clock_of
+        flat = tuple(x for k, v in known.items() if v != 0 for x in (k, v))
         for clock in waiting:
             _check_flat(flat, clock)
 
@@ -391,7 +392,7 @@ def _check_flat(known: Flat, clock: dict[str, int]) -> None:
 
 # What the passes read: ("run", name, None), ("event", line, (host, clock)),
 # ("problem", message, None) for a line that holds no event.
-Item = tuple[str, object, object]
+Item = tuple[str, Any, Any]
 
 
 def _shiviz_items(lines: Iterable[str]) -> Iterator[Item]:
@@ -425,20 +426,20 @@ def _first_pass(items: Iterator[Item], recent: int, shiviz: bool) -> list[_Strea
     runs: list[_StreamRun] = []
     for kind, first, second in items:
         if kind == "run":
-            runs.append(_StreamRun(recent, first))  # type: ignore[arg-type]
+            runs.append(_StreamRun(recent, first))
             continue
         run = runs[-1]
         if kind == "problem":
-            (run.skipped if shiviz else run.dropped).append(first)  # type: ignore[arg-type]
+            (run.skipped if shiviz else run.dropped).append(first)
             continue
-        host, clock = second  # type: ignore[misc]
+        host, clock = second
         if isinstance(clock, str):
             try:
                 clock = json.loads(clock)
             except ValueError as exc:
                 run.dropped.append(f'line {first}: host "{host}": invalid vector clock: {exc}')
                 continue
-        run.add(first, host, clock)  # type: ignore[arg-type]
+        run.add(first, host, clock)
     if any(not run.events or (run.deferred and run.dropped) for run in runs):
         raise _Undecided  # "no events", or own times the second pass cannot count
     return runs
@@ -453,7 +454,7 @@ def _second_pass(runs: list[_StreamRun], items: Iterator[Item]) -> None:
             index, times = index + 1, {}
         if kind != "event" or not runs[index].deferred:
             continue
-        host, clock = second  # type: ignore[misc]
+        host, clock = second
         time = times[host] = times.get(host, 0) + 1
         runs[index].check_deferred(host, time, clock)
 

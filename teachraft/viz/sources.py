@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from teachraft.errors import ClusterError
+from teachraft.tracing.bounded import BoundedEventTable
 from teachraft.tracing.events import EventTable
 from teachraft.tracing.files import TraceFileError, load_runs
 from teachraft.viz.replay import Replay
@@ -93,6 +94,10 @@ def live_events(cluster: Any, last: int | None = None) -> EventTable:
     except (ClusterError, TimeoutError) as exc:  # draw what has arrived rather than fail
         log.info("drawing the events that arrived so far: %s", exc)
     table = cluster.events()
+    if isinstance(table, BoundedEventTable):  # its own lock makes it safe to read here
+        if last:
+            return EventTable(event.to_record() for event in table[-last:])
+        return table
 
     def copy() -> EventTable:
         events = table[-last:] if last else table[:]
