@@ -20,13 +20,22 @@ from teachraft.labs.catalog import Lab
 _last_seed: int | None = None
 
 
+NOT_A_MYSTERY = frozenset({"next_index_off_by_one"})
+"""Bugs a mystery never hides: in a live cluster this one stalls every write after the
+first divergence, so a student sees nothing but timeouts (the grader still catches it)."""
+
+
 def mystery_bug_names() -> list[str]:
-    """The names a mystery's bug is drawn from (every bug of the catalogue)."""
-    return sorted(BUGS)
+    """The names a mystery's bug is drawn from (the catalogue but ``NOT_A_MYSTERY``)."""
+    return [n for n in sorted(BUGS) if n not in NOT_A_MYSTERY]
 
 
 def _bug_of(seed: int) -> str:
-    return random.Random(f"mystery:{seed}").choice(mystery_bug_names())
+    names = sorted(BUGS)
+    i = names.index(random.Random(f"mystery:{seed}").choice(names))
+    while names[i] in NOT_A_MYSTERY:  # the next one, so that no other seed changes its bug
+        i = (i + 1) % len(names)
+    return names[i]
 
 
 def _hidden_classes(seed: int) -> tuple[type, type]:
