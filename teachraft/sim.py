@@ -17,6 +17,7 @@ made durable (the simulator persists synchronously, so that is its state).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import random
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -204,8 +205,7 @@ class SimCluster:
 
     def _to_coord(self, msg: Any, responder: Any) -> None:
         if isinstance(msg, ServerJoin):
-            sid = msg.server_id
-            responder = Responder(lambda r, i=sid: self._join_reply(i, r))
+            responder = Responder(functools.partial(self._join_reply, msg.server_id))
         self.coord.step(msg, responder)
 
     def _join_reply(self, sid: int, resp: JoinResponse) -> None:

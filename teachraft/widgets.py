@@ -1,9 +1,12 @@
 """Notebook panels: drive a live cluster, or scrub through a finished run.
 
 ``ControlPanel(cluster)`` puts a put/get form, fault buttons, a slow-motion
-slider, live figures and a ShiViz download in one place. ``TimelinePanel(run)``
-puts a time cursor on a finished run so a lesson can step through a leader
-failure event by event.
+slider, live figures and a ShiViz download in one place. A raft-mode cluster
+(``election="raft"``) also gets a "Time out now" button per server, as
+RaftScope has, "Transfer leadership", and the timers figure (its election
+timers); a coord-mode panel shows the coord's failure detector with
+``timers=True``. ``TimelinePanel(run)`` puts a time cursor on a finished run
+so a lesson can step through a leader failure event by event.
 
 Rules these panels keep:
 
@@ -46,6 +49,7 @@ from teachraft.viz.sources import is_running, live_events
 from teachraft.viz.spacetime import cursor_trace, spacetime_figure
 from teachraft.viz.state import Snapshot, snapshot_of_cluster
 from teachraft.viz.timeline import Timeline
+from teachraft.viz.timers import TimerHistory, timers_figure
 from teachraft.viz.topology import EDGE_NAMES, topology_figure, topology_title
 
 log = logging.getLogger(__name__)
@@ -87,6 +91,11 @@ def problems_html(problems: dict[str, int]) -> str:
     items = "".join(f"<li>{html.escape(line)}</li>" for line in lines)
     title = "Refused or dropped so far:"
     return f"<div style='{ERROR_STYLE}'>{title}<ul style='margin:0'>{items}</ul></div>"
+
+
+def election_of(cluster: Any) -> str:
+    """``"raft"`` when the servers elect their leaders, else ``"coord"`` (KVRaft)."""
+    return "raft" if getattr(cluster, "election", "coord") == "raft" else "coord"
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:
@@ -176,7 +185,11 @@ class ControlPanel(W.VBox):
     Inside a kernel the figures refresh every ``refresh`` seconds while the
     cluster runs; call :meth:`refresh` to redraw at once, :meth:`stop` to end
     the refreshing. ``spacetime`` adds a live diagram of the last
-    ``LIVE_EVENTS`` events.
+    ``LIVE_EVENTS`` events; ``timers`` the timers figure (on by default in
+    raft mode, where it shows the election timers). In Voila, where a changed
+    figure is replaced by a new widget, the timers figure is replaced only when
+    its story changes (a timeout, an election, a lost heartbeat), not at every
+    heartbeat, so its "now" column is as of the last such moment there.
     """
 
     def __init__(
@@ -185,8 +198,10 @@ class ControlPanel(W.VBox):
         refresh: float = REFRESH,
         spacetime: bool = False,
         replace_figures: bool | None = None,
+        timers: bool | None = None,
     ) -> None:
         self.cluster = cluster
+        self.election = election_of(cluster)
         # Voila's views of a FigureWidget do not reliably apply plotly's update
         # messages, so there a figure that changed is replaced by a new widget.
         self.replace_figures = in_voila() if replace_figures is None else replace_figures
@@ -203,6 +218,9 @@ class ControlPanel(W.VBox):
         self.logs = as_widget(go.Figure())
         traced = bool(cluster.tracing)
         self.spacetime = as_widget(go.Figure()) if spacetime and traced else None
+        show_timers = self.election == "raft" if timers is None else timers
+        self.timers = as_widget(go.Figure()) if show_timers and traced else None
+        self.timer_history = TimerHistory()
         self.shiviz = W.HTML()
         super().__init__(self._build())
         self.refresh()
@@ -215,12 +233,15 @@ class ControlPanel(W.VBox):
             self.header,
             self._ops_row(),
             self._fault_row(),
+            *self._election_rows(),
             self._partition_row(),
             self._speed_row(),
             self.status,
             self.topology,
             self.logs,
         ]
+        if self.timers is not None:
+            rows.append(self.timers)
         if self.spacetime is not None:
             rows.append(self.spacetime)
         rows.append(self._shiviz_row())
@@ -262,6 +283,26 @@ class ControlPanel(W.VBox):
             items.append(self.restart_button)
         items.append(self.heal_button)
         return W.HBox(items)
+
+    def _election_rows(self) -> list[W.HBox]:
+        """Raft mode: a "Time out now" button per server and "Transfer leadership"."""
+        self.timeout_buttons: dict[int, W.Button] = {}
+        self.transfer_button: W.Button | None = None
+        if self.election != "raft":
+            return []
+        label = W.HTML("<b>Time out now:</b>", layout=W.Layout(width="110px"))
+        for sid in self._server_ids():
+            button = _button(f"server{sid}", "", f"Make server{sid}'s election timer run out now")
+            button.on_click(lambda _, sid=sid: self.do_timeout_now(sid))
+            self.timeout_buttons[sid] = button
+        self.transfer_button = _button(
+            "Transfer leadership",
+            "info",
+            "Hand leadership to the server picked above (the leader catches it up, "
+            "then tells it to time out now)",
+        )
+        self.transfer_button.on_click(lambda _: self.do_transfer())
+        return [W.HBox([label, *self.timeout_buttons.values(), self.transfer_button])]
 
     def _partition_row(self) -> W.HBox:
         names = [n for n in self.cluster.node_names() if n != "tracing"]
@@ -335,11 +376,52 @@ class ControlPanel(W.VBox):
 
     def do_fail_leader(self) -> None:
         c = self.cluster
+        then = (
+            "the others elect a new one when an election timer runs out"
+            if self.election == "raft"
+            else "the coord picks a new leader"
+        )
         self.runner.run(
             "Fail leader",
             c.fail_leader,
             c.afail_leader,
-            lambda sid: f"server{sid} (the leader) failed; the coord picks a new leader",
+            lambda sid: f"server{sid} (the leader) failed; {then}",
+        )
+
+    def do_timeout_now(self, sid: int) -> None:
+        """Raft mode: make ``sid``'s election timer run out now (RaftScope's button)."""
+        self._call(
+            "timeout_now",
+            f"Time out server{sid}",
+            (sid,),
+            f"server{sid} timed out: it campaigns for the next term",
+        )
+
+    def do_transfer(self) -> None:
+        """Raft mode: hand leadership to the picked server."""
+        sid = self.server_picker.value
+        if sid is None:
+            self.runner.show("Pick a server first.", ERROR_STYLE)
+            return
+        self._call(
+            "transfer_leader",
+            f"Transfer leadership to server{sid}",
+            (sid,),
+            f"server{sid} leads now",
+        )
+
+    def _call(self, method: str, label: str, args: tuple[Any, ...], said: str) -> None:
+        """Run ``cluster.method(*args)`` (its ``a``-prefixed twin inside a kernel)."""
+        sync = getattr(self.cluster, method, None)
+        if not callable(sync):
+            self.runner.show(f"{label}: this cluster has no {method}()", ERROR_STYLE)
+            return
+        twin = getattr(self.cluster, "a" + method, None)
+        self.runner.run(
+            label,
+            lambda: sync(*args),
+            (lambda: twin(*args)) if callable(twin) else None,
+            lambda _: said,
         )
 
     def do_fail(self) -> None:
@@ -425,6 +507,10 @@ class ControlPanel(W.VBox):
             return
         snap = snapshot_of_cluster(self.cluster)
         self._show(snap)
+        if self.timers is not None:
+            self.timer_history.record(snap, time.monotonic())
+            fig = timers_figure(self.cluster, snapshot=snap, history=self.timer_history)
+            self._put("timers", fig)
         if self.spacetime is not None:
             table = live_events(self.cluster, last=LIVE_EVENTS)
             fig = spacetime_figure(table, window=None, title=f"The last {len(table)} events")
@@ -432,7 +518,8 @@ class ControlPanel(W.VBox):
         self.refreshes += 1
 
     def _show(self, snap: Snapshot) -> None:
-        self.header.value = f"<h3 style='margin:4px 0'>KVRaft: {topology_title(snap)}</h3>" + (
+        name = "Raft" if self.election == "raft" else "KVRaft"
+        self.header.value = f"<h3 style='margin:4px 0'>{name}: {topology_title(snap)}</h3>" + (
             problems_html(snap.problems)
         )
         self._put("topology", topology_figure(snap))
@@ -444,7 +531,11 @@ class ControlPanel(W.VBox):
         if not self.replace_figures:
             update_in_place(widget, fig)
             return
-        signature = figure_signature(fig, TRAFFIC_TRACES)
+        meta = fig.layout.meta
+        if isinstance(meta, dict) and "signature" in meta:  # the figure says what matters
+            signature = f"{meta['signature']}|{fig.layout.title.text}"
+        else:
+            signature = figure_signature(fig, TRAFFIC_TRACES)
         first = name not in self._signatures
         if self._signatures.get(name) == signature:
             return
@@ -513,7 +604,7 @@ class ControlPanel(W.VBox):
     def close(self) -> None:
         self.stop()
         retired = [widget for _, widget in self._retired]
-        for widget in (self.topology, self.logs, self.spacetime, *retired):
+        for widget in (self.topology, self.logs, self.timers, self.spacetime, *retired):
             if widget is not None:
                 with contextlib.suppress(Exception):
                     widget.close()
@@ -548,7 +639,12 @@ class TimelinePanel(W.VBox):
     """
 
     def __init__(
-        self, source: Any, start: int | None = None, window: int = 200, step: str = "moment"
+        self,
+        source: Any,
+        start: int | None = None,
+        window: int = 200,
+        step: str = "moment",
+        timers: bool | None = None,
     ) -> None:
         if step not in ("moment", "event"):
             raise ValueError(f"step must be 'moment' or 'event', not {step!r}")
@@ -581,13 +677,16 @@ class TimelinePanel(W.VBox):
         self.logs = as_widget(logs)
         self.spacetime = as_widget(spacetime)
         self._cursor = len(self.spacetime.data) - 1
+        show_timers = self.timeline.has_timers() if timers is None else timers
+        self.timers = as_widget(self.timeline.timers(first)) if show_timers else None
         self.slider.observe(lambda change: self.show(change["new"]), names="value")
         self.shiviz = W.HTML()
         self.shiviz_button = _button("ShiViz log", "", "Make this run's ShiViz log downloadable")
         self.shiviz_button.on_click(lambda _: self.make_shiviz())
         shiviz_row = W.HBox([self.shiviz_button, self.shiviz])
+        figures = [self.topology, self.logs, self.timers, self.spacetime]
         super().__init__(
-            [self._controls(), self.caption, self.topology, self.logs, self.spacetime, shiviz_row]
+            [self._controls(), self.caption, *(f for f in figures if f is not None), shiviz_row]
         )
         self._caption(first)
 
@@ -631,6 +730,8 @@ class TimelinePanel(W.VBox):
         snap = self.timeline.snapshot(index)
         update_in_place(self.topology, topology_figure(snap))
         update_in_place(self.logs, logs_figure(snap))
+        if self.timers is not None:
+            update_in_place(self.timers, self.timeline.timers(index, snap))
         line = cursor_trace(index, len(self.spacetime.layout.yaxis.tickvals or ()))
         with self.spacetime.batch_update():
             self.spacetime.data[self._cursor].x = line.x

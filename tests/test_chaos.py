@@ -47,8 +47,20 @@ def test_raft_mode_chaos_run_is_linearizable_and_converges(seed: int, tmp_path: 
 
 
 def test_unsafe_leader_selection_is_caught_by_the_checker() -> None:
-    report = run_chaos(UNSAFE_SEED, duration=8, clients=5, unsafe=True)
-    assert report.verdict == "not linearizable", report.summary()
+    """The unfenced selection loses acknowledged writes; the checker says so.
+
+    Whether a run exposes it depends on timing (an old leader must take a write
+    in the window before it learns of the new term), so up to three seeded runs
+    are made and the first that exposes it is checked. Every run still ends in
+    a verdict; a test that needs all three is a real regression.
+    """
+    summaries = []
+    for seed in (UNSAFE_SEED, UNSAFE_SEED + 1, UNSAFE_SEED + 2):
+        report = run_chaos(seed, duration=8, clients=5, unsafe=True)
+        summaries.append(report.summary())
+        if report.verdict == "not linearizable":
+            break
+    assert report.verdict == "not linearizable", "\n".join(summaries)
     assert report.result.failed_op is not None
     assert "no order of the ops can include" in report.explanation
 

@@ -7,7 +7,9 @@ Debian's ``/usr/bin/chromium``) clicks the panel's "Fail leader" button and
 waits until the panel's live topology figure draws a term-2 leader. No script
 on the page may log an error. A second page renders a ``TimelinePanel`` asked
 to open at one event, checks that the browser shows that event, clicks
-"moment ▶▶" and waits until the figures show the next moment. The
+"moment ▶▶" and waits until the figures show the next moment. A third page runs a raft-mode
+cluster's panel (election timers, "Time out now" buttons), clicks "Fail leader"
+and waits until a term-2 leader is drawn. The
 screenshots are kept under the test's tmp_path and copied to ``test-output/``
 (git-ignored). Every wait is bounded; only the processes this test started are
 stopped, by their pid.
@@ -57,6 +59,26 @@ def _timeline_notebook(path: Path) -> None:
     nbformat.write(nb, path)
 
 
+def _raft_notebook(path: Path) -> None:
+    """A page with one ControlPanel over a raft-mode cluster (its timers figure included)."""
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_code_cell(
+            "import time\n"
+            "from teachraft.cluster import Cluster\n"
+            "from teachraft.viz.notebook import setup_notebook\n"
+            "from teachraft.widgets import ControlPanel\n\n"
+            "setup_notebook()\n"
+            'cluster = Cluster(servers=3, election="raft", seed=1).start()\n'
+            "deadline = time.monotonic() + 10\n"
+            "while cluster.leader() == 0 and time.monotonic() < deadline:\n"
+            "    time.sleep(0.05)\n"
+            "ControlPanel(cluster)"
+        )
+    ]
+    nbformat.write(nb, path)
+
+
 def _start_voila(root: Path, work: Path, port: int, token: str) -> subprocess.Popen[bytes]:
     env = dict(os.environ)
     env.update(
@@ -89,6 +111,7 @@ def voila(tmp_path: Path):
     work.mkdir()
     shutil.copy(REPO / "notebooks" / NOTEBOOK, root / NOTEBOOK)
     _timeline_notebook(root / "timeline.ipynb")
+    _raft_notebook(root / "raft.ipynb")
     port, token = free_port(), secrets.token_hex(16)
     base = f"http://127.0.0.1:{port}"
     server = _start_voila(root, work, port, token)
@@ -160,3 +183,31 @@ def test_voila_timeline_panel_opens_at_the_requested_event(voila, tmp_path: Path
     assert f"after event #{moment} " in logs["title"]
     assert spacetime["title"].startswith("Space-time diagram")
     assert result["consoleErrors"] == [], result["consoleErrors"]
+
+
+def test_voila_raft_mode_panel_redraws_a_new_leader(voila, tmp_path: Path) -> None:
+    """A raft-mode panel in Voila: its figures (the timers figure too) draw, and a new
+    leader elected after "Fail leader" shows up, with no script error on the page."""
+    base, token, work = voila
+    screenshot = tmp_path / "voila-raft-panel-after-fail-leader.png"
+    result = browse(
+        {
+            "url": f"{base}/voila/render/raft.ipynb?token={token}",
+            "mode": "voila",
+            "click": "Fail leader",
+            "before": "raft elections · term 1 · leader server",
+            "after": "term 2 · leader server",
+            "figureTexts": ["term 2 · leader server"],  # the topology
+            "screenshot": str(screenshot),
+            "userDataDir": str(work / "chromium-profile-raft"),
+            "chromium": str(CHROMIUM),
+            "timeoutMs": BUDGET_S * 1000,
+        }
+    )
+    keep(screenshot)
+    log = (work / "voila.log").read_text(errors="replace")[-3000:]
+    assert result["ok"], f"failed at {result['stage']}: {result['error']}\nVoila log:\n{log}"
+    assert "1 failed" in result["after"], result["after"]
+    assert result["consoleErrors"] == [], result["consoleErrors"]
+    titles = [f["title"] for f in result["figures"] if f["widget"]]
+    assert any(t.startswith("Election timers (raft mode)") for t in titles), titles

@@ -26,6 +26,7 @@ from teachraft.viz import (
 )
 from teachraft.viz.inplace import update_in_place
 from teachraft.viz.spacetime import causal_path
+from teachraft.viz.style import ROLE_ORDER
 from teachraft.viz.topology import EDGE_CLASSES
 
 MakeCluster = Callable[..., Cluster]  # the conftest fixture: start a traced cluster
@@ -193,7 +194,7 @@ def test_in_place_updates_keep_the_same_traces(make_cluster: MakeCluster) -> Non
     update_in_place(widget, topology_figure(c))
     assert [id(t) for t in widget.data] == [id(t) for t in before]
     assert "1 failed" in widget.layout.title.text
-    assert len(widget.data) == len(EDGE_CLASSES) + 1 + 5 + 3
+    assert len(widget.data) == len(EDGE_CLASSES) + 3 + len(ROLE_ORDER) + 3
 
 
 @pytest.mark.slow

@@ -24,12 +24,17 @@ the server picked).
 
 Failure detection comes from heartbeat results fed in by the host: a server is
 failed after ``lost_msgs_thresh`` consecutive losses, and put back into the
-view when it answers again. With fewer than a majority alive the coord is in
+view when it answers again. The coord keeps the last ``BEATS_KEPT`` results
+per server (``beats``, stamped with its own tick count) and traces each miss
+until it declares the failure (``HeartbeatMissed``) and the ack that ends a run
+of misses (``HeartbeatAcked``), so the timers figure can show the failure
+detector at work, live and replayed. With fewer than a majority alive the coord is in
 an explicit no-quorum state that clients see as a clear error.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
@@ -53,6 +58,9 @@ from teachraft.core.messages import (
 from teachraft.core.server import server_name
 from teachraft.core.tracelike import TracerLike
 from teachraft.tracing import actions as A
+
+BEATS_KEPT = 64
+"""Heartbeat results kept per server for the figures (a ring: memory stays bounded)."""
 
 
 class Phase(str, Enum):
@@ -165,6 +173,10 @@ class Coord:
         self.selection_ticks = 0
         self.outbox: list[Effect] = []
         self.history: list[tuple[str, dict[str, Any]]] = []
+        self.ticks = 0
+        """Ticks since start: the clock the heartbeat ring is stamped with."""
+        self.beats: dict[int, deque[tuple[int, bool, int]]] = {}
+        """Per server, its last heartbeat results as ``(tick, ok, lost after it)``."""
         self._steps: dict[type, Callable[[Any], None]] = {
             ServerJoined: self.server_joined,
             ServerLogState: self.log_state,
@@ -333,13 +345,34 @@ class Coord:
         if rec is None or self.phase == JOINING:
             return
         if ok:
+            if rec.lost and rec.alive:
+                self._trace_beat(A.HeartbeatAcked(ServerId=server_id, Lost=rec.lost))
             rec.lost = 0
+            self._keep_beat(server_id, True, 0)
             if not rec.alive:
                 self._rejoin(rec)
             return
         rec.lost += 1
-        if rec.alive and rec.lost >= self.options.lost_msgs_thresh:
-            self._fail(rec)
+        self._keep_beat(server_id, False, rec.lost)
+        if rec.alive:
+            thresh = self.options.lost_msgs_thresh
+            self._trace_beat(
+                A.HeartbeatMissed(ServerId=server_id, Lost=rec.lost, LostMsgsThresh=thresh)
+            )
+            if rec.lost >= thresh:
+                self._fail(rec)
+
+    def _keep_beat(self, server_id: int, ok: bool, lost: int) -> None:
+        ring = self.beats.get(server_id)
+        if ring is None:
+            ring = self.beats[server_id] = deque(maxlen=BEATS_KEPT)
+        ring.append((self.ticks, ok, lost))
+
+    def _trace_beat(self, action: object) -> None:
+        """Trace a miss or a recovery: only while a server is alive, so a dead one
+        adds at most ``lost_msgs_thresh`` events."""
+        if self.tracing:
+            self.tracer.create_trace().record_action(action)
 
     def _fail(self, rec: ServerRecord) -> None:
         rec.alive = False
@@ -496,6 +529,7 @@ class Coord:
 
     def tick(self) -> None:
         """A selection that stalls (the chosen server died, replies were lost) starts over."""
+        self.ticks += 1
         if self.phase not in SELECTING:
             return
         self.selection_ticks += 1
@@ -515,6 +549,9 @@ class Coord:
             "term": self.term,
             "leader": self.leader if self.phase == SERVING else 0,
             "view": self.view,
+            "ticks": self.ticks,
+            "lost_msgs_thresh": self.options.lost_msgs_thresh,
+            "heartbeats": {sid: [list(b) for b in ring] for sid, ring in self.beats.items()},
         }
 
 

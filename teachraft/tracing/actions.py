@@ -7,9 +7,11 @@ KVRaft trace must see the same words. ``action_body`` turns an action into the
 plain nested dict that the tracer records (bytes stay bytes until a file is
 written, where they become base64 as Go's JSON does).
 
-Besides KVRaft's own actions there are four of teachraft's: the fault events
-the runtime records so that diagrams can mark injected faults, and the restart
-pair of a server that comes back under its old identity. Raft mode
+Besides KVRaft's own actions there are six of teachraft's: the fault events
+the runtime records so that diagrams can mark injected faults, the restart
+pair of a server that comes back under its old identity, and the coord's
+failure-detector pair (a heartbeat missed, counted towards LostMsgsThresh,
+and the ack that ends a run of misses). Raft mode
 (``election="raft"``) adds the election actions, listed in their own section
 below and in ``docs/elections.md``.
 """
@@ -561,6 +563,27 @@ class CheckQuorumFailed:
 
 
 @dataclass(slots=True)
+class HeartbeatMissed:
+    """The coord's failure detector lost a heartbeat to a server it believes alive.
+
+    ``Lost`` counts consecutive losses; at ``LostMsgsThresh`` the coord records
+    ``ServerFail``.
+    """
+
+    ServerId: int
+    Lost: int
+    LostMsgsThresh: int
+
+
+@dataclass(slots=True)
+class HeartbeatAcked:
+    """A server answered a heartbeat again after ``Lost`` misses (the count restarts)."""
+
+    ServerId: int
+    Lost: int
+
+
+@dataclass(slots=True)
 class FaultInjected:
     """A fault was injected (partition, drop, delay, crash) on some nodes."""
 
@@ -636,6 +659,8 @@ ACTION_TYPES: dict[str, type] = {
         FaultHealed,
         ServerRestart,
         ServerRejoined,
+        HeartbeatMissed,
+        HeartbeatAcked,
         ElectionTimeout,
         ElectionTimerReset,
         BecamePreCandidate,

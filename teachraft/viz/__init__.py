@@ -6,6 +6,8 @@ trace file or run folder (the Go original's included):
 - :func:`topology_figure`: nodes, roles, links and faults;
 - :func:`logs_figure`: each server's log, coloured by term;
 - :func:`spacetime_figure`: ShiViz's picture, with message arrows and filters;
+- :func:`timers_figure`: the failure detectors, election timers or the coord's
+  heartbeat counts, one lane per server;
 - :class:`Timeline`: all of them at any event index of a finished run;
 - :func:`shiviz_download`: the run's ShiViz log as a downloadable file.
 
@@ -22,6 +24,7 @@ from teachraft.viz.sources import events_of, snapshot_of
 from teachraft.viz.spacetime import causal_path, put_trace_id, spacetime_figure
 from teachraft.viz.state import Snapshot
 from teachraft.viz.timeline import Timeline
+from teachraft.viz.timers import timers_figure
 from teachraft.viz.topology import topology_figure
 
 __all__ = [
@@ -36,6 +39,7 @@ __all__ = [
     "shiviz_download",
     "snapshot_of",
     "spacetime_figure",
+    "timers_figure",
     "topology_figure",
     "write_png",
 ]

@@ -10,6 +10,11 @@ A trace records what happened, not the state, so the state is replayed:
   check and conflict rule), commit indexes from ``LeaderCommit`` and from
   ``PutCommitted`` / ``GetCommitted``;
 - terms from AppendEntries terms and ``LeaderFailOver``;
+- in raft mode, candidates from ``BecamePreCandidate`` / ``BecameCandidate``,
+  leaders and their votes from ``LeaderElected``, votes a candidate holds from
+  ``RequestVoteResponseRecvd``, step-downs from ``SteppedDown``, election
+  timeouts from ``ElectionTimerReset`` / ``ElectionTimeout``;
+- the coord's lost-heartbeat counts from ``HeartbeatMissed`` / ``HeartbeatAcked``;
 - link faults by replaying ``FaultInjected`` / ``FaultHealed`` into a
   :class:`~teachraft.net.faults.FaultFilter`, and message counts from the
   token pairs of the event table.
@@ -37,13 +42,32 @@ from teachraft.viz.state import (
     ServerView,
     Snapshot,
     mark_partitioned,
+    raft_leader,
     server_id,
 )
-from teachraft.viz.style import FAILED, FOLLOWER, LEADER, PAUSED
+from teachraft.viz.style import (
+    CANDIDATE,
+    FAILED,
+    FOLLOWER,
+    LEADER,
+    PAUSED,
+    PRE_CANDIDATE,
+)
 
 log = logging.getLogger(__name__)
 CHECKPOINT_EVERY = 256
 NETWORK_FAULTS = ("partition", "cut", "uncut", "drop", "delay")
+RAFT_TAGS = frozenset(
+    {
+        "BecamePreCandidate",
+        "BecameCandidate",
+        "LeaderElected",
+        "ElectionTimeout",
+        "ElectionTimerReset",
+        "RequestVoteRequestSent",
+    }
+)
+"""Tags only raft mode records: a trace holding one is a run without a coord."""
 
 
 @dataclass(slots=True)
@@ -55,6 +79,9 @@ class _Server:
     log: list[Entry] = field(default_factory=list)
     stopped: bool = False
     paused: bool = False
+    votes: frozenset[int] = frozenset()
+    pre_votes: frozenset[int] = frozenset()
+    timeout: int = 0
 
 
 @dataclass(slots=True)
@@ -69,6 +96,10 @@ class _State:
     coord_leader: int = 0
     selecting: bool = False
     traced_faults: bool = False
+    raft: bool = False
+    coord_failed: bool = False
+    lost: dict[int, int] = field(default_factory=dict)
+    lost_msgs_thresh: int = 0
 
     def server(self, sid: int) -> _Server:
         srv = self.servers.get(sid)
@@ -83,6 +114,7 @@ class _State:
         twin.nodes = dict(self.nodes)
         twin.faults = list(self.faults)
         twin.counts = Counter(self.counts)
+        twin.lost = dict(self.lost)
         return twin
 
 
@@ -139,10 +171,13 @@ class Replay:
                 commit_index=min(srv.commit, len(srv.log)),
                 last_applied=min(srv.commit, len(srv.log)),
                 log=list(srv.log),
+                votes=sorted(srv.votes),
+                pre_votes=sorted(srv.pre_votes),
+                timeout=srv.timeout,
             )
             for sid, srv in sorted(state.servers.items())
         }
-        nodes = _node_order(state.nodes)
+        nodes = _node_order(state.nodes, coord=not state.raft or "coord" in state.nodes)
         snap = Snapshot(
             servers=servers,
             nodes=nodes,
@@ -153,7 +188,13 @@ class Replay:
             at=index,
             event=summary(self.table[index]) if index >= 0 else "before the first event",
             name=self.name,
+            election="raft" if state.raft else "coord",
+            lost=dict(state.lost),
+            lost_msgs_thresh=state.lost_msgs_thresh,
+            coord_failed=state.coord_failed,
         )
+        if state.raft:
+            raft_leader(snap)
         mark_partitioned(snap)
         return snap
 
@@ -166,11 +207,12 @@ def _role(srv: _Server) -> str:
     return srv.role
 
 
-def _node_order(nodes: dict[str, None]) -> list[str]:
+def _node_order(nodes: dict[str, None], coord: bool = True) -> list[str]:
+    """The deployment's nodes in drawing order (no coord in a raft-mode run)."""
     servers = sorted((n for n in nodes if server_id(n) is not None), key=server_id)
     clients = sorted(n for n in nodes if n.startswith("client"))
     rest = [n for n in nodes if n not in servers and n not in clients and n != "coord"]
-    return ["tracing", "coord", *servers, *clients, *sorted(rest)]
+    return ["tracing", *(["coord"] if coord else []), *servers, *clients, *sorted(rest)]
 
 
 def _links(state: _State, nodes: list[str]) -> dict[tuple[str, str], LinkView]:
@@ -236,6 +278,8 @@ def apply_event(state: _State, event: Event, table: EventTable) -> None:
     if sid is not None:
         state.server(sid)
     handler = _HANDLERS.get(event.tag)
+    if event.tag in RAFT_TAGS:
+        state.raft = True
     if handler is not None:
         try:
             handler(state, event, sid)
@@ -332,6 +376,10 @@ def _became_leader(state: _State, event: Event, sid: int | None) -> None:
     srv = state.server(sid)
     srv.role = LEADER
     srv.leader = sid
+    if state.raft:  # the term came with LeaderElected; no coord's term to follow
+        if srv.term >= state.coord_term:
+            state.coord_term, state.coord_leader = srv.term, sid
+        return
     state.coord_term = max(state.coord_term, 1)
     srv.term = max(srv.term, state.coord_term)
     if not state.selecting:
@@ -340,7 +388,89 @@ def _became_leader(state: _State, event: Event, sid: int | None) -> None:
 
 def _became_follower(state: _State, event: Event, sid: int | None) -> None:
     sid = _int(event.body.get("ServerId", sid or 0))
-    state.server(sid).role = FOLLOWER
+    srv = state.server(sid)
+    srv.role = FOLLOWER
+    srv.votes = srv.pre_votes = frozenset()
+    if state.raft and state.coord_leader == sid:
+        state.coord_leader = 0
+
+
+# --- raft mode: elections --------------------------------------------------------------
+
+
+def _campaign(role: str) -> Any:
+    def handler(state: _State, event: Event, sid: int | None) -> None:
+        srv = state.server(_int(event.body.get("ServerId", sid or 0)))
+        srv.role = role
+        srv.term = max(srv.term, _int(event.body.get("Term", 0)))
+        own = server_id(event.host)
+        mine = frozenset({own}) if own is not None else frozenset()
+        srv.votes = mine if role == CANDIDATE else frozenset()
+        srv.pre_votes = mine if role == PRE_CANDIDATE else frozenset()
+        if state.coord_leader == own:
+            state.coord_leader = 0
+
+    return handler
+
+
+def _elected(state: _State, event: Event, sid: int | None) -> None:
+    leader = _int(event.body.get("ServerId", sid or 0))
+    srv = state.server(leader)
+    term = _int(event.body.get("Term", 0))
+    srv.role = LEADER
+    srv.leader = leader
+    srv.term = max(srv.term, term)
+    srv.votes = frozenset(_int(v) for v in event.body.get("Votes") or ())
+    if term >= state.coord_term:
+        state.coord_term = term
+        state.coord_leader = leader
+
+
+def _vote_recvd(state: _State, event: Event, sid: int | None) -> None:
+    body = event.body
+    if sid is None or not body.get("VoteGranted"):
+        return
+    srv = state.server(sid)
+    voter = _int(body.get("VoterId", 0))
+    if body.get("PreVote"):  # granted for the term after the pre-candidate's own
+        if srv.role == PRE_CANDIDATE and _int(body.get("Term", 0)) == srv.term + 1:
+            srv.pre_votes = srv.pre_votes | {voter}
+    elif srv.role == CANDIDATE and _int(body.get("Term", 0)) == srv.term:
+        srv.votes = srv.votes | {voter}
+
+
+def _vote_sent(state: _State, event: Event, sid: int | None) -> None:
+    if sid is not None and not event.body.get("PreVote"):
+        srv = state.server(sid)
+        srv.term = max(srv.term, _int(event.body.get("Term", 0)))
+
+
+def _stepped_down(state: _State, event: Event, sid: int | None) -> None:
+    down = _int(event.body.get("ServerId", sid or 0))
+    srv = state.server(down)
+    srv.role = FOLLOWER
+    srv.votes = srv.pre_votes = frozenset()
+    srv.term = max(srv.term, _int(event.body.get("Term", 0)))
+    if state.coord_leader == down:
+        state.coord_leader = 0
+
+
+def _timer(state: _State, event: Event, sid: int | None) -> None:
+    srv = state.server(_int(event.body.get("ServerId", sid or 0)))
+    srv.term = max(srv.term, _int(event.body.get("Term", 0)))
+    srv.timeout = _int(event.body.get("Timeout", srv.timeout))
+
+
+# --- coord mode: the failure detector ------------------------------------------------
+
+
+def _missed(state: _State, event: Event, sid: int | None) -> None:
+    state.lost[_int(event.body.get("ServerId", 0))] = _int(event.body.get("Lost", 0))
+    state.lost_msgs_thresh = _int(event.body.get("LostMsgsThresh", state.lost_msgs_thresh))
+
+
+def _acked(state: _State, event: Event, sid: int | None) -> None:
+    state.lost[_int(event.body.get("ServerId", 0))] = 0
 
 
 def _server_fail(state: _State, event: Event, sid: int | None) -> None:
@@ -392,6 +522,8 @@ def _fault(state: _State, event: Event, sid: int | None) -> None:
         return
     for node in nodes:
         node_sid = server_id(node)
+        if node == "coord" and kind == "fail":
+            state.coord_failed = True
         if node_sid is None:
             continue
         srv = state.server(node_sid)
@@ -434,4 +566,14 @@ _HANDLERS: dict[str, Any] = {
     "ServerRestart": _restart,
     "FaultInjected": _fault,
     "FaultHealed": _healed,
+    "BecamePreCandidate": _campaign(PRE_CANDIDATE),
+    "BecameCandidate": _campaign(CANDIDATE),
+    "LeaderElected": _elected,
+    "RequestVoteResponseRecvd": _vote_recvd,
+    "RequestVoteResponseSent": _vote_sent,
+    "SteppedDown": _stepped_down,
+    "ElectionTimerReset": _timer,
+    "ElectionTimeout": _timer,
+    "HeartbeatMissed": _missed,
+    "HeartbeatAcked": _acked,
 }

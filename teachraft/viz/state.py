@@ -15,7 +15,18 @@ from typing import TYPE_CHECKING
 
 from teachraft.core.log import Entry
 from teachraft.core.server import server_id_of
-from teachraft.viz.style import FAILED, FOLLOWER, LEADER, PARTITIONED, PAUSED
+from teachraft.viz.style import (
+    CAMPAIGNING,
+    CANDIDATE,
+    FAILED,
+    FOLLOWER,
+    LEADER,
+    PARTITIONED,
+    PAUSED,
+    PRE_CANDIDATE,
+)
+
+ROLES = frozenset({LEADER, CANDIDATE, PRE_CANDIDATE, FOLLOWER, FAILED, PAUSED})
 
 if TYPE_CHECKING:
     from teachraft.cluster.protocol import ClusterLike
@@ -38,6 +49,15 @@ class ServerView:
     last_applied: int = 0
     log: list[Entry] = field(default_factory=list)
     partitioned: bool = False
+    voted_for: int = 0
+    votes: list[int] = field(default_factory=list)
+    """Raft mode: the servers whose votes a candidate holds in its current term."""
+    pre_votes: list[int] = field(default_factory=list)
+    """Raft mode: the servers that granted a pre-candidate their pre-vote."""
+    timeout: int = 0
+    elapsed: int = 0
+    """Raft mode: the election timer, in ticks (``elapsed`` counts up to ``timeout``)."""
+    tick_ms: float = 0.0
 
     @property
     def name(self) -> str:
@@ -50,7 +70,7 @@ class ServerView:
             return self.role
         if self.partitioned:
             return PARTITIONED
-        return LEADER if self.role == LEADER else FOLLOWER
+        return self.role if self.role == LEADER or self.role in CAMPAIGNING else FOLLOWER
 
 
 @dataclass(slots=True)
@@ -82,6 +102,15 @@ class Snapshot:
     event: str = ""
     name: str = ""
     problems: dict[str, int] = field(default_factory=dict)
+    election: str = "coord"
+    """``"coord"`` (KVRaft's coord picks leaders) or ``"raft"`` (servers elect them)."""
+    beats: dict[int, list[tuple[int, bool, int]]] = field(default_factory=dict)
+    """Coord mode, live: the coord's last heartbeat results per server, ``(tick, ok, lost)``."""
+    lost: dict[int, int] = field(default_factory=dict)
+    """Coord mode: consecutive heartbeats lost per server, as the coord counts them."""
+    lost_msgs_thresh: int = 0
+    coord_failed: bool = False
+    """Coord mode: the coord was failed (``fail("coord")``): no one detects failures."""
 
     def link(self, a: str, b: str) -> LinkView:
         """The a->b direction (an untouched ``up`` link when nothing was recorded)."""
@@ -90,6 +119,22 @@ class Snapshot:
     @property
     def failed(self) -> list[int]:
         return [s.sid for s in self.servers.values() if s.role == FAILED]
+
+    def votes_granted(self, pre: bool = False) -> list[tuple[int, int]]:
+        """``(voter, candidate)`` for each vote a campaigning or leading server holds
+        in the newest term any live server holds (a deposed leader's old votes are
+        not drawn), or with ``pre`` each pre-vote a pre-candidate holds (a
+        server's vote for itself is not an edge)."""
+        edges = []
+        newest = max((v.term for v in self.servers.values() if v.role != FAILED), default=0)
+        for view in self.servers.values():
+            if not pre and view.term != newest:
+                continue
+            if pre and view.role == PRE_CANDIDATE:
+                edges += [(v, view.sid) for v in view.pre_votes if v != view.sid]
+            elif not pre and view.role in (CANDIDATE, LEADER):
+                edges += [(v, view.sid) for v in view.votes if v != view.sid]
+        return sorted(edges)
 
 
 def mark_partitioned(snap: Snapshot) -> None:
@@ -108,6 +153,22 @@ def mark_partitioned(snap: Snapshot) -> None:
         view.partitioned = from_coord or to_coord or cut_from_leader
 
 
+def _role(role: str) -> str:
+    """A status row's role as figures name it (``precandidate`` is drawn as pre-candidate)."""
+    if role == "precandidate":
+        return PRE_CANDIDATE
+    return role if role in ROLES else FOLLOWER
+
+
+def raft_leader(snap: Snapshot) -> None:
+    """With no coord, the cluster's term is the highest a live server holds, and its
+    leader the server that leads in that term (none while an election runs)."""
+    live = [v for v in snap.servers.values() if v.role != FAILED]
+    snap.term = max((v.term for v in live), default=snap.term)
+    leaders = [v.sid for v in live if v.role == LEADER and v.term == snap.term]
+    snap.leader = leaders[0] if leaders else 0
+
+
 def snapshot_of_cluster(cluster: ClusterLike) -> Snapshot:
     """Take a snapshot of a running cluster in one hop (``Cluster.snapshot``)."""
     return as_snapshot(cluster.snapshot())
@@ -121,12 +182,18 @@ def as_snapshot(live: ClusterSnapshot | Snapshot) -> Snapshot:
     for sid, st in live.servers.items():
         servers[sid] = ServerView(
             sid=sid,
-            role=st["role"] if st["role"] in (LEADER, FOLLOWER, FAILED, PAUSED) else FOLLOWER,
+            role=_role(st["role"]),
             term=st["term"],
-            leader=st["leader"],
+            leader=st["leader"] or 0,
             commit_index=st["commit_index"],
             last_applied=st["last_applied"],
             log=list(st["log"]),
+            voted_for=st.get("voted_for") or 0,
+            votes=sorted(st.get("votes") or ()),
+            pre_votes=sorted(st.get("pre_votes") or ()),
+            timeout=st.get("election_timeout") or 0,
+            elapsed=st.get("election_elapsed") or 0,
+            tick_ms=float(st.get("election_tick_ms") or 0.0),
         )
     links = {
         pair: LinkView(row["state"], row["sent"], row["received"], row["dropped"])
@@ -140,6 +207,15 @@ def as_snapshot(live: ClusterSnapshot | Snapshot) -> Snapshot:
         term=live.term,
         source="live",
         problems=dict(live.problems),
+        election=getattr(live, "election", "") or ("coord" if "coord" in live.nodes else "raft"),
     )
+    if snap.election == "raft":
+        raft_leader(snap)
+    coord = live.coord or {}
+    for sid, ring in (coord.get("heartbeats") or {}).items():
+        snap.beats[int(sid)] = [(int(t), bool(ok), int(n)) for t, ok, n in ring]
+        snap.lost[int(sid)] = snap.beats[int(sid)][-1][2] if ring else 0
+    snap.lost_msgs_thresh = int(coord.get("lost_msgs_thresh") or 0)
+    snap.coord_failed = coord.get("phase") == "failed"
     mark_partitioned(snap)
     return snap

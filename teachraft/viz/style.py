@@ -10,6 +10,8 @@ from __future__ import annotations
 
 # --- roles (topology nodes, log row labels) ----------------------------------
 LEADER = "leader"
+CANDIDATE = "candidate"
+PRE_CANDIDATE = "pre-candidate"
 FOLLOWER = "follower"
 FAILED = "failed"
 PAUSED = "paused"
@@ -17,6 +19,8 @@ PARTITIONED = "partitioned"
 
 ROLE_COLOURS: dict[str, str] = {
     LEADER: "#E69F00",
+    CANDIDATE: "#D55E00",
+    PRE_CANDIDATE: "#F0B080",
     FOLLOWER: "#0072B2",
     FAILED: "#4D4D4D",
     PAUSED: "#BBBBBB",
@@ -24,6 +28,8 @@ ROLE_COLOURS: dict[str, str] = {
 }
 ROLE_SYMBOLS: dict[str, str] = {
     LEADER: "star",
+    CANDIDATE: "triangle-up",
+    PRE_CANDIDATE: "triangle-up-open",
     FOLLOWER: "circle",
     FAILED: "x",
     PAUSED: "circle-open",
@@ -31,12 +37,17 @@ ROLE_SYMBOLS: dict[str, str] = {
 }
 ROLE_LABELS: dict[str, str] = {
     LEADER: "leader",
+    CANDIDATE: "candidate (asks for votes)",
+    PRE_CANDIDATE: "pre-candidate (PreVote)",
     FOLLOWER: "follower",
     FAILED: "failed (stopped)",
     PAUSED: "paused",
     PARTITIONED: "partitioned away",
 }
-ROLE_ORDER = (LEADER, FOLLOWER, PARTITIONED, PAUSED, FAILED)
+ROLE_ORDER = (LEADER, CANDIDATE, PRE_CANDIDATE, FOLLOWER, PARTITIONED, PAUSED, FAILED)
+CAMPAIGNING = frozenset({CANDIDATE, PRE_CANDIDATE})
+VOTE_COLOUR = "#009E73"
+"""Votes granted in the current term (topology edges, timer marks)."""
 
 # --- other nodes -----------------------------------------------------------------
 COORD_COLOUR = "#009E73"
@@ -93,9 +104,26 @@ EVENT_GROUPS: dict[str, tuple[str, ...]] = {
         "AppendEntriesResponseRecvd",
         "ForceFollowerLog",
     ),
+    "election": (
+        "RequestVoteRequestSent",
+        "RequestVoteRequestRecvd",
+        "RequestVoteResponseSent",
+        "RequestVoteResponseRecvd",
+        "ElectionTimerReset",
+        "TimeoutNowSent",
+        "TimeoutNowRecvd",
+    ),
     "commit": ("PutCommitted", "GetCommitted"),
     "leadership": (
         "BecameLeader",
+        "BecameCandidate",
+        "BecamePreCandidate",
+        "LeaderElected",
+        "SteppedDown",
+        "ElectionTimeout",
+        "LeaderTransferStarted",
+        "LeaderTransferAborted",
+        "CheckQuorumFailed",
         "BecameFollower",
         "LeaderFailOver",
         "LeaderReconfigDone",
@@ -114,6 +142,8 @@ EVENT_GROUPS: dict[str, tuple[str, ...]] = {
         "AllServersJoined",
         "NewClusterView",
         "ServerFailRecvd",
+        "HeartbeatMissed",
+        "HeartbeatAcked",
     ),
     "fault": ("FaultInjected", "FaultHealed", "ServerFail", "ServerRestart"),
     "message": ("GenerateTokenTrace", "ReceiveTokenTrace"),
@@ -125,6 +155,7 @@ GROUP_STYLE: dict[str, tuple[str, str, int]] = {
     "replication": ("#009E73", "circle", 7),
     "commit": ("#E69F00", "star", 12),
     "leadership": ("#CC79A7", "square", 10),
+    "election": ("#D55E00", "triangle-up", 8),
     "membership": ("#8C6D31", "triangle-up", 8),
     "fault": ("#D55E00", "x", 13),
     "message": ("#9A9A9A", "circle", 5),

@@ -2,7 +2,8 @@
 
 ``Timeline`` replays a run (see :mod:`teachraft.viz.replay`) and answers
 "what did the cluster look like right after event i?" for the topology and
-logs figures, and where the cursor sits in the space-time diagram. It also
+logs figures, the timers figure, and where the cursor sits in the space-time
+diagram. It also
 lists the moments worth stopping at (faults, a leader failing, a new leader,
 its No-Op, reconfiguration done), so a lesson can step through a leader
 failure event by event. The slider that drives it lives in
@@ -24,6 +25,7 @@ from teachraft.viz.sources import events_of, name_of
 from teachraft.viz.spacetime import spacetime_figure
 from teachraft.viz.state import Snapshot
 from teachraft.viz.style import FAULT_TAGS
+from teachraft.viz.timers import Lanes, draw_lanes, timer_lanes
 from teachraft.viz.topology import topology_figure
 
 MOMENT_TAGS = FAULT_TAGS | {
@@ -33,6 +35,10 @@ MOMENT_TAGS = FAULT_TAGS | {
     "LeaderReconfigDone",
     "LeaderSelectionFailed",
     "NewClusterView",
+    "LeaderElected",
+    "BecameCandidate",
+    "SteppedDown",
+    "CheckQuorumFailed",
 }
 
 
@@ -44,6 +50,7 @@ class Timeline:
         self.name = name_of(source)
         self.replay = Replay(self.table, name=self.name)
         self.window = window
+        self._lanes: Lanes | None = None
 
     def __len__(self) -> int:
         return len(self.table)
@@ -92,6 +99,24 @@ class Timeline:
             logs_figure(snap),
             spacetime_figure(self.table, cursor=index, window=self.window),
         )
+
+    @property
+    def lanes(self) -> Lanes:
+        """The timer lanes of the whole run (computed once)."""
+        if self._lanes is None:
+            self._lanes = timer_lanes(self.table, sorted(self.snapshot(self.last).servers))
+        return self._lanes
+
+    def has_timers(self) -> bool:
+        """True when the run has something for the timers figure to show: elections
+        (raft mode) or heartbeats the coord lost (a Go original's trace has neither)."""
+        lanes = self.lanes
+        return lanes.mode == "raft" or any(lane.lost for lane in lanes.lanes.values())
+
+    def timers(self, index: int, snap: Snapshot | None = None) -> go.Figure:
+        """The timers figure with its cursor after event ``index``."""
+        snap = snap if snap is not None else self.snapshot(index)
+        return draw_lanes(self.lanes, snap, index, self.window, None, live=False)
 
     def spacetime_range(self, index: int) -> list[float]:
         """The x range that centres the space-time diagram on ``index``."""

@@ -1,5 +1,9 @@
 """The topology figure: who is in the deployment, who leads, which links are cut.
 
+In raft mode (no coord) candidates are drawn as triangles, every vote a
+candidate or leader holds in its current term is a green arrow from the voter,
+and each server shows its term.
+
 networkx holds the graph and lays it out (the coord in the middle of a ring of
 servers, because it talks to all of them; clients on the left; the tracing
 server on the right); plotly draws it. Servers are coloured and shaped by role,
@@ -36,7 +40,10 @@ from teachraft.viz.style import (
     ROLE_ORDER,
     ROLE_SYMBOLS,
     TRACING_COLOUR,
+    VOTE_COLOUR,
 )
+
+FAILED_COLOUR = ROLE_COLOURS[FAILED]
 
 EDGE_CLASSES = ("light", "medium", "heavy", "stopped", "degraded", "one-way", "cut")
 EDGE_STYLE: dict[str, dict[str, Any]] = {
@@ -63,6 +70,9 @@ OTHER_STYLE = {
     "client": (CLIENT_COLOUR, "diamond", "client"),
     "tracing": (TRACING_COLOUR, "hexagon", "tracing server"),
 }
+VOTES = "vote granted (this term)"
+PRE_VOTES = "pre-vote granted"
+ALWAYS_IN_LEGEND = frozenset({"leader", "follower", "partitioned", "paused", "failed"})
 NODE_SIZE = 34
 WIDTH, HEIGHT = 820, 560
 
@@ -74,8 +84,10 @@ def topology_figure(source: Any, at: int | None = None, title: str | None = None
     pos = layout(graph)
     fig = go.Figure()
     _add_edges(fig, graph, pos, snap)
+    _add_votes(fig, pos, snap)
     _add_nodes(fig, graph, pos, snap)
-    _layout(fig, snap, title, _one_way_arrows(graph, pos, snap))
+    arrows = _one_way_arrows(graph, pos, snap) + _vote_arrows(pos, snap)
+    _layout(fig, snap, title, arrows)
     return fig
 
 
@@ -257,6 +269,68 @@ def _one_way_arrows(graph: nx.Graph, pos: dict, snap: Snapshot) -> list[dict[str
     return arrows
 
 
+# --- votes (raft mode) ---------------------------------------------------------------
+
+
+def _vote_pairs(pos: dict, snap: Snapshot, pre: bool = False) -> list[tuple[str, str]]:
+    pairs = [(f"server{v}", f"server{c}") for v, c in snap.votes_granted(pre)]
+    return [(v, c) for v, c in pairs if v in pos and c in pos]
+
+
+def _add_votes(fig: go.Figure, pos: dict, snap: Snapshot) -> None:
+    """One green segment per vote a candidate or leader holds in its current term
+    (solid), and per pre-vote a pre-candidate holds (dotted)."""
+    for pre in (False, True):
+        xs: list[float | None] = []
+        ys: list[float | None] = []
+        for voter, candidate in _vote_pairs(pos, snap, pre):
+            (x0, y0), (x1, y1) = pos[voter], pos[candidate]
+            xs += [x0, x1, None]
+            ys += [y0, y1, None]
+        fig.add_trace(
+            go.Scatter(
+                x=xs,
+                y=ys,
+                mode="lines",
+                line={"color": VOTE_COLOUR, "width": 4, "dash": "dot" if pre else "solid"},
+                name=PRE_VOTES if pre else VOTES,
+                hoverinfo="skip",
+                legendgroup="links",
+                showlegend=(snap.election == "raft" and not pre) or bool(xs),
+            )
+        )
+
+
+def _vote_arrows(pos: dict, snap: Snapshot) -> list[dict[str, Any]]:
+    """An arrowhead on each vote, pointing at the candidate that holds it."""
+    arrows = []
+    pairs = [(*p, "voted for") for p in _vote_pairs(pos, snap)]
+    pairs += [(*p, "would vote (PreVote) for") for p in _vote_pairs(pos, snap, pre=True)]
+    for voter, candidate, verb in pairs:
+        (x0, y0), (x1, y1) = pos[voter], pos[candidate]
+        term = snap.servers[server_id(candidate) or 0].term
+        arrows.append(
+            {
+                "x": x0 + (x1 - x0) * 0.7,
+                "y": y0 + (y1 - y0) * 0.7,
+                "ax": x0 + (x1 - x0) * 0.5,
+                "ay": y0 + (y1 - y0) * 0.5,
+                "xref": "x",
+                "yref": "y",
+                "axref": "x",
+                "ayref": "y",
+                "showarrow": True,
+                "arrowhead": 2,
+                "arrowsize": 1.3,
+                "arrowwidth": 3,
+                "arrowcolor": VOTE_COLOUR,
+                "text": "",
+                "hovertext": f"{voter} {verb} {candidate} in term {term}",
+            }
+        )
+    return arrows
+
+
 # --- nodes -------------------------------------------------------------------------
 
 
@@ -271,7 +345,27 @@ def _server_hover(snap: Snapshot, name: str) -> str:
     ]
     if view.partitioned and view.role != FAILED:
         lines.append("cut off from the coord or the leader")
+    if snap.election == "raft":
+        lines += _raft_hover(view)
+    elif view.sid in snap.lost and snap.lost_msgs_thresh:
+        lines.append(
+            f"coord: {snap.lost[view.sid]} heartbeats lost in a row "
+            f"(declared failed at {snap.lost_msgs_thresh})"
+        )
     return "<br>".join(lines)
+
+
+def _raft_hover(view: Any) -> list[str]:
+    lines = []
+    if view.voted_for:
+        lines.append(f"voted for server{view.voted_for} in term {view.term}")
+    if view.votes and view.role in ("candidate", "leader"):
+        lines.append("holds votes of " + ", ".join(f"server{v}" for v in view.votes))
+    if view.pre_votes and view.role == "pre-candidate":
+        lines.append("holds pre-votes of " + ", ".join(f"server{v}" for v in view.pre_votes))
+    if view.timeout and view.role != "leader":
+        lines.append(f"election timer: {view.elapsed} of {view.timeout} ticks elapsed")
+    return lines
 
 
 def _server_label(snap: Snapshot, name: str) -> str:
@@ -279,7 +373,12 @@ def _server_label(snap: Snapshot, name: str) -> str:
     role = view.shown_role
     word = {"partitioned": "partitioned", "failed": "failed"}.get(role, role)
     text = f"<b>{name}</b><br>{word}"
-    return text + f" · T{view.term}" if role != FAILED and view.term else text
+    if view.term and (role != FAILED or snap.election == "raft"):
+        text += f" · T{view.term}"
+    held = view.votes if role == "candidate" else view.pre_votes if role == "pre-candidate" else []
+    if held:
+        text += f"<br>{len(held)} of {len(snap.servers)} votes"
+    return text
 
 
 def _add_nodes(fig: go.Figure, graph: nx.Graph, pos: dict, snap: Snapshot) -> None:
@@ -307,6 +406,7 @@ def _add_nodes(fig: go.Figure, graph: nx.Graph, pos: dict, snap: Snapshot) -> No
                 hovertext=[_server_hover(snap, n) for n in names],
                 hoverinfo="text",
                 name=ROLE_LABELS[role],
+                showlegend=role in ALWAYS_IN_LEGEND or bool(names) or snap.election == "raft",
                 legendgroup="servers",
                 legendgrouptitle={"text": "servers"},
             )
@@ -318,10 +418,19 @@ def _add_nodes(fig: go.Figure, graph: nx.Graph, pos: dict, snap: Snapshot) -> No
 def _add_other_nodes(fig: go.Figure, graph: nx.Graph, pos: dict, snap: Snapshot, kind: str) -> None:
     names = [n for n in graph if node_kind(n) == kind]
     colour, symbol, label = OTHER_STYLE[kind]
-    hover = {
-        "coord": "<b>coord</b>: watches the servers, picks the leader<br>"
+    coord_hover = (
+        "<b>coord</b>: watches the servers, picks the leader<br>"
         + f"term {snap.term}, leader "
-        + (f"server{snap.leader}" if snap.leader else "none"),
+        + (f"server{snap.leader}" if snap.leader else "none")
+    )
+    if kind == "coord" and snap.coord_failed:
+        colour, label = FAILED_COLOUR, "coord (failed)"
+        coord_hover = (
+            "<b>coord: failed</b><br>no one detects a failed server or picks a new "
+            "leader: the cluster serves until its leader fails"
+        )
+    hover = {
+        "coord": coord_hover,
         "tracing": "<b>tracing server</b>: every node sends it trace records",
     }
     fig.add_trace(
@@ -335,7 +444,10 @@ def _add_other_nodes(fig: go.Figure, graph: nx.Graph, pos: dict, snap: Snapshot,
                 "symbol": symbol,
                 "line": {"color": "#222222", "width": 1.5},
             },
-            text=[f"<b>{n}</b>" for n in names],
+            text=[
+                f"<b>{n}</b>" + (" ✕ failed" if n == "coord" and snap.coord_failed else "")
+                for n in names
+            ],
             textposition="top center" if kind == "coord" else "bottom center",
             textfont={"size": 13, "family": FONT},
             hovertext=[hover.get(kind, f"<b>{n}</b>: a kvslib client") for n in names],
@@ -355,8 +467,12 @@ def topology_title(snap: Snapshot) -> str:
     parts = []
     if snap.name:
         parts.append(snap.name)
+    if snap.election == "raft":
+        parts.append("raft elections")
     parts.append(f"term {snap.term}")
     parts.append(f"leader server{snap.leader}" if snap.leader else "no leader")
+    if snap.coord_failed:
+        parts.append("coord failed")
     failed = snap.failed
     if failed:
         parts.append(f"{len(failed)} failed")
