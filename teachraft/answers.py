@@ -80,7 +80,8 @@ class TryThisAnswers(W.Accordion):
             return
         self.opened.add(index)
         self.bodies[index].append_display_data(Markdown(self.answers[index].text))
-        if self.selected_index != index:
+        opened: int | None = self.selected_index  # type: ignore[has-type]
+        if opened != index:  # called from code, not a click: open the section too
             self.selected_index = index
 
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any] | None:

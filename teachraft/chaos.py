@@ -339,14 +339,11 @@ def run_chaos(
     the coord but not from its followers); the default is "isolate" with
     ``unsafe`` and "mixed" without.
     """
-    report = ChaosReport(seed)
     scenario = scenario or ("isolate" if unsafe else "mixed")
     if scenario not in SCENARIOS:
         raise ValueError(f"unknown scenario {scenario!r}; choose from {', '.join(SCENARIOS)}")
     if election == "raft" and (unsafe or scenario == "isolate"):
         raise ValueError("--unsafe and the isolate scenario are about the coord: coord mode only")
-    kinds = SCENARIOS[scenario]
-    interval = 0.5 if scenario == "isolate" else 0.7
     with Cluster(
         servers=servers,
         clients=clients,
@@ -358,14 +355,37 @@ def run_chaos(
         unsafe_leader_selection=unsafe,
         election=election,
     ) as c:
-        c.run(_run(c, report, duration, clients, keys, kinds, interval), timeout=duration + 120)
-        try:
-            c.wait_converged(timeout=30)
-            report.converged = _same_state(c)
-        except Exception as exc:
-            log.warning("chaos seed %d: %s", seed, exc)
-        report.history = c.history()
-        report.fault_periods = c.fault_periods()
+        return chaos_on(c, seed, duration, keys, scenario, check_timeout)
+
+
+def chaos_on(
+    c: Cluster,
+    seed: int,
+    duration: float = 10.0,
+    keys: int = 3,
+    scenario: str = "mixed",
+    check_timeout: float = 30.0,
+) -> ChaosReport:
+    """Run one chaos scenario on a started cluster (every client of it works) and report.
+
+    The cluster stays open, so a lesson can draw it afterwards; it needs
+    ``persist=True`` for the kill nemesis to restart servers. A lesson's
+    mystery cluster (``teachraft.labs.mystery``) is run this way.
+    """
+    if scenario not in SCENARIOS:
+        raise ValueError(f"unknown scenario {scenario!r}; choose from {', '.join(SCENARIOS)}")
+    report = ChaosReport(seed)
+    kinds = SCENARIOS[scenario]
+    interval = 0.5 if scenario == "isolate" else 0.7
+    clients = int(c.num_clients)
+    c.run(_run(c, report, duration, clients, keys, kinds, interval), timeout=duration + 120)
+    try:
+        c.wait_converged(timeout=30)
+        report.converged = _same_state(c)
+    except Exception as exc:
+        log.warning("chaos seed %d: %s", seed, exc)
+    report.history = c.history()
+    report.fault_periods = c.fault_periods()
     report.result = check(report.history, "kv", timeout=check_timeout)
     report.verdict = report.result.verdict
     report.explanation = report.result.explain() if not report.result.ok else ""

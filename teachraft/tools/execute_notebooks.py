@@ -1,8 +1,8 @@
 """Re-execute every lesson notebook and save it with outputs that show everywhere.
 
 ``python -m teachraft.tools.execute_notebooks [NOTEBOOK ...]`` runs each
-notebook (default: every ``notebooks/*.ipynb``) top to bottom in a fresh
-kernel of this Python, in the notebooks' folder, with
+notebook (default: every ``notebooks/*.ipynb``, then ``notebooks/labs/*.ipynb``)
+top to bottom in a fresh kernel of this Python, in the notebook's folder, with
 ``TEACHRAFT_STATIC_FIGURES=1``: every plotly figure then carries a PNG beside
 its interactive form (see :mod:`teachraft.viz.notebook`), so GitHub and
 nbviewer show the figures. A notebook that raises, or that comes out larger
@@ -50,7 +50,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("notebooks", nargs="*", type=Path)
     args = parser.parse_args(argv)
-    paths = args.notebooks or sorted((REPO / "notebooks").glob("*.ipynb"))
+    notebooks = REPO / "notebooks"
+    paths = args.notebooks or [
+        *sorted(notebooks.glob("*.ipynb")),
+        *sorted(notebooks.glob("labs/*.ipynb")),
+    ]
     os.environ[STATIC_FIGURES_ENV] = "1"  # the kernel inherits it
     for path in paths:
         start = time.monotonic()
