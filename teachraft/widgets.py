@@ -545,7 +545,8 @@ class ControlPanel(W.VBox):
             return
         new = as_widget(fig)
         setattr(self, name, new)
-        self.children = tuple(new if child is widget else child for child in self.children)
+        children: tuple[Any, ...] = self.children  # type: ignore[has-type]  # a traitlets trait
+        self.children = tuple(new if child is widget else child for child in children)
         self._retire(widget)
 
     def _retire(self, widget: go.FigureWidget) -> None:

@@ -209,7 +209,9 @@ def _role(srv: _Server) -> str:
 
 def _node_order(nodes: dict[str, None], coord: bool = True) -> list[str]:
     """The deployment's nodes in drawing order (no coord in a raft-mode run)."""
-    servers = sorted((n for n in nodes if server_id(n) is not None), key=server_id)
+    servers = sorted(
+        (n for n in nodes if server_id(n) is not None), key=lambda n: server_id(n) or 0
+    )
     clients = sorted(n for n in nodes if n.startswith("client"))
     rest = [n for n in nodes if n not in servers and n not in clients and n != "coord"]
     return ["tracing", *(["coord"] if coord else []), *servers, *clients, *sorted(rest)]

@@ -124,7 +124,9 @@ def build_graph(snap: Snapshot) -> nx.Graph:
 
 def layout(graph: nx.Graph) -> dict[str, tuple[float, float]]:
     """Coord at the centre of the server ring; clients left, tracing server right."""
-    servers = sorted((n for n in graph if node_kind(n) == "server"), key=server_id)
+    servers = sorted(
+        (n for n in graph if node_kind(n) == "server"), key=lambda n: server_id(n) or 0
+    )
     shells = [["coord"], servers] if servers else [["coord"]]
     if "coord" not in graph and servers:  # etcd's members, with no coord among them
         shells = [servers]
