@@ -32,6 +32,10 @@ from teachraft.runtime.server_host import ServerHost
 from teachraft.runtime.storage import Storage
 from teachraft.tracing.tracer import NullTracer, Tracer
 
+TRACE_BACKLOG_HIGH = 20_000
+TRACE_BACKLOG_LOW = 5_000
+TRACE_BACKLOG_WAIT = 2.0
+
 
 @dataclass(slots=True)
 class Options:
@@ -144,6 +148,25 @@ class Deployment:
                 raise ClusterError(f"trace records were not all delivered within {timeout:.1f} s")
             await asyncio.sleep(0.005)
 
+    async def admit_traced_op(self) -> None:
+        """Hold a client op back while the tracing server lags far behind the nodes.
+
+        Records are made faster than one tracing server can order and write
+        them at full load; unchecked, the backlog would grow in every tracer's
+        buffer and in the server's held records without bound. Past
+        ``TRACE_BACKLOG_HIGH`` records not yet acknowledged, new ops wait until
+        it falls to ``TRACE_BACKLOG_LOW``, or ``TRACE_BACKLOG_WAIT`` seconds
+        pass (a tracing server that is down must not stop the cluster).
+        """
+        if sum(s.pending for s in self.sinks) <= TRACE_BACKLOG_HIGH:
+            return
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + TRACE_BACKLOG_WAIT
+        while sum(s.pending for s in self.sinks) > TRACE_BACKLOG_LOW:
+            if loop.time() > deadline:
+                return
+            await asyncio.sleep(0.002)
+
     def tracer(self, identity: str, clock: dict[str, int] | None = None) -> Any:
         """A node's tracer: its records go to this cluster's tracing server."""
         if not self.options.tracing:
@@ -197,6 +220,8 @@ class Deployment:
             max_value_bytes=self.options.max_value_bytes,
         )
         client.server_address = self.client_address
+        if self.options.tracing:
+            client.admit = self.admit_traced_op
         if self.spec.raft:
             client.set_servers(
                 {sid: h.client_node.address for sid, h in self.servers.items() if not h.stopped}

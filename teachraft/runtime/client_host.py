@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -88,6 +88,8 @@ class KVClient(Host):
         self.history = history
         self.server_address: Callable[[int], str | None] | None = None
         """Where a server takes client requests, for ops sent ``via`` it (set by the deployment)."""
+        self.admit: Callable[[], Awaitable[None]] | None = None
+        """Awaited before each op: the deployment holds ops back while traces lag behind."""
         self.node = Node(
             self.name, self._handle, port=port, schema=SCHEMA, faults=faults, secret=secret
         )
@@ -155,6 +157,8 @@ class KVClient(Host):
 
     async def op(self, kind: int, key: str, value: str = "", via: int | None = None) -> OpResult:
         assert self.loop is not None
+        if self.admit is not None:
+            await self.admit()
         op_id = self.submit(kind, key, value, via)
         fut = self.loop.create_future()
         self.futures[op_id] = fut
