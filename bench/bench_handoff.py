@@ -5,7 +5,7 @@ on its own loop thread, so every op crosses two threads. Run with
 ``python -m bench.bench_handoff``: it drives 64 puts in flight through
 ``await cluster.aput(...)`` from this thread's loop, then the same workload on
 the cluster's own loop (``cluster.run``), tracing off, and prints both rates
-and their ratio. The goal (issue "traced runs fast and lean"): the foreign-loop
+and their ratio. The goal: the foreign-loop
 path >= 15,000 ops/s on 2 cores, close to the own-loop path.
 """
 
