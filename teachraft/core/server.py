@@ -965,6 +965,28 @@ class Server:
     # ------------------------------------------------------------------ votes
     def request_vote(self, rv: RequestVote) -> None:
         """Figure 2's RequestVote receiver, with PreVote and the leader lease of etcd-raft."""
+        trace = self._vote_request_received(rv)
+        if rv.term < self.current_term:
+            self._answer_vote(rv, trace, False, "stale term")
+            return
+        if rv.term > self.current_term:
+            if self._in_lease(rv):
+                self._answer_vote(rv, trace, False, "leader lease")
+                return
+            if not rv.pre_vote:
+                self._follow(rv.term, 0, trace, "higher term")
+        reason = self._vote_refusal(rv)
+        if reason:
+            self._answer_vote(rv, trace, False, reason)
+            return
+        if not rv.pre_vote:
+            self.voted_for = rv.candidate_id
+            self._persist()  # written and fsynced before the vote leaves
+            self.election_elapsed = 0
+        self._answer_vote(rv, trace, True, "")
+
+    def _vote_request_received(self, rv: RequestVote) -> Any:
+        """Take in a (pre-)vote request: its trace, its traced receipt, the sender heard."""
         trace = self._trace(rv.token)
         if self.tracing:
             trace.record_action(
@@ -979,29 +1001,17 @@ class Server:
                 )
             )
         self._heard(rv.candidate_id)
-        if rv.term < self.current_term:
-            self._answer_vote(rv, trace, False, "stale term")
-            return
-        if rv.term > self.current_term:
-            in_lease = (
-                self.options.check_quorum
-                and self.leader_id != 0
-                and self.election_elapsed < self.options.election_ticks_min
-            )
-            if in_lease and not rv.transfer:
-                self._answer_vote(rv, trace, False, "leader lease")
-                return
-            if not rv.pre_vote:
-                self._follow(rv.term, 0, trace, "higher term")
-        reason = self._vote_refusal(rv)
-        if reason:
-            self._answer_vote(rv, trace, False, reason)
-            return
-        if not rv.pre_vote:
-            self.voted_for = rv.candidate_id
-            self._persist()  # written and fsynced before the vote leaves
-            self.election_elapsed = 0
-        self._answer_vote(rv, trace, True, "")
+        return trace
+
+    def _in_lease(self, rv: RequestVote) -> bool:
+        """CheckQuorum's leader lease: a follower that heard its leader lately refuses
+        a higher-term request, unless a leadership transfer sent it."""
+        return (
+            self.options.check_quorum
+            and self.leader_id != 0
+            and self.election_elapsed < self.options.election_ticks_min
+            and not rv.transfer
+        )
 
     def _vote_refusal(self, rv: RequestVote) -> str:
         """Why this server will not vote for ``rv`` (empty: it will)."""

@@ -95,31 +95,10 @@ class LabServer(Server):
 
     def _traced_request_vote(self, rv: RequestVote) -> None:
         """Pre-votes and the leader lease stay the core's; a real vote goes to ``request_vote``."""
-        in_lease = (
-            self.options.check_quorum
-            and rv.term > self.current_term
-            and self.leader_id != 0
-            and self.election_elapsed < self.options.election_ticks_min
-            and not rv.transfer
-        )
-        if rv.pre_vote or in_lease:
+        if rv.pre_vote or (rv.term > self.current_term and self._in_lease(rv)):
             Server.request_vote(self, rv)
             return
-        trace = self._trace(rv.token)
-        if self.tracing:
-            trace.record_action(
-                A.RequestVoteRequestRecvd(
-                    Term=rv.term,
-                    CandidateId=rv.candidate_id,
-                    LastLogIndex=rv.last_log_index,
-                    LastLogTerm=rv.last_log_term,
-                    PreVote=rv.pre_vote,
-                    Transfer=rv.transfer,
-                    Token=rv.token,
-                )
-            )
-        self._heard(rv.candidate_id)
-        self._rv_trace = trace
+        self._rv_trace = self._vote_request_received(rv)
         try:
             self.request_vote(rv)
         finally:
