@@ -390,6 +390,77 @@ class ForceFollowerLog:
     MatchIndex: int
 
 
+# --- snapshots and log compaction (Raft paper section 7) -------------------------
+#
+# KVRaft never compacts its log, so the original has none of these. A server
+# with ``snapshot_every`` set replaces the applied prefix of its log with a
+# snapshot of the key-value store and its duplicate table (SnapshotTaken). A
+# leader whose follower needs an entry it compacted sends InstallSnapshot in
+# chunks of key/value pairs; ``Offset`` counts pairs, as the paper's counts bytes.
+
+
+@dataclass(slots=True)
+class SnapshotTaken:
+    """A server compacted its log: everything up to LastIncludedIndex is in its snapshot."""
+
+    ServerId: int
+    LastIncludedIndex: int
+    LastIncludedTerm: int
+
+
+@dataclass(slots=True)
+class InstallSnapshotRequestSent:
+    """The leader sent one chunk of its snapshot (``Done`` on the last one)."""
+
+    Term: int
+    LeaderId: int
+    LastIncludedIndex: int
+    LastIncludedTerm: int
+    Offset: int
+    Done: bool
+    Token: bytes | None = None
+
+
+@dataclass(slots=True)
+class InstallSnapshotRequestRecvd:
+    """A follower received one chunk of the leader's snapshot."""
+
+    Term: int
+    LeaderId: int
+    LastIncludedIndex: int
+    LastIncludedTerm: int
+    Offset: int
+    Done: bool
+    Token: bytes | None = None
+
+
+@dataclass(slots=True)
+class InstallSnapshotResponseSent:
+    """A follower answered a chunk: ``Offset`` is the next pair it expects."""
+
+    Term: int
+    Offset: int
+    Token: bytes | None = None
+
+
+@dataclass(slots=True)
+class InstallSnapshotResponseRecvd:
+    """The leader received a follower's answer to a snapshot chunk."""
+
+    Term: int
+    Offset: int
+    Token: bytes | None = None
+
+
+@dataclass(slots=True)
+class SnapshotInstalled:
+    """A follower replaced its state with the leader's snapshot (and kept any later entries)."""
+
+    ServerId: int
+    LastIncludedIndex: int
+    LastIncludedTerm: int
+
+
 # --- Raft elections (teachraft's election="raft" mode, no coord) -------------------
 #
 # KVRaft has no elections, so the original has none of these. They are recorded
@@ -676,6 +747,12 @@ ACTION_TYPES: dict[str, type] = {
         TimeoutNowSent,
         TimeoutNowRecvd,
         CheckQuorumFailed,
+        SnapshotTaken,
+        InstallSnapshotRequestSent,
+        InstallSnapshotRequestRecvd,
+        InstallSnapshotResponseSent,
+        InstallSnapshotResponseRecvd,
+        SnapshotInstalled,
     )
 }
 """Every action class by Tag (the tracer's own tags are not actions)."""
