@@ -104,6 +104,19 @@ def entry_hover(entry: Entry, server: str, committed: bool, differs: bool) -> st
     return "<br>".join(lines)
 
 
+def snapshot_hover(server: str, index: int, term: int) -> str:
+    """The hover box of a compacted prefix (Raft §7): what the snapshot replaced."""
+    first = "entry 1" if index == 1 else f"entries 1 to {index}"
+    return "<br>".join(
+        [
+            f"<b>snapshot ≤ {index}</b> (last included term {term})",
+            f"{server} compacted {first} into a snapshot",
+            "of the key-value store and the duplicate table;",
+            "a follower that needs them gets the snapshot (InstallSnapshot)",
+        ]
+    )
+
+
 def short_entry(entry: Entry) -> str:
     """Two short lines for a log cell: ``Put<br>k13`` / ``Get<br>k13`` / ``No-Op``."""
     text = entry.describe()

@@ -8,6 +8,10 @@ leader's entry at the same index (a follower's stale suffix, or the symptom of
 a bug) is outlined in red. Hovering a cell gives ``Put(k13,val13)``, its term,
 index and client op.
 
+A server that compacted its log (Raft §7) no longer holds the entries up to its
+snapshot index: its row starts with one grey block, ``snapshot ≤ N (term T)``,
+standing for them, and its kept entries follow at their real indexes.
+
 Long logs stay readable: the figure opens on the newest ``window`` entries and
 can be dragged or zoomed back to index 1; cell labels are drawn only when the
 grid is small enough to hold them.
@@ -20,7 +24,7 @@ from typing import Any
 import plotly.graph_objects as go
 
 from teachraft.core.log import Entry
-from teachraft.viz.labels import entry_hover, plural, short_entry
+from teachraft.viz.labels import entry_hover, plural, short_entry, snapshot_hover
 from teachraft.viz.sources import snapshot_of
 from teachraft.viz.state import ServerView, Snapshot
 from teachraft.viz.style import (
@@ -29,6 +33,8 @@ from teachraft.viz.style import (
     LEADER,
     ROLE_COLOURS,
     ROLE_LABELS,
+    SNAPSHOT_COLOUR,
+    SNAPSHOT_EDGE,
     UNCOMMITTED_OPACITY,
     term_colour,
 )
@@ -45,11 +51,13 @@ def logs_figure(
     snap = snapshot_of(source, at)
     views = list(snap.servers.values())
     rows = [_row_label(v, snap) for v in views]
-    width = max((len(v.log) for v in views), default=0)
-    reference = leader_log(snap)
+    width = max((v.last_index for v in views), default=0)
+    columns = range(min((v.snapshot_index + 1 for v in views), default=1), width + 1)
+    reference = leader_view(snap)
     fig = go.Figure()
     for committed in (True, False):
-        fig.add_trace(_cells(views, rows, width, committed, reference))
+        fig.add_trace(_cells(views, rows, columns, committed, reference))
+    fig.add_trace(_snapshot_trace(views))
     fig.add_trace(_differs_trace(views, reference))
     fig.add_trace(_marker_trace(views, "commit"))
     fig.add_trace(_marker_trace(views, "applied"))
@@ -58,20 +66,31 @@ def logs_figure(
     return fig
 
 
-def leader_log(snap: Snapshot) -> list[Entry] | None:
-    """The log other rows are compared with: the coord's leader, else any leader."""
+def leader_view(snap: Snapshot) -> ServerView | None:
+    """The row other rows are compared with: the coord's leader, else any leader."""
     view = snap.servers.get(snap.leader)
     if view is None:
         view = next((v for v in snap.servers.values() if v.role == LEADER), None)
-    return None if view is None else view.log
+    return view
 
 
-def differs(entry: Entry, reference: list[Entry] | None) -> bool:
-    """True when the leader has another entry (or none) at this entry's index."""
-    if reference is None:
+def differs(entry: Entry, leader: ServerView | None) -> bool:
+    """True when the leader has another entry (or none) at this entry's index.
+
+    An index the leader compacted is compared only at its snapshot's last
+    index, whose term the snapshot keeps; the entries before it are gone, and
+    were committed, so there is nothing left to compare them with.
+    """
+    if leader is None:
         return False
-    pos = entry.index - 1
-    return pos >= len(reference) or reference[pos] != entry
+    if entry.index <= leader.snapshot_index:
+        return entry.index == leader.snapshot_index and entry.term != leader.snapshot_term
+    return leader.entry_at(entry.index) != entry
+
+
+def compacted(snap: Snapshot) -> int:
+    """The highest snapshot index of any server (0: no server compacted its log)."""
+    return max((v.snapshot_index for v in snap.servers.values()), default=0)
 
 
 def _row_label(view: ServerView, snap: Snapshot) -> str:
@@ -81,38 +100,69 @@ def _row_label(view: ServerView, snap: Snapshot) -> str:
     if role != "follower":
         colour = ROLE_COLOURS[role] if role != "paused" else "#777777"
         text += f"<br><span style='color:{colour}'>{ROLE_LABELS[role]}</span>"
+    if view.snapshot_index:
+        text += f"<br><span style='color:#666666'>snapshot ≤ {view.snapshot_index}</span>"
     return text
+
+
+def _snapshot_trace(views: list[ServerView]) -> go.Bar:
+    """One grey bar per compacted row, from index 1 to its snapshot index.
+
+    Always present (empty when nothing is compacted), so a live figure keeps
+    the same traces when the first snapshot is taken.
+    """
+    shown = [(row, v) for row, v in enumerate(views) if v.snapshot_index > 0]
+    return go.Bar(
+        orientation="h",
+        x=[v.snapshot_index for _, v in shown],
+        base=[0.5] * len(shown),
+        y=[row for row, _ in shown],
+        width=0.78,
+        marker={"color": SNAPSHOT_COLOUR, "line": {"color": SNAPSHOT_EDGE, "width": 1.5}},
+        text=[f"snapshot ≤ {v.snapshot_index} (term {v.snapshot_term})" for _, v in shown],
+        textposition="inside",
+        insidetextanchor="end",
+        textangle=0,
+        textfont={"size": 11, "family": FONT, "color": "#222222"},
+        constraintext="none",
+        hovertext=[snapshot_hover(v.name, v.snapshot_index, v.snapshot_term) for _, v in shown],
+        hoverinfo="text",
+        name="snapshot (compacted entries)",
+        showlegend=bool(shown),
+    )
 
 
 def _cells(
     views: list[ServerView],
     rows: list[str],
-    width: int,
+    columns: range,
     committed: bool,
-    reference: list[Entry] | None,
+    reference: ServerView | None,
 ) -> go.Heatmap:
+    """The kept entries, one cell each; columns start at the first index any server keeps."""
     z: list[list[int | None]] = []
     text: list[list[str]] = []
     hover: list[list[str]] = []
+    first, width = columns.start, len(columns)
     show_text = len(views) * width <= MAX_TEXT_CELLS
     for view in views:
         z_row: list[int | None] = [None] * width
         t_row = [""] * width
         h_row = [""] * width
         for entry in view.log:
-            if (entry.index <= view.commit_index) != committed or not 0 < entry.index <= width:
+            pos = entry.index - first
+            if (entry.index <= view.commit_index) != committed or not 0 <= pos < width:
                 continue
-            pos = entry.index - 1
             z_row[pos] = entry.term
             t_row[pos] = short_entry(entry) if show_text else ""
             h_row[pos] = entry_hover(entry, view.name, committed, differs(entry, reference))
         z.append(z_row)
         text.append(t_row)
         hover.append(h_row)
-    top = max((e.term for v in views for e in v.log), default=1)
+    top = max((t for v in views for t in (v.snapshot_term, *(e.term for e in v.log))), default=1)
     return go.Heatmap(
         z=z,
-        x=list(range(1, width + 1)),
+        x=list(columns),
         y=list(range(len(rows))),
         text=text,
         texttemplate="%{text}" if show_text else None,
@@ -156,7 +206,7 @@ def term_scale(top: int) -> list[list[Any]]:
     return scale
 
 
-def _differs_trace(views: list[ServerView], reference: list[Entry] | None) -> go.Scatter:
+def _differs_trace(views: list[ServerView], reference: ServerView | None) -> go.Scatter:
     xs, ys, hover = [], [], []
     for row, view in enumerate(views):
         for entry in view.log:
@@ -229,6 +279,8 @@ def logs_title(snap: Snapshot, width: int, window: int) -> str:
     text = f"Logs per server · {leader} · term {snap.term} · {plural(width, 'entry')}"
     if snap.name:
         text = f"{snap.name}: {text}"
+    if compacted(snap):
+        text += f", compacted up to {compacted(snap)}"
     if width > window:
         text += f" (newest {window} shown: drag or zoom out to see more)"
     if snap.at is not None:
@@ -271,5 +323,9 @@ def _layout(
         hoverlabel={"align": "left"},
         uirevision="logs",
         dragmode="pan",
-        meta={"entries": width, "leader": snap.leader},
+        meta={
+            "entries": width,
+            "leader": snap.leader,
+            "snapshots": [v.snapshot_index for v in snap.servers.values()],
+        },
     )

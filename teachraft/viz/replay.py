@@ -9,7 +9,12 @@ A trace records what happened, not the state, so the state is replayed:
   leader) and ``AppendEntriesRequestRecvd`` (a follower, with Raft's consistency
   check and conflict rule), commit indexes from ``LeaderCommit`` and from
   ``PutCommitted`` / ``GetCommitted``;
-- terms from AppendEntries terms and ``LeaderFailOver``;
+- compaction from ``SnapshotTaken`` (the entries up to LastIncludedIndex leave
+  that server's log) and ``SnapshotInstalled`` (a follower keeps the entries
+  after LastIncludedIndex only if it held that index in LastIncludedTerm, else
+  its whole log goes; its commit index becomes at least LastIncludedIndex);
+  a server's log is its kept entries, addressed by their Raft indexes;
+- terms from AppendEntries and InstallSnapshot terms and ``LeaderFailOver``;
 - in raft mode, candidates from ``BecamePreCandidate`` / ``BecameCandidate``,
   leaders and their votes from ``LeaderElected``, votes a candidate holds from
   ``RequestVoteResponseRecvd``, step-downs from ``SteppedDown``, election
@@ -77,11 +82,68 @@ class _Server:
     leader: int = 0
     commit: int = 0
     log: list[Entry] = field(default_factory=list)
+    """The kept entries: ``log[k]`` has Raft index ``snapshot_index + 1 + k``."""
+    snapshot_index: int = 0
+    snapshot_term: int = 0
     stopped: bool = False
     paused: bool = False
     votes: frozenset[int] = frozenset()
     pre_votes: frozenset[int] = frozenset()
     timeout: int = 0
+
+    @property
+    def last_index(self) -> int:
+        return self.snapshot_index + len(self.log)
+
+    def term_at(self, index: int) -> int | None:
+        """The term at Raft ``index``: the snapshot's at its last index, None if unknown."""
+        if index == self.snapshot_index:
+            return self.snapshot_term
+        pos = index - self.snapshot_index - 1
+        return self.log[pos].term if 0 <= pos < len(self.log) else None
+
+    def matches(self, index: int, term: int) -> bool:
+        """AppendEntries' consistency check: does the log hold ``index`` in ``term``?
+
+        An index inside the snapshot matches: only committed entries are
+        compacted, and a committed entry is the same on every log.
+        """
+        if index <= self.snapshot_index:
+            return True
+        return self.term_at(index) == term
+
+    def merge(self, entries: list[Entry]) -> None:
+        """Raft's AppendEntries rules 3 and 4: drop a conflicting suffix, append what is new."""
+        for entry in entries:
+            if entry.index <= self.snapshot_index:
+                continue  # already in the snapshot
+            pos = entry.index - self.snapshot_index - 1
+            if pos > len(self.log):
+                return  # a gap: the earlier entries are not in this trace
+            if pos < len(self.log):
+                if self.log[pos].term == entry.term:
+                    continue
+                del self.log[pos:]
+            self.log.append(entry)
+
+    def compact(self, index: int, term: int) -> None:
+        """SnapshotTaken: the entries up to and including ``index`` leave the log."""
+        if index <= self.snapshot_index:
+            return
+        del self.log[: index - self.snapshot_index]
+        self.snapshot_index, self.snapshot_term = index, term
+        self.commit = max(self.commit, index)
+
+    def install(self, index: int, term: int) -> None:
+        """SnapshotInstalled: keep the entries after ``index`` only if the log agrees there."""
+        if index <= self.snapshot_index:
+            return
+        if self.term_at(index) == term:
+            del self.log[: index - self.snapshot_index]
+        else:
+            self.log.clear()
+        self.snapshot_index, self.snapshot_term = index, term
+        self.commit = max(self.commit, index)
 
 
 @dataclass(slots=True)
@@ -168,9 +230,11 @@ class Replay:
                 role=_role(srv),
                 term=srv.term,
                 leader=srv.leader,
-                commit_index=min(srv.commit, len(srv.log)),
-                last_applied=min(srv.commit, len(srv.log)),
+                commit_index=min(srv.commit, srv.last_index),
+                last_applied=min(srv.commit, srv.last_index),
                 log=list(srv.log),
+                snapshot_index=srv.snapshot_index,
+                snapshot_term=srv.snapshot_term,
                 votes=sorted(srv.votes),
                 pre_votes=sorted(srv.pre_votes),
                 timeout=srv.timeout,
@@ -318,19 +382,6 @@ def _entries(body: dict[str, Any]) -> list[Entry]:
     return out
 
 
-def _merge(log_: list[Entry], entries: list[Entry]) -> None:
-    """Raft's AppendEntries rules 3 and 4: drop a conflicting suffix, append what is new."""
-    for entry in entries:
-        pos = entry.index - 1
-        if pos < 0 or pos > len(log_):
-            return  # a gap: the earlier entries are not in this trace
-        if pos < len(log_):
-            if log_[pos].term == entry.term:
-                continue
-            del log_[pos:]
-        log_.append(entry)
-
-
 def _ae_sent(state: _State, event: Event, sid: int | None) -> None:
     if sid is None:
         return
@@ -338,8 +389,8 @@ def _ae_sent(state: _State, event: Event, sid: int | None) -> None:
     body = event.body
     srv.term = max(srv.term, _int(body.get("Term", 0)))
     srv.leader = sid
-    _merge(srv.log, _entries(body))
-    srv.commit = max(srv.commit, min(_int(body.get("LeaderCommit", 0)), len(srv.log)))
+    srv.merge(_entries(body))
+    srv.commit = max(srv.commit, min(_int(body.get("LeaderCommit", 0)), srv.last_index))
 
 
 def _ae_recvd(state: _State, event: Event, sid: int | None) -> None:
@@ -353,13 +404,44 @@ def _ae_recvd(state: _State, event: Event, sid: int | None) -> None:
     srv.term = term
     srv.leader = _int(body.get("LeaderId", srv.leader))
     prev = _int(body.get("PrevLogIndex", 0))
-    prev_term = _int(body.get("PrevLogTerm", 0))
-    if prev > len(srv.log) or (prev > 0 and srv.log[prev - 1].term != prev_term):
+    if prev > srv.last_index or not srv.matches(prev, _int(body.get("PrevLogTerm", 0))):
         return  # the follower rejects this AppendEntries
     entries = _entries(body)
-    _merge(srv.log, entries)
+    srv.merge(entries)
     last_new = prev + len(entries)
-    srv.commit = max(srv.commit, min(_int(body.get("LeaderCommit", 0)), last_new, len(srv.log)))
+    srv.commit = max(srv.commit, min(_int(body.get("LeaderCommit", 0)), last_new, srv.last_index))
+
+
+# --- snapshots and log compaction (Raft paper section 7) ------------------------------
+
+
+def _snapshot_taken(state: _State, event: Event, sid: int | None) -> None:
+    body = event.body
+    srv = state.server(_int(body.get("ServerId", sid or 0)))
+    srv.compact(_int(body["LastIncludedIndex"]), _int(body.get("LastIncludedTerm", 0)))
+
+
+def _snapshot_installed(state: _State, event: Event, sid: int | None) -> None:
+    body = event.body
+    srv = state.server(_int(body.get("ServerId", sid or 0)))
+    srv.install(_int(body["LastIncludedIndex"]), _int(body.get("LastIncludedTerm", 0)))
+
+
+def _install_sent(state: _State, event: Event, sid: int | None) -> None:
+    if sid is not None:
+        srv = state.server(sid)
+        srv.term = max(srv.term, _int(event.body.get("Term", 0)))
+        srv.leader = sid
+
+
+def _install_recvd(state: _State, event: Event, sid: int | None) -> None:
+    if sid is None:
+        return
+    srv = state.server(sid)
+    term = _int(event.body.get("Term", 0))
+    if term >= srv.term:
+        srv.term = term
+        srv.leader = _int(event.body.get("LeaderId", srv.leader))
 
 
 def _committed(state: _State, event: Event, sid: int | None) -> None:
@@ -578,4 +660,8 @@ _HANDLERS: dict[str, Any] = {
     "ElectionTimeout": _timer,
     "HeartbeatMissed": _missed,
     "HeartbeatAcked": _acked,
+    "SnapshotTaken": _snapshot_taken,
+    "SnapshotInstalled": _snapshot_installed,
+    "InstallSnapshotRequestSent": _install_sent,
+    "InstallSnapshotRequestRecvd": _install_recvd,
 }

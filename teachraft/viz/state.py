@@ -48,6 +48,10 @@ class ServerView:
     commit_index: int = 0
     last_applied: int = 0
     log: list[Entry] = field(default_factory=list)
+    """The entries the server still holds: those after its snapshot (all of them without one)."""
+    snapshot_index: int = 0
+    snapshot_term: int = 0
+    """The last index and term the server compacted into its snapshot (0: none taken)."""
     partitioned: bool = False
     voted_for: int = 0
     votes: list[int] = field(default_factory=list)
@@ -62,6 +66,18 @@ class ServerView:
     @property
     def name(self) -> str:
         return f"server{self.sid}"
+
+    @property
+    def last_index(self) -> int:
+        """The index of the server's last entry, compacted or not (its log's length in Raft)."""
+        return self.log[-1].index if self.log else self.snapshot_index
+
+    def entry_at(self, index: int) -> Entry | None:
+        """The entry the server holds at Raft ``index`` (None if compacted or past the end)."""
+        pos = index - self.snapshot_index - 1
+        if 0 <= pos < len(self.log) and self.log[pos].index == index:
+            return self.log[pos]
+        return None
 
     @property
     def shown_role(self) -> str:
@@ -188,6 +204,8 @@ def as_snapshot(live: ClusterSnapshot | Snapshot) -> Snapshot:
             commit_index=st["commit_index"],
             last_applied=st["last_applied"],
             log=list(st["log"]),
+            snapshot_index=int(st.get("snapshot_index") or 0),
+            snapshot_term=int(st.get("snapshot_term") or 0),
             voted_for=st.get("voted_for") or 0,
             votes=sorted(st.get("votes") or ()),
             pre_votes=sorted(st.get("pre_votes") or ()),

@@ -72,6 +72,9 @@ TERM_COLOURS = (
     "#999999",
 )
 DIFFERS = "#D00000"
+SNAPSHOT_COLOUR = "#D9D9D9"
+SNAPSHOT_EDGE = "#8C8C8C"
+"""A compacted prefix: grey, since its entries' terms are gone with them."""
 UNCOMMITTED_OPACITY = 0.45
 
 
@@ -113,6 +116,14 @@ EVENT_GROUPS: dict[str, tuple[str, ...]] = {
         "TimeoutNowSent",
         "TimeoutNowRecvd",
     ),
+    "snapshot": (
+        "SnapshotTaken",
+        "InstallSnapshotRequestSent",
+        "InstallSnapshotRequestRecvd",
+        "InstallSnapshotResponseSent",
+        "InstallSnapshotResponseRecvd",
+        "SnapshotInstalled",
+    ),
     "commit": ("PutCommitted", "GetCommitted"),
     "leadership": (
         "BecameLeader",
@@ -153,6 +164,7 @@ GROUP_STYLE: dict[str, tuple[str, str, int]] = {
     # group: (colour, symbol, size)
     "client op": ("#0072B2", "diamond", 9),
     "replication": ("#009E73", "circle", 7),
+    "snapshot": ("#7F7F7F", "square", 9),
     "commit": ("#E69F00", "star", 12),
     "leadership": ("#CC79A7", "square", 10),
     "election": ("#D55E00", "triangle-up", 8),

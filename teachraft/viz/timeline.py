@@ -3,10 +3,10 @@
 ``Timeline`` replays a run (see :mod:`teachraft.viz.replay`) and answers
 "what did the cluster look like right after event i?" for the topology and
 logs figures, the timers figure, and where the cursor sits in the space-time
-diagram. It also
-lists the moments worth stopping at (faults, a leader failing, a new leader,
-its No-Op, reconfiguration done), so a lesson can step through a leader
-failure event by event. The slider that drives it lives in
+diagram. It also lists the moments worth stopping at (faults, a leader
+failing, a new leader, its No-Op, reconfiguration done, a follower installing
+the leader's snapshot), so a lesson can step through a leader failure event
+by event. The slider that drives it lives in
 :class:`teachraft.widgets.TimelinePanel`; this module has no widgets, so it
 is tested and used in plain scripts too.
 """
@@ -39,6 +39,7 @@ MOMENT_TAGS = FAULT_TAGS | {
     "BecameCandidate",
     "SteppedDown",
     "CheckQuorumFailed",
+    "SnapshotInstalled",
 }
 
 

@@ -1,0 +1,295 @@
+"""What a student sees of snapshots and log compaction (Raft §7).
+
+Hand-made traces pin down the replay rules (SnapshotTaken, SnapshotInstalled,
+AppendEntries after a compacted prefix); the logs figure is checked on those
+replays and on live rows; a seeded simulation with ``snapshot_every`` checks
+that a replay of its trace ends where the real servers' logs end.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import plotly.graph_objects as go
+import pytest
+
+from teachraft.cluster.views import ClusterSnapshot
+from teachraft.core.log import Entry
+from teachraft.tracing import actions
+from teachraft.tracing.events import EventTable
+from teachraft.tracing.sinks import Record
+from teachraft.viz import logs_figure
+from teachraft.viz.labels import body_text, summary
+from teachraft.viz.logs import differs
+from teachraft.viz.replay import Replay
+from teachraft.viz.state import ServerView, as_snapshot
+from teachraft.viz.style import event_group
+from teachraft.viz.timeline import MOMENT_TAGS
+
+SNAPSHOT_TAGS = (
+    "SnapshotTaken",
+    "InstallSnapshotRequestSent",
+    "InstallSnapshotRequestRecvd",
+    "InstallSnapshotResponseSent",
+    "InstallSnapshotResponseRecvd",
+    "SnapshotInstalled",
+)
+
+
+class Builder:
+    """Records with correct own-time clocks, for small hand-made traces."""
+
+    def __init__(self) -> None:
+        self.records: list[Record] = []
+        self.times: Counter[str] = Counter()
+
+    def add(self, host: str, tag: str, **body: object) -> Builder:
+        self.times[host] += 1
+        self.records.append(Record(host, 1, tag, dict(body), {host: self.times[host]}))
+        return self
+
+    def table(self) -> EventTable:
+        return EventTable(self.records)
+
+
+def entry(term: int, index: int) -> dict[str, Any]:
+    command = {"Kind": 1, "Key": f"k{index}", "Val": "v", "ClientInfo": {"ClientId": "1"}}
+    command["ClientInfo"]["OpId"] = index
+    return {"Term": term, "Command": command, "Index": index}
+
+
+def ae(term: int, prev: int, prev_term: int, entries: list[dict[str, Any]], commit: int) -> dict:
+    return {
+        "Term": term,
+        "LeaderId": 1,
+        "PrevLogIndex": prev,
+        "PrevLogTerm": prev_term,
+        "Entries": entries,
+        "LeaderCommit": commit,
+    }
+
+
+def install(b: Builder, follower: int, index: int, term: int) -> None:
+    """The leader's one-chunk InstallSnapshot to ``follower``, as a traced run records it."""
+    rpc = {"Term": 1, "LeaderId": 1, "LastIncludedIndex": index, "LastIncludedTerm": term}
+    b.add("server1", "InstallSnapshotRequestSent", **rpc, Offset=0, Done=True, Token=b"t")
+    b.add(f"server{follower}", "InstallSnapshotRequestRecvd", **rpc, Offset=0, Done=True)
+    b.add(f"server{follower}", "InstallSnapshotResponseSent", Term=1, Offset=3, Token=b"u")
+    b.add("server1", "InstallSnapshotResponseRecvd", Term=1, Offset=3)
+    b.add(f"server{follower}", "SnapshotInstalled", ServerId=follower, **_last(index, term))
+
+
+def _last(index: int, term: int) -> dict[str, int]:
+    return {"LastIncludedIndex": index, "LastIncludedTerm": term}
+
+
+def lagging_run(entries: int = 30, snapshot: int = 20) -> Builder:
+    """server1 leads and replicates ``entries`` to server2; server3 holds only 3.
+    server1 and server2 compact up to ``snapshot``."""
+    b = Builder()
+    b.add("server1", "BecameLeader", ServerId=1)
+    sent = [entry(1, i) for i in range(1, entries + 1)]
+    b.add("server1", "AppendEntriesRequestSent", **ae(1, 0, 0, sent, 0))
+    b.add("server2", "AppendEntriesRequestRecvd", **ae(1, 0, 0, sent, 0))
+    b.add("server3", "AppendEntriesRequestRecvd", **ae(1, 0, 0, sent[:3], 0))
+    b.add("server1", "AppendEntriesRequestSent", **ae(1, entries, 1, [], entries - 2))
+    b.add("server2", "AppendEntriesRequestRecvd", **ae(1, entries, 1, [], entries - 2))
+    for sid in (1, 2):
+        b.add(f"server{sid}", "SnapshotTaken", ServerId=sid, **_last(snapshot, 1))
+    return b
+
+
+def indexes(view: ServerView) -> list[int]:
+    return [e.index for e in view.log]
+
+
+def trace_named(fig: go.Figure, name: str) -> Any:
+    return next(t for t in fig.data if t.name == name)
+
+
+# --- replaying compaction ------------------------------------------------------------------
+
+
+def test_snapshot_taken_drops_the_prefix_and_keeps_indexes() -> None:
+    snap = Replay(lagging_run().table()).at()
+    leader = snap.servers[1]
+    assert (leader.snapshot_index, leader.snapshot_term) == (20, 1)
+    assert indexes(leader) == list(range(21, 31))
+    assert leader.last_index == 30 and leader.commit_index == 28
+    assert leader.entry_at(21) == leader.log[0] and leader.entry_at(20) is None
+    assert indexes(snap.servers[3]) == [1, 2, 3] and snap.servers[3].snapshot_index == 0
+
+
+def test_a_follower_without_the_last_included_entry_drops_its_whole_log() -> None:
+    b = lagging_run()
+    install(b, 3, 20, 1)
+    follower = Replay(b.table()).at().servers[3]
+    assert (follower.snapshot_index, follower.snapshot_term) == (20, 1)
+    assert follower.log == [] and follower.commit_index == 20 and follower.last_applied == 20
+
+
+def test_a_follower_keeps_the_entries_after_a_matching_last_included_entry() -> None:
+    b = lagging_run()
+    b.add("server2", "SnapshotInstalled", ServerId=2, **_last(25, 1))
+    assert indexes(Replay(b.table()).at().servers[2]) == list(range(26, 31))
+
+
+def test_a_follower_whose_entry_there_has_another_term_drops_its_whole_log() -> None:
+    b = lagging_run()
+    b.add("server2", "SnapshotInstalled", ServerId=2, **_last(25, 2))
+    follower = Replay(b.table()).at().servers[2]
+    assert follower.log == [] and (follower.snapshot_index, follower.snapshot_term) == (25, 2)
+
+
+def test_append_entries_after_an_installed_snapshot_follow_it() -> None:
+    b = lagging_run()
+    install(b, 3, 20, 1)
+    b.add("server3", "AppendEntriesRequestRecvd", **ae(1, 20, 1, [entry(1, 21), entry(1, 22)], 28))
+    b.add("server3", "AppendEntriesRequestRecvd", **ae(1, 24, 1, [entry(1, 25)], 28))  # a gap
+    follower = Replay(b.table()).at().servers[3]
+    assert indexes(follower) == [21, 22] and follower.commit_index == 22
+
+
+def test_append_entries_inside_the_snapshot_skip_what_it_holds() -> None:
+    b = lagging_run()
+    resend = [entry(1, i) for i in range(18, 32)]  # 18..20 are compacted, 31 is new
+    b.add("server2", "AppendEntriesRequestRecvd", **ae(1, 17, 1, resend, 30))
+    follower = Replay(b.table()).at().servers[2]
+    assert indexes(follower) == list(range(21, 32)) and follower.commit_index == 30
+
+
+def test_a_conflict_after_the_snapshot_truncates_at_the_right_index() -> None:
+    b = lagging_run()
+    b.add("server2", "AppendEntriesRequestRecvd", **ae(2, 22, 1, [entry(2, 23)], 22))
+    follower = Replay(b.table()).at().servers[2]
+    assert [(e.index, e.term) for e in follower.log] == [(21, 1), (22, 1), (23, 2)]
+
+
+def test_an_older_snapshot_changes_nothing() -> None:
+    b = lagging_run()
+    b.add("server1", "SnapshotTaken", ServerId=1, **_last(12, 1))
+    b.add("server2", "SnapshotInstalled", ServerId=2, **_last(15, 1))
+    snap = Replay(b.table()).at()
+    assert [snap.servers[s].snapshot_index for s in (1, 2)] == [20, 20]
+    assert indexes(snap.servers[2]) == list(range(21, 31))
+
+
+@pytest.mark.parametrize("every", [1, 4, 64])
+def test_seeking_a_compacted_run_from_checkpoints_matches_replaying_it(every: int) -> None:
+    b = lagging_run()
+    install(b, 3, 20, 1)
+    b.add("server3", "AppendEntriesRequestRecvd", **ae(1, 20, 1, [entry(1, 21)], 28))
+    table = b.table()
+    straight, seeking = Replay(table, every=10**9), Replay(table, every=every)
+    for index in (len(table) - 1, 0, 9, 5, 13, -1):
+        assert straight.at(index).servers == seeking.at(index).servers
+
+
+# --- the logs figure ---------------------------------------------------------------------
+
+
+def test_the_logs_figure_draws_each_compacted_prefix_as_one_grey_block() -> None:
+    b = lagging_run()
+    fig = logs_figure(Replay(b.table()))
+    block = trace_named(fig, "snapshot (compacted entries)")
+    assert list(block.y) == [0, 1] and list(block.x) == [20, 20] and list(block.base) == [0.5, 0.5]
+    assert list(block.text) == ["snapshot ≤ 20 (term 1)"] * 2
+    assert "duplicate table" in block.hovertext[0] and block.showlegend
+    committed = fig.data[0]
+    assert committed.x[0] == 1, "server3 still holds index 1, so the cells start there"
+    row = dict(zip(committed.x, committed.z[0], strict=True))
+    assert row[20] is None and row[21] == 1 and row[28] == 1
+    assert [committed.z[2][i] for i in range(3)] == [None] * 3, "3's entries are not committed"
+    assert "snapshot ≤ 20" in fig.layout.yaxis.ticktext[0]
+    assert "snapshot" not in fig.layout.yaxis.ticktext[2]
+    assert "compacted up to 20" in fig.layout.title.text
+    assert list(fig.layout.meta["snapshots"]) == [20, 20, 0]
+    assert not trace_named(fig, "differs from the leader").x, "compacted: not a difference"
+
+
+def test_cells_start_at_the_first_index_any_server_still_holds() -> None:
+    b = lagging_run()
+    install(b, 3, 20, 1)
+    fig = logs_figure(Replay(b.table()))
+    committed = fig.data[0]
+    assert committed.x[0] == 21 and len(committed.x) == 10
+    assert list(committed.z[2]) == [None] * 10, "server3 holds nothing after its snapshot yet"
+    assert list(trace_named(fig, "commit index").x) == [28.5, 28.5, 20.5]
+
+
+def test_a_long_compacted_log_opens_on_a_window_of_the_newest_entries() -> None:
+    b = lagging_run(entries=300, snapshot=280)
+    fig = logs_figure(Replay(b.table()), window=40)
+    assert list(fig.layout.xaxis.range) == [260.5, 300.9]
+    assert "newest 40 shown" in fig.layout.title.text
+    assert list(trace_named(fig, "snapshot (compacted entries)").x) == [280, 280]
+    assert fig.data[0].x[0] == 1  # server3's three entries are still there to drag back to
+
+
+def test_a_figure_without_snapshots_keeps_the_same_traces() -> None:
+    b = Builder()
+    b.add("server1", "AppendEntriesRequestSent", **ae(1, 0, 0, [entry(1, 1)], 0))
+    plain, compacted = logs_figure(Replay(b.table())), logs_figure(Replay(lagging_run().table()))
+    assert [t.type for t in plain.data] == [t.type for t in compacted.data]
+    block = trace_named(plain, "snapshot (compacted entries)")
+    assert list(block.x) == [] and not block.showlegend
+    assert "compacted" not in plain.layout.title.text
+
+
+def test_differs_compares_only_what_the_leader_still_holds() -> None:
+    leader = ServerView(sid=1, log=[Entry(2, 11, 1, "a")], snapshot_index=10, snapshot_term=2)
+    assert not differs(Entry(1, 4, 1, "z"), leader), "compacted away: nothing to compare"
+    assert differs(Entry(1, 10, 1, "z"), leader), "the snapshot keeps the term of index 10"
+    assert not differs(Entry(2, 10, 1, "z"), leader)
+    assert not differs(Entry(2, 11, 1, "a"), leader)
+    assert differs(Entry(1, 11, 1, "a"), leader) and differs(Entry(2, 12, 1, "b"), leader)
+
+
+def live_row(role: str, log: list[Entry], snapshot: tuple[int, int], commit: int) -> dict:
+    return {
+        "role": role,
+        "term": 1,
+        "leader": 1,
+        "commit_index": commit,
+        "last_applied": commit,
+        "log": log,
+        "snapshot_index": snapshot[0],
+        "snapshot_term": snapshot[1],
+    }
+
+
+def test_the_live_figure_reads_the_snapshot_from_each_status_row() -> None:
+    kept = [Entry(1, i, 1, f"k{i}", "v", "1", i) for i in range(11, 16)]
+    live = ClusterSnapshot(
+        servers={
+            1: live_row("leader", kept, (10, 1), 15),
+            2: live_row("follower", kept[:3], (10, 1), 13),
+            3: live_row("failed", [Entry(1, 1, 1, "k1", "v", "1", 1)], (0, 0), 1),
+        },
+        coord={},
+        leader=1,
+        term=1,
+        nodes=["tracing", "coord", "server1", "server2", "server3"],
+    )
+    snap = as_snapshot(live)
+    assert (snap.servers[1].snapshot_index, snap.servers[1].last_index) == (10, 15)
+    fig = logs_figure(snap)
+    assert list(trace_named(fig, "snapshot (compacted entries)").y) == [0, 1]
+    assert fig.layout.meta["entries"] == 15 and fig.data[0].x[0] == 1
+    assert "15 entries, compacted up to 10" in fig.layout.title.text
+
+
+# --- labels, colours and moments ------------------------------------------------------------
+
+
+def test_snapshot_actions_have_their_own_group_and_readable_summaries() -> None:
+    assert set(SNAPSHOT_TAGS) <= set(actions.ACTION_TYPES)
+    assert {event_group(tag) for tag in SNAPSHOT_TAGS} == {"snapshot"}
+    b = lagging_run()
+    install(b, 3, 20, 1)
+    table = b.table()
+    sent = next(e for e in table if e.tag == "InstallSnapshotRequestSent")
+    assert '"Token":"<token>"' in body_text(sent) and '"LastIncludedIndex":20' in body_text(sent)
+    assert summary(sent).startswith("#8 server1 InstallSnapshotRequestSent {")
+    assert "SnapshotInstalled" in MOMENT_TAGS and "SnapshotTaken" not in MOMENT_TAGS
