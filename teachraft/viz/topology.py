@@ -342,9 +342,14 @@ def _server_hover(snap: Snapshot, name: str) -> str:
         f"<b>{name}</b>: {ROLE_LABELS[view.shown_role]}",
         f"term {view.term}, believes leader is "
         + (f"server{view.leader}" if view.leader else "unknown"),
-        f"log length {len(view.log)}, commit index {view.commit_index}, "
+        f"log length {view.last_index}, commit index {view.commit_index}, "
         f"last applied {view.last_applied}",
     ]
+    if view.snapshot_index:
+        lines.append(
+            f"entries up to {view.snapshot_index} compacted into a snapshot "
+            f"(term {view.snapshot_term})"
+        )
     if view.partitioned and view.role != FAILED:
         lines.append("cut off from the coord or the leader")
     if snap.election == "raft":
