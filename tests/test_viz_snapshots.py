@@ -8,25 +8,31 @@ that a replay of its trace ends where the real servers' logs end.
 
 from __future__ import annotations
 
+import random
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 import plotly.graph_objects as go
 import pytest
 
+from teachraft.cluster import Cluster
 from teachraft.cluster.views import ClusterSnapshot
-from teachraft.core.log import Entry
+from teachraft.core.log import PUT, Entry
+from teachraft.sim import SimCluster
 from teachraft.tracing import actions
 from teachraft.tracing.events import EventTable
 from teachraft.tracing.sinks import Record
+from teachraft.tracing.tracer import Tracer
 from teachraft.viz import logs_figure
 from teachraft.viz.labels import body_text, summary
 from teachraft.viz.logs import differs
 from teachraft.viz.replay import Replay
 from teachraft.viz.state import ServerView, as_snapshot
 from teachraft.viz.style import event_group
-from teachraft.viz.timeline import MOMENT_TAGS
+from teachraft.viz.timeline import MOMENT_TAGS, Timeline
 
+MakeCluster = Callable[..., Cluster]  # the conftest fixture: start a traced cluster
 SNAPSHOT_TAGS = (
     "SnapshotTaken",
     "InstallSnapshotRequestSent",
@@ -98,6 +104,11 @@ def lagging_run(entries: int = 30, snapshot: int = 20) -> Builder:
     for sid in (1, 2):
         b.add(f"server{sid}", "SnapshotTaken", ServerId=sid, **_last(snapshot, 1))
     return b
+
+
+def traced(log: list[Entry]) -> list[tuple[int, int, str, str, int]]:
+    """What a trace records of each entry (not ``acked_below``, which is not traced)."""
+    return [(e.index, e.term, e.describe(), e.client_id, e.op_id) for e in log]
 
 
 def indexes(view: ServerView) -> list[int]:
@@ -293,3 +304,83 @@ def test_snapshot_actions_have_their_own_group_and_readable_summaries() -> None:
     assert '"Token":"<token>"' in body_text(sent) and '"LastIncludedIndex":20' in body_text(sent)
     assert summary(sent).startswith("#8 server1 InstallSnapshotRequestSent {")
     assert "SnapshotInstalled" in MOMENT_TAGS and "SnapshotTaken" not in MOMENT_TAGS
+
+
+# --- real runs: a seeded simulation and a live cluster ----------------------------------------
+
+
+def traced_sim(seed: int, snapshot_every: int) -> tuple[SimCluster, EventTable]:
+    """A raft-mode simulation whose every node records into one event table."""
+    table = EventTable()
+
+    def tracer(name: str) -> Tracer:
+        return Tracer(name, table, rng=random.Random(f"{seed}:{name}"))
+
+    sim = SimCluster(
+        servers=3, election="raft", seed=seed, snapshot_every=snapshot_every, tracer_factory=tracer
+    )
+    assert sim.run_until(sim.serving)
+    return sim, table
+
+
+def put_all(sim: SimCluster, keys: list[str]) -> None:
+    for key in keys:
+        sim.submit("1", PUT, key, "v")
+        assert sim.run_until(lambda: not sim.sessions["1"].ops)
+
+
+@pytest.mark.parametrize("seed", [3, 7, 11])
+def test_a_replayed_simulation_ends_with_the_servers_real_logs(seed: int) -> None:
+    sim, table = traced_sim(seed, snapshot_every=4)
+    lagger = next(i for i in sim.nodes if i != sim.leader())
+    put_all(sim, ["a", "b"])
+    sim.crash(lagger)
+    put_all(sim, [f"k{i}" for i in range(9)])
+    sim.restart(lagger)
+    assert sim.run_until(sim.settled)
+    replay = Replay(table)
+    final = replay.at()
+    for sid, node in sim.nodes.items():
+        view = final.servers[sid]
+        assert (view.snapshot_index, view.snapshot_term) == (
+            node.log.snapshot_index,
+            node.log.snapshot_term,
+        )
+        assert traced(view.log) == traced(node.log.user_entries())
+        assert view.commit_index == node.commit_index
+    installed = table.filter(hosts={f"server{lagger}"}, tags={"SnapshotInstalled"})
+    assert installed, "the restarted server caught up by a snapshot"
+    first = installed[0]
+    moment = replay.at(first.index).servers[lagger]
+    assert moment.snapshot_index == first.body["LastIncludedIndex"]
+    assert all(e.index > moment.snapshot_index for e in moment.log)
+    fig = logs_figure(replay)
+    block = trace_named(fig, "snapshot (compacted entries)")
+    assert sorted(block.x) == sorted(n.log.snapshot_index for n in sim.nodes.values())
+
+
+@pytest.mark.slow
+def test_a_restarted_server_catches_up_by_snapshot_in_the_live_and_replayed_figures(
+    make_cluster: MakeCluster,
+) -> None:
+    cluster = make_cluster(servers=3, snapshot_every=5, persist=True)
+    cluster.put("a", "0")
+    cluster.fail(3)
+    for i in range(12):
+        cluster.put(f"k{i}", f"v{i}")
+    cluster.restart(3)
+    cluster.wait_converged()
+    rows = cluster.status()["servers"]
+    assert {rows[s]["snapshot_index"] for s in rows} == {10}
+    live = logs_figure(cluster)
+    assert list(trace_named(live, "snapshot (compacted entries)").x) == [10, 10, 10]
+    assert list(live.layout.meta["snapshots"]) == [10, 10, 10]
+    assert [e.index for e in as_snapshot(cluster.snapshot()).servers[3].log] == [11, 12, 13]
+    cluster.flush_traces()
+    replayed = Timeline(cluster)
+    last = replayed.snapshot(replayed.last)
+    for sid in rows:
+        assert last.servers[sid].snapshot_index == 10
+        assert traced(last.servers[sid].log) == traced(cluster.log(sid))
+    assert any(replayed.event(m).tag == "SnapshotInstalled" for m in replayed.moments())
+    assert len(cluster.events().filter(hosts={"server3"}, tags={"SnapshotInstalled"})) >= 1
