@@ -31,6 +31,7 @@ from teachraft.viz.replay import Replay
 from teachraft.viz.state import ServerView, as_snapshot
 from teachraft.viz.style import event_group
 from teachraft.viz.timeline import MOMENT_TAGS, Timeline
+from teachraft.widgets import ControlPanel, TimelinePanel
 
 MakeCluster = Callable[..., Cluster]  # the conftest fixture: start a traced cluster
 SNAPSHOT_TAGS = (
@@ -384,3 +385,28 @@ def test_a_restarted_server_catches_up_by_snapshot_in_the_live_and_replayed_figu
         assert traced(last.servers[sid].log) == traced(cluster.log(sid))
     assert any(replayed.event(m).tag == "SnapshotInstalled" for m in replayed.moments())
     assert len(cluster.events().filter(hosts={"server3"}, tags={"SnapshotInstalled"})) >= 1
+
+
+@pytest.mark.slow
+def test_panels_show_the_first_snapshot_without_rebuilding_their_figures(
+    make_cluster: MakeCluster,
+) -> None:
+    cluster = make_cluster(servers=3, snapshot_every=4)
+    panel = ControlPanel(cluster)
+    traces = [id(t) for t in panel.logs.data]
+    for i in range(9):
+        cluster.put(f"k{i}", str(i))
+        panel.refresh()
+    cluster.wait_converged()
+    panel.refresh()
+    assert [id(t) for t in panel.logs.data] == traces, "refreshed in place"
+    assert list(trace_named(panel.logs, "snapshot (compacted entries)").x) == [8, 8, 8]
+    assert "compacted up to 8" in panel.logs.layout.title.text
+    cluster.flush_traces()
+    timeline = TimelinePanel(cluster)
+    taken = cluster.events().filter(hosts={"server1"}, tags={"SnapshotTaken"})
+    timeline.go(taken[0].index)
+    block = trace_named(timeline.logs, "snapshot (compacted entries)")
+    assert 0 in block.y and block.text[list(block.y).index(0)] == "snapshot ≤ 4 (term 1)"
+    timeline.go(taken[0].index - 1)
+    assert 0 not in trace_named(timeline.logs, "snapshot (compacted entries)").y
