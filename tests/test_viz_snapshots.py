@@ -24,7 +24,7 @@ from teachraft.tracing import actions
 from teachraft.tracing.events import EventTable
 from teachraft.tracing.sinks import Record
 from teachraft.tracing.tracer import Tracer
-from teachraft.viz import logs_figure
+from teachraft.viz import logs_figure, topology_figure
 from teachraft.viz.labels import body_text, summary
 from teachraft.viz.logs import differs
 from teachraft.viz.replay import Replay
@@ -410,3 +410,12 @@ def test_panels_show_the_first_snapshot_without_rebuilding_their_figures(
     assert 0 in block.y and block.text[list(block.y).index(0)] == "snapshot ≤ 4 (term 1)"
     timeline.go(taken[0].index - 1)
     assert 0 not in trace_named(timeline.logs, "snapshot (compacted entries)").y
+
+
+def test_the_topology_hover_gives_the_last_index_and_the_snapshot() -> None:
+    fig = topology_figure(Replay(lagging_run().table()))
+    hovers = [h for t in fig.data if t.hovertext for h in t.hovertext if h and "log length" in h]
+    leader = next(h for h in hovers if h.startswith("<b>server1</b>"))
+    assert "log length 30" in leader and "entries up to 20 compacted" in leader
+    lagging = next(h for h in hovers if h.startswith("<b>server3</b>"))
+    assert "log length 3" in lagging and "compacted" not in lagging
