@@ -31,6 +31,7 @@ from teachraft.viz.replay import Replay
 from teachraft.viz.state import ServerView, as_snapshot
 from teachraft.viz.style import event_group
 from teachraft.viz.timeline import MOMENT_TAGS, Timeline
+from teachraft.viz.timers import timer_lanes
 from teachraft.widgets import ControlPanel, TimelinePanel
 
 MakeCluster = Callable[..., Cluster]  # the conftest fixture: start a traced cluster
@@ -419,3 +420,15 @@ def test_the_topology_hover_gives_the_last_index_and_the_snapshot() -> None:
     assert "log length 30" in leader and "entries up to 20 compacted" in leader
     lagging = next(h for h in hovers if h.startswith("<b>server3</b>"))
     assert "log length 3" in lagging and "compacted" not in lagging
+
+
+def test_an_install_snapshot_chunk_resets_a_followers_election_timer_in_the_figure() -> None:
+    b = Builder()
+    b.add("server1", "BecameCandidate", ServerId=1, Term=1)
+    b.add("server1", "LeaderElected", ServerId=1, Term=1, Votes=[1, 2])
+    rpc = {"Term": 1, "LeaderId": 1, "LastIncludedIndex": 8, "LastIncludedTerm": 1}
+    b.add("server2", "InstallSnapshotRequestRecvd", **rpc, Offset=0, Done=True)
+    lanes = timer_lanes(b.table(), [1, 2])
+    assert lanes.mode == "raft"
+    marks = lanes.lanes[2].kinds("heartbeat")
+    assert [m.text for m in marks] == ["an InstallSnapshot chunk from the leader, term 1"]

@@ -5,15 +5,15 @@ it, over the events of a run (the x axis is the event table's happened-before
 order, as in the space-time diagram, so a time cursor lines up with both):
 
 - **raft mode**: each server's election timer. The lane is coloured by the
-  server's role; a tick marks each traced AppendEntries that reset a follower's
-  timer, a green triangle each vote granted (which also resets it), a circle
-  each new randomized timeout drawn. A red cross is a timeout (the server
-  campaigns: a PreVote round first when PreVote is on), an orange one a "time
-  out now"; a diamond marks a split vote (a candidate timed out again, and
-  another candidate had campaigned in its term, which no one won) and a star an
-  election won. A heartbeat that carries no entry and no new commit index is
-  not traced (it would swamp the trace), so the live column is where every
-  heartbeat is seen resetting a timer.
+  server's role; a tick marks each traced AppendEntries (or InstallSnapshot
+  chunk) that reset a follower's timer, a green triangle each vote granted
+  (which also resets it), a circle each new randomized timeout drawn. A red
+  cross is a timeout (the server campaigns: a PreVote round first when PreVote
+  is on), an orange one a "time out now"; a diamond marks a split vote (a
+  candidate timed out again, and another candidate had campaigned in its term,
+  which no one won) and a star an election won. A heartbeat that carries no
+  entry and no new commit index is not traced (it would swamp the trace), so
+  the live column is where every heartbeat is seen resetting a timer.
 - **coord mode**: the coord's count of heartbeats lost in a row to each server,
   climbing towards ``LostMsgsThresh`` (the dashed line) with each miss, back to
   zero when the server answers, and a large cross where the coord declares the
@@ -67,9 +67,20 @@ MISS = "#D55E00"
 ACK = "#009E73"
 CURSOR = "#D00000"
 
+LEADER_RPCS = {
+    "AppendEntriesRequestRecvd": "AppendEntries",
+    "InstallSnapshotRequestRecvd": "an InstallSnapshot chunk",
+}
+"""A follower's receipt of these from its term's leader restarts its election timer."""
+
 # mark kind: (legend name, symbol, colour, size)
 MARKS: dict[str, tuple[str, str, str, int]] = {
-    "heartbeat": ("AppendEntries (traced) received: timer reset", "line-ns", "#555555", 10),
+    "heartbeat": (
+        "AppendEntries or InstallSnapshot (traced) received: timer reset",
+        "line-ns",
+        "#555555",
+        10,
+    ),
     "vote": ("vote granted: timer reset", "triangle-down", VOTE_COLOUR, 11),
     "reset": ("new random timeout drawn", "circle-open", "#0072B2", 10),
     "timeout": ("election timeout: it campaigns", "x", MISS, 14),
@@ -206,8 +217,9 @@ def _raft_event(
     """Advance one server's raft lane by one of its own events."""
     role, term = state.get(lane.sid, (FOLLOWER, 0))
     new_term = _num(body.get("Term"), term)
-    if tag == "AppendEntriesRequestRecvd" and new_term >= term and role != LEADER:
-        lane.marks.append(Mark(i, "heartbeat", f"AppendEntries from the leader, term {new_term}"))
+    if tag in LEADER_RPCS and new_term >= term and role != LEADER:
+        text = f"{LEADER_RPCS[tag]} from the leader, term {new_term}"
+        lane.marks.append(Mark(i, "heartbeat", text))
         _role_change(lane, state, i, FOLLOWER, new_term)
     elif tag == "RequestVoteResponseSent" and body.get("VoteGranted") and not body.get("PreVote"):
         lane.marks.append(Mark(i, "vote", f"granted its vote in term {new_term}"))
