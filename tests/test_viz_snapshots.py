@@ -18,7 +18,7 @@ import pytest
 
 from teachraft.cluster import Cluster
 from teachraft.cluster.views import ClusterSnapshot
-from teachraft.core.log import PUT, Entry
+from teachraft.core.log import GET, PUT, Entry
 from teachraft.sim import SimCluster
 from teachraft.tracing import actions
 from teachraft.tracing.events import EventTable
@@ -432,3 +432,68 @@ def test_an_install_snapshot_chunk_resets_a_followers_election_timer_in_the_figu
     assert lanes.mode == "raft"
     marks = lanes.lanes[2].kinds("heartbeat")
     assert [m.text for m in marks] == ["an InstallSnapshot chunk from the leader, term 1"]
+
+
+def chaotic_compacting_run(seed: int, rounds: int = 8) -> tuple[SimCluster, EventTable]:
+    """A traced raft-mode schedule with loss, crashes, restarts and partitions, in which
+    servers compact every 4 entries and snapshots travel in chunks of a few pairs."""
+    rng = random.Random(f"snapview:{seed}")
+    table = EventTable()
+
+    def tracer(name: str) -> Tracer:  # a restarted server's tracer draws anew
+        return Tracer(name, table, rng=random.Random(f"{seed}:{name}:{rng.random()}"))
+
+    sim = SimCluster(
+        servers=5, clients=2, seed=seed, drop=0.05, election="raft", snapshot_every=4,
+        tracer_factory=tracer,
+    )  # fmt: skip
+    names = [f"server{i}" for i in sim.nodes]
+
+    def restart(sid: int) -> None:
+        sim.restart(sid)
+        sim.nodes[sid].options.snapshot_chunk_bytes = 24
+
+    for node in sim.nodes.values():
+        node.options.snapshot_chunk_bytes = 24
+    for r in range(rounds):
+        event = rng.random()
+        if event < 0.3 and len(sim.down) < 3:
+            sim.crash(rng.choice(sorted(set(sim.nodes) - sim.down)))
+        elif event < 0.5 and sim.down:
+            restart(rng.choice(sorted(sim.down)))
+        elif event < 0.7:
+            cut_off = set(rng.sample(names, 2))
+            sim.cut = {frozenset((a, b)) for a in cut_off for b in names if b not in cut_off}
+        else:
+            sim.cut.clear()
+        for _ in range(rng.randint(1, 4)):
+            client = rng.choice(sorted(sim.sessions))
+            kind = PUT if rng.random() < 0.6 else GET
+            sim.submit(client, kind, f"k{rng.randint(1, 3)}", f"s{r}")
+        for _ in range(300):  # a tick every 50 deliveries, and whenever the network is empty
+            if sim.steps % 50 == 0:
+                sim.tick()
+            if not sim.step():
+                sim.tick()
+    sim.cut.clear()
+    for sid in sorted(sim.down):
+        restart(sid)
+    assert sim.run_until(sim.settled)
+    return sim, table
+
+
+def test_replays_of_chaotic_compacting_schedules_end_with_the_servers_real_logs() -> None:
+    installs = chunks = 0
+    for seed in range(16):
+        sim, table = chaotic_compacting_run(seed)
+        final = Replay(table).at()
+        for sid, node in sim.nodes.items():
+            view = final.servers[sid]
+            assert (view.snapshot_index, view.snapshot_term) == (
+                node.log.snapshot_index,
+                node.log.snapshot_term,
+            ), f"seed {seed}, server{sid}"
+            assert traced(view.log) == traced(node.log.user_entries()), f"seed {seed}, server{sid}"
+        installs += len(table.filter(tags={"SnapshotInstalled"}))
+        chunks += len(table.filter(tags={"InstallSnapshotRequestRecvd"}))
+    assert installs >= 16 and chunks > 2 * installs, "snapshots were installed, in several chunks"
