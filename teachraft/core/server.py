@@ -802,6 +802,7 @@ class Server:
             "log_length": self.log.last_index,
             "snapshot_index": self.log.snapshot_index,
             "snapshot_term": self.log.snapshot_term,
+            "snapshots_installed": self.snapshots_installed,
         }
         if self.raft:
             row.update(self._election_status())
