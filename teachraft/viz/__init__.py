@@ -4,7 +4,8 @@ Every figure takes a live ``Cluster``, a finished one, an ``EventTable``, or a
 trace file or run folder (the Go original's included):
 
 - :func:`topology_figure`: nodes, roles, links and faults;
-- :func:`logs_figure`: each server's log, coloured by term;
+- :func:`logs_figure`: each server's log, coloured by term, a compacted prefix
+  drawn as one grey snapshot block;
 - :func:`spacetime_figure`: ShiViz's picture, with message arrows and filters;
 - :func:`timers_figure`: the failure detectors, election timers or the coord's
   heartbeat counts, one lane per server;
