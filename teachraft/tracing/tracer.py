@@ -5,7 +5,9 @@ following the GoVector rules (see ``clock``): ``create_trace`` starts an
 activity, ``Trace.record_action`` records an action, ``Trace.generate_token``
 makes the token sent with a message, ``Tracer.receive_token`` takes one in.
 The record goes synchronously to a sink, so the hot path is a dict increment,
-a dict copy and a list append.
+a dict copy and a list append. Every record but a receive is marked ``step``
+(its clock is the previous one with the own entry +1), which spares the
+tracing client and server from sending and checking the whole clock again.
 
 ``NullTracer`` has the same API and records nothing, for runs with tracing off.
 A tracer is not thread-safe: use one per node, from that node's thread or loop.
@@ -18,7 +20,7 @@ import random
 from collections.abc import Mapping
 from typing import Any
 
-from teachraft.tracing.actions import action_body, plain
+from teachraft.tracing.bodies import action_body, plain_value
 from teachraft.tracing.sinks import MemorySink, Record, Sink, TeeSink
 from teachraft.tracing.tokens import TokenError, decode_token, encode_token
 
@@ -101,7 +103,7 @@ class Tracer:
     def create_trace(self) -> Trace:
         """Start a new trace (one activity); records ``CreateTrace {}``."""
         trace_id = self._rng.getrandbits(63)
-        self._emit(Record(self.identity, trace_id, "CreateTrace", {}, self._tick()))
+        self._emit(Record(self.identity, trace_id, "CreateTrace", {}, self._tick(), True))
         return Trace(self, trace_id)
 
     def receive_token(self, token: bytes | None) -> Trace:
@@ -138,18 +140,20 @@ class Tracer:
         """Make a token in trace ``trace_id``; records ``GenerateTokenTrace``."""
         clock = self._tick()
         token = encode_token(self.identity, trace_id, clock)
-        self._emit(Record(self.identity, trace_id, "GenerateTokenTrace", {"Token": token}, clock))
+        self._emit(
+            Record(self.identity, trace_id, "GenerateTokenTrace", {"Token": token}, clock, True)
+        )
         return token
 
     def record(self, trace_id: int, action: object) -> None:
         """Record ``action`` (a dataclass; its class name is the Tag) in a trace."""
         body = action_body(action)
-        self._emit(Record(self.identity, trace_id, type(action).__name__, body, self._tick()))
+        self._emit(Record(self.identity, trace_id, type(action).__name__, body, self._tick(), True))
 
     def record_event(self, trace_id: int, tag: str, body: dict[str, Any]) -> None:
         """Record an event given as Tag and body (for tags without an action class)."""
         check_name(tag, "tag")
-        self._emit(Record(self.identity, trace_id, tag, plain(body), self._tick()))
+        self._emit(Record(self.identity, trace_id, tag, plain_value(body), self._tick(), True))
 
     def close(self) -> None:
         """Flush and close the sink, if it can be (a no-op for a MemorySink)."""

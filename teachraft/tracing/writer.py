@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from teachraft.tracing.files import record_from_json
-from teachraft.tracing.formats import SHIVIZ_HEADER, record_lines
+from teachraft.tracing.formats import SHIVIZ_HEADER, ClockTextCache, record_lines
 from teachraft.tracing.sinks import Record
 
 logger = logging.getLogger(__name__)
@@ -38,6 +38,7 @@ class TraceFileWriter:
         self._trace = self._open(self.output_path, append, header=b"")
         self._shiviz = self._open(self.shiviz_path, append, header=SHIVIZ_HEADER.encode())
         self.written = 0
+        self._clocks = ClockTextCache()
 
     @staticmethod
     def _open(path: Path, append: bool, header: bytes) -> BinaryIO:
@@ -55,8 +56,9 @@ class TraceFileWriter:
         trace_parts: list[str] = []
         shiviz_parts: list[str] = []
         add_trace, add_shiviz = trace_parts.append, shiviz_parts.append
+        clocks = self._clocks
         for record in records:
-            trace, shiviz = record_lines(record)
+            trace, shiviz = record_lines(record, clocks)
             add_trace(trace)
             add_shiviz(shiviz)
         if trace_parts:
