@@ -14,6 +14,7 @@ import random
 from dataclasses import replace
 from pathlib import Path
 
+import msgpack
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -27,6 +28,7 @@ from teachraft.tracing.ordering import CausalOrderer
 from teachraft.tracing.process import _NoTable
 from teachraft.tracing.server import TracingServer
 from teachraft.tracing.sinks import MemorySink, Record
+from teachraft.tracing.tokens import TokenError, decode_clock, decode_token, encode_token
 from teachraft.tracing.tracer import Tracer
 from teachraft.tracing.wire import ProtocolError, batch_message, parse_batch
 
@@ -234,3 +236,33 @@ def test_a_token_body_is_the_json_go_json_writes() -> None:
     for token in (b"", b"\x00\xff" * 40, bytes(range(256))):
         assert body_json({"Token": token}) == go_json({"Token": token})
     assert body_json({"Token": None}) == '{"Token":null}'
+
+
+# ------------------------------------------------------------------- tokens
+def _token_variants(token: bytes) -> list[bytes]:
+    """A good token, and bad ones made from it by msgpack-level edits."""
+    clock_at = token.index(b"\xcf") + 9
+    return [
+        token,
+        token[:-1],
+        token + b"\x00",
+        token[:clock_at] + msgpack.packb({"a": -1}),
+        token[:clock_at] + msgpack.packb({"a": True}),
+        token[:clock_at] + msgpack.packb({b"a": 1}),
+        token[:clock_at] + msgpack.packb({}),
+        token[:clock_at] + msgpack.packb([1]),
+    ]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.dictionaries(st.text(min_size=1, max_size=8), st.integers(0, 2**64 - 1), max_size=6))
+def test_the_receive_fast_path_agrees_with_decode_token(clock: dict[str, int]) -> None:
+    assert decode_clock(encode_token("host1", 7, clock)) == (7, clock)
+    for token in _token_variants(encode_token("host1", 2**63 + 5, clock)):
+        fast = decode_clock(token)
+        try:
+            _, trace_id, decoded = decode_token(token)
+        except TokenError:
+            assert fast is None
+            continue
+        assert fast is None or fast == (trace_id, decoded)

@@ -22,7 +22,7 @@ from typing import Any
 
 from teachraft.tracing.bodies import action_body, plain_value
 from teachraft.tracing.sinks import MemorySink, Record, Sink, TeeSink
-from teachraft.tracing.tokens import TokenError, decode_token, encode_token
+from teachraft.tracing.tokens import TokenError, decode_clock, decode_token, encode_token
 
 __all__ = [
     "NULL_TRACE",
@@ -114,13 +114,17 @@ class Tracer:
         peer with tracing off) or malformed (a hostile or broken peer) starts a
         new trace instead, with a warning: a bad token must not crash a node.
         """
-        try:
-            _, trace_id, received = decode_token(token) if token else (None, 0, None)
-        except TokenError as exc:
-            logger.warning(
-                "%s received a malformed token (%s); starting a new trace", self.identity, exc
-            )
-            return self.create_trace()
+        fast = decode_clock(token) if token else None
+        if fast is not None:
+            trace_id, received = fast
+        else:
+            try:
+                _, trace_id, received = decode_token(token) if token else (None, 0, None)
+            except TokenError as exc:
+                logger.warning(
+                    "%s received a malformed token (%s); starting a new trace", self.identity, exc
+                )
+                return self.create_trace()
         if received is None:
             if not self._warned_empty:
                 self._warned_empty = True
