@@ -18,6 +18,10 @@ keeps committing writes that the next leader overwrites. The checker catches it.
 ``--election raft`` runs the same chaos on Raft's own elections (no coord):
 the partitions then split the servers only, and ``cut-leader`` cuts the
 leader off from every other server.
+
+Logs compact every ``--snapshot-every`` entries (100 by default, far more often
+than a cluster's default), so a server that comes back from a kill or a
+partition usually catches up by InstallSnapshot: the summary counts them.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ from teachraft.errors import KVError
 log = logging.getLogger(__name__)
 
 NEMESES = ("kill", "pause", "partition", "cut-leader", "drop", "delay")
+CHAOS_SNAPSHOT_EVERY = 100
 SCENARIOS = {"mixed": NEMESES, "isolate": ("isolate",)}
 
 
@@ -58,6 +63,8 @@ class ChaosReport:
     history: Any = None
     result: Any = None
     fault_periods: list[tuple[float, float, str]] = field(default_factory=list)
+    snapshots_installed: int = 0
+    """InstallSnapshots completed by the servers' current lives (a restart resets a count)."""
 
     @property
     def passed(self) -> bool:
@@ -66,8 +73,8 @@ class ChaosReport:
     def summary(self) -> str:
         return (
             f"chaos seed={self.seed}: ops ok={self.ok} fail={self.fail} unknown={self.unknown}, "
-            f"faults={len(self.faults)}, verdict={self.verdict}, "
-            f"{'converged' if self.converged else 'NOT converged'}"
+            f"faults={len(self.faults)}, snapshots installed={self.snapshots_installed}, "
+            f"verdict={self.verdict}, {'converged' if self.converged else 'NOT converged'}"
         )
 
 
@@ -332,6 +339,7 @@ def run_chaos(
     check_timeout: float = 30.0,
     scenario: str | None = None,
     election: str = "coord",
+    snapshot_every: int = CHAOS_SNAPSHOT_EVERY,
 ) -> ChaosReport:
     """Run one chaos scenario and return its report (it never raises for a violation).
 
@@ -354,6 +362,7 @@ def run_chaos(
         out_dir=out_dir,
         unsafe_leader_selection=unsafe,
         election=election,
+        snapshot_every=snapshot_every,
     ) as c:
         return chaos_on(c, seed, duration, keys, scenario, check_timeout)
 
@@ -386,6 +395,8 @@ def chaos_on(
         log.warning("chaos seed %d: %s", seed, exc)
     report.history = c.history()
     report.fault_periods = c.fault_periods()
+    servers = c.status()["servers"].values()
+    report.snapshots_installed = sum(row.get("snapshots_installed", 0) for row in servers)
     report.result = check(report.history, "kv", timeout=check_timeout)
     report.verdict = report.result.verdict
     report.explanation = report.result.explain() if not report.result.ok else ""
@@ -429,6 +440,12 @@ def main(argv: list[str]) -> int:
         default="coord",
         help="coord: KVRaft's coord picks leaders; raft: Raft's own elections, no coord",
     )
+    p.add_argument(
+        "--snapshot-every",
+        type=int,
+        default=CHAOS_SNAPSHOT_EVERY,
+        help="compact each server's log after this many entries (0: never)",
+    )
     args = p.parse_args(argv)
     if args.election == "raft" and (args.unsafe or args.scenario == "isolate"):
         p.error("--unsafe and --scenario isolate are about the coord: use them in coord mode")
@@ -448,6 +465,7 @@ def main(argv: list[str]) -> int:
         out_dir=args.out,
         scenario=args.scenario,
         election=args.election,
+        snapshot_every=args.snapshot_every,
     )
     print(report.summary())
     if args.out:

@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from teachraft.cluster.spec import MachineSpec
+from teachraft.cluster.spec import DEFAULT_SNAPSHOT_EVERY, MachineSpec
 from teachraft.config import (
     load_client_config,
     load_coord_config,
@@ -195,7 +195,7 @@ async def run_server(args: argparse.Namespace) -> int:
     )
     host_name, port = parse_address(cfg.server_listen_addr)
     host = ServerHost(
-        MachineSpec().server(cfg.server_id, tracer),
+        MachineSpec(snapshot_every=DEFAULT_SNAPSHOT_EVERY).server(cfg.server_id, tracer),
         cfg.coord_addr,
         tick_interval=TICK,
         host=host_name,

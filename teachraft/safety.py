@@ -9,11 +9,13 @@ the property and the evidence, the moment one of them fails:
 * **Leader Completeness**: a committed entry is in the log of every leader of
   a later term.
 * **State Machine Safety**: no two servers apply different entries at the
-  same index.
+  same index, and two servers that applied the same prefix hold the same store
+  and duplicate table (which is what a snapshot must carry across compaction).
 
 ``explore`` runs one seeded schedule with loss, reordering, crashes, restarts
-and partitions in raft mode under the monitor: the tests run thousands of
-them, ``python -m bench --soak`` many more.
+and partitions in raft mode under the monitor, optionally compacting logs
+(``snapshot_every``) so that restarted servers catch up by InstallSnapshot: the
+tests run thousands of them, ``python -m bench --soak`` many more.
 """
 
 from __future__ import annotations
@@ -55,14 +57,16 @@ class SafetyMonitor:
             self._applied(s)
         if full:
             self._log_matching()
+            self._stores()
 
     def _leader(self, sid: int, s: Server) -> None:
         term = s.current_term
         other = self.leaders.setdefault(term, sid)
         if other != sid:
             self._fail("Election Safety", f"server{other} and server{sid} both led term {term}")
+        compacted = s.log.snapshot_index  # committed entries, in its snapshot
         for index, (entry_term, seen_in) in self.committed.items():
-            if seen_in <= term and s.log.term_at(index) != entry_term:
+            if seen_in <= term and index > compacted and s.log.term_at(index) != entry_term:
                 self._fail(
                     "Leader Completeness",
                     f"server{sid} leads term {term} without the entry {index} (term "
@@ -70,7 +74,7 @@ class SafetyMonitor:
                 )
 
     def _commits(self, s: Server) -> None:
-        for index in range(1, s.commit_index + 1):
+        for index in range(s.log.first_index, s.commit_index + 1):  # past the snapshot
             term = s.log.term_at(index)
             assert term is not None
             known = self.committed.setdefault(index, (term, s.current_term))
@@ -93,19 +97,42 @@ class SafetyMonitor:
                 )
         self._cursors[key] = len(s.applied)
 
+    def _stores(self) -> None:
+        by_applied: dict[int, tuple[int, Server]] = {}
+        for sid, s in self.sim.nodes.items():
+            first = by_applied.setdefault(s.last_applied, (sid, s))
+            other = first[1]
+            if other is s:
+                continue
+            if other.kv.data != s.kv.data or _table(other) != _table(s):
+                self._fail(
+                    "State Machine Safety",
+                    f"server{first[0]} and server{sid} both applied up to index "
+                    f"{s.last_applied} but hold different stores or duplicate tables",
+                )
+
     def _log_matching(self) -> None:
-        logs = {sid: s.log.entries for sid, s in self.sim.nodes.items()}
+        logs = {sid: s.log for sid, s in self.sim.nodes.items()}
         for (a, la), (b, lb) in combinations(logs.items(), 2):
-            shared = min(len(la), len(lb)) - 1
-            for i in range(shared, 0, -1):
-                if la[i].term == lb[i].term:
-                    if la[: i + 1] != lb[: i + 1]:
+            low = max(la.snapshot_index, lb.snapshot_index)  # compacted: committed, equal
+            for i in range(min(la.last_index, lb.last_index), low, -1):
+                if la.term_at(i) == lb.term_at(i):
+                    if la.slice(low + 1, i + 1) != lb.slice(low + 1, i + 1):
                         self._fail(
                             "Log Matching",
                             f"server{a} and server{b} agree on index {i} (term {la[i].term}) "
                             "but differ before it",
                         )
                     break
+
+
+def _table(s: Server) -> dict[str, tuple[int, dict[int, str | None]]]:
+    """The duplicate table, without rows a lookup created before anything was applied."""
+    return {
+        c: (x.acked_below, x.results)
+        for c, x in s.kv.sessions.items()
+        if x.results or x.acked_below or x.last_op_id
+    }
 
 
 @dataclass(slots=True)
@@ -119,6 +146,7 @@ class Outcome:
     ok_ops: int
     crashes: int
     partitions: int
+    snapshots_installed: int = 0
 
 
 def explore(
@@ -129,6 +157,7 @@ def explore(
     drop: float = 0.05,
     pre_vote: bool = True,
     check_quorum: bool = True,
+    snapshot_every: int = 0,
 ) -> Outcome:
     """One seeded raft-mode schedule under the monitor; raises SafetyViolation."""
     rng = random.Random(f"explore:{seed}")
@@ -140,8 +169,10 @@ def explore(
         election="raft",
         pre_vote=pre_vote,
         check_quorum=check_quorum,
+        snapshot_every=snapshot_every,
     )
     for s in sim.nodes.values():
+        s.options.snapshot_chunk_bytes = 24  # a few pairs per chunk: InstallSnapshot in parts
         s.options.election_ticks_min, s.options.election_ticks_max = 6, 12
         s.options.heartbeat_ticks = 2
         s.election_timeout = s._draw_timeout()
@@ -173,7 +204,10 @@ def explore(
     _run(sim, monitor, steps_per_round * 2, rng)
     monitor.check(full=True)
     ok = sum(1 for d in sim.delivered.values() for x in d if x.ok)
-    return Outcome(seed, servers, sim.steps, len(monitor.leaders), ok, crashes, partitions)
+    installed = sum(s.snapshots_installed for s in sim.nodes.values())
+    return Outcome(
+        seed, servers, sim.steps, len(monitor.leaders), ok, crashes, partitions, installed
+    )
 
 
 def _partition(sim: SimCluster, names: list[str], rng: random.Random) -> None:

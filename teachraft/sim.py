@@ -79,6 +79,8 @@ class SimCluster:
     election: str = "coord"
     pre_vote: bool = True
     check_quorum: bool = True
+    snapshot_every: int = 0
+    """Compact each server's log after this many applied entries (0: never; §7)."""
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
@@ -91,6 +93,7 @@ class SimCluster:
             pre_vote=self.pre_vote,
             check_quorum=self.check_quorum,
             seed=self.seed,
+            snapshot_every=self.snapshot_every,
         )
         self.raft = spec.raft
         self.coord = spec.coord(self.tracer_factory("coord"))
@@ -266,9 +269,9 @@ class SimCluster:
         leader = self.leader()
         if not leader or any(s.ops for s in self.sessions.values()):
             return False
-        entries = self.nodes[leader].log.entries
+        log = self.nodes[leader].log
         return all(
-            s.log.entries == entries and s.last_applied == s.log.last_index
+            s.log.same_as(log) and s.last_applied == s.log.last_index
             for i, s in self.nodes.items()
             if i not in self.down
         )
@@ -310,7 +313,7 @@ class SimCluster:
         old = self.nodes[server_id]
         new = self.spec.server(server_id, self.tracer_factory(server_name(server_id)))
         new.randint = random.Random(self.rng.random()).randint  # a new life, new draws
-        new.restore(old.current_term, old.log.entries[1:], old.voted_for)
+        new.restore(old.current_term, old.log.user_entries(), old.voted_for, old.snapshot)
         new.keep_applied = True
         new.start(f"addr-{server_id}", f"hb-{server_id}")
         new.step(Configure([(j, f"addr-{j}", f"addr-{j}") for j in self.nodes]))

@@ -33,6 +33,16 @@ def test_chaos_run_is_linearizable_and_converges(seed: int, tmp_path: Path) -> N
     assert report.verdict == "linearizable", where + "\n" + report.explanation
 
 
+@pytest.mark.parametrize("election", ["coord", "raft"])
+def test_servers_back_from_faults_catch_up_by_snapshot(election: str, tmp_path: Path) -> None:
+    """Logs compact every 20 entries: a killed or cut-off server comes back behind the
+    leader's snapshot and must catch up by InstallSnapshot, and the history stays linearizable."""
+    report = run_chaos(3, duration=5, servers=5, clients=2, election=election, snapshot_every=20)
+    write_jsonl(report.history, tmp_path / "history.jsonl")
+    where = f"{report.summary()}\n{report.explanation}"
+    assert report.passed and report.snapshots_installed >= 1, where
+
+
 @pytest.mark.parametrize("seed", range(1, 21))
 def test_raft_mode_chaos_run_is_linearizable_and_converges(seed: int, tmp_path: Path) -> None:
     """The same nemesis against Raft's own elections (no coord); short runs."""

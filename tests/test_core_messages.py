@@ -26,6 +26,8 @@ SAMPLES = {
     "str?": None,
     "entries": [Entry(1, 1, PUT, "k", "v", "1", 1, 1), Entry(2, 2, NOOP)],
     "peers": [(1, "127.0.0.1:1"), (2, "127.0.0.1:2")],
+    "pairs": [("k1", "v1"), ("k2", "")],
+    "sessions": [("client1", 3, 5, [(3, None), (4, "v1")])],
     "any": None,
 }
 

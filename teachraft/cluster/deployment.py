@@ -202,7 +202,7 @@ class Deployment:
             if saved is not None:
                 if saved.torn is not None:
                     self.torn_tails.append(saved.torn)
-                core.restore(saved.term, saved.entries, saved.voted_for)
+                core.restore(saved.term, saved.entries, saved.voted_for, saved.snapshot)
             storage = Storage(path, fsync=self.options.fsync)
         host = ServerHost(
             core,

@@ -25,7 +25,7 @@ from teachraft.cluster.bridge import CLOSED, LoopBridge, poll_until
 from teachraft.cluster.deployment import Deployment, Options
 from teachraft.cluster.faults import FaultController, Node
 from teachraft.cluster.gctune import tune_gc
-from teachraft.cluster.spec import MachineSpec, machine_classes
+from teachraft.cluster.spec import DEFAULT_SNAPSHOT_EVERY, MachineSpec, machine_classes
 from teachraft.cluster.timing import Timing
 from teachraft.cluster.views import ClusterSnapshot
 from teachraft.core.coord import Coord
@@ -81,6 +81,7 @@ class Cluster:
         pre_vote: bool = True,
         check_quorum: bool = True,
         trace_in_process: bool = True,
+        snapshot_every: int = DEFAULT_SNAPSHOT_EVERY,
     ) -> None:
         """``server_class`` and ``coord_class`` plug in a student's machines (``teachraft.labs``);
         ``bugs`` switches on named bugs of ``teachraft.labs.bugs.BUGS``, for lessons."""
@@ -96,6 +97,13 @@ class Cluster:
         """``coord`` (KVRaft: the coord picks leaders) or ``raft`` (Raft's own elections)."""
         if clients < 0:
             raise ClusterError("clients must be >= 0")
+        if type(snapshot_every) is not int or snapshot_every < 0:
+            raise ClusterError(
+                f"snapshot_every must be a whole number of entries >= 0 (0: never), "
+                f"not {snapshot_every!r}"
+            )
+        self.snapshot_every = snapshot_every
+        """Each server compacts its log into a snapshot after this many entries (0: never)."""
         _check_slow_motion(slow_motion)
         self.num_servers = servers
         self.num_clients = clients
@@ -138,6 +146,7 @@ class Cluster:
             pre_vote=pre_vote,
             check_quorum=check_quorum,
             seed=self.seed,
+            snapshot_every=snapshot_every,
         )
         self.secret = new_secret()  # authenticates this cluster's nodes (net.auth)
         self.max_value_bytes = max_value_bytes  # the largest Put (limits)

@@ -18,6 +18,11 @@ from teachraft.core.coord import Coord, CoordOptions
 from teachraft.core.server import RAFT, Server, ServerOptions
 from teachraft.core.tracelike import TracerLike
 
+DEFAULT_SNAPSHOT_EVERY = 10_000
+"""A live cluster compacts each server's log every 10,000 applied entries (Raft §7),
+so that a long run's memory stays flat. Lessons' runs stay below it; pass
+``snapshot_every`` to see compaction sooner, or 0 to keep every entry."""
+
 
 @dataclass(slots=True)
 class MachineSpec:
@@ -45,6 +50,8 @@ class MachineSpec:
     check_quorum: bool = True
     seed: int = 0
     """Raft mode: seeds each server's randomized election timeouts."""
+    snapshot_every: int = 0
+    """Compact each server's log after this many applied entries (0: never)."""
 
     def coord(self, tracer: TracerLike) -> Coord:
         return self.coord_class(
@@ -63,9 +70,11 @@ class MachineSpec:
 
     def server(self, server_id: int, tracer: TracerLike) -> Server:
         if not self.raft:
-            return self.server_class(server_id, tracer, ServerOptions(persist=self.persist))
+            options = ServerOptions(persist=self.persist, snapshot_every=self.snapshot_every)
+            return self.server_class(server_id, tracer, options)
         options = ServerOptions(
             persist=self.persist,
+            snapshot_every=self.snapshot_every,
             election=self.election,
             election_ticks_min=self.election_ticks_min,
             election_ticks_max=self.election_ticks_max,

@@ -134,9 +134,7 @@ def converged(dep: Deployment) -> bool:
     if not live:
         return True
     first = live[0]
-    return all(
-        c.log.entries == first.log.entries and c.last_applied == c.log.last_index for c in live
-    )
+    return all(c.log.same_as(first.log) and c.last_applied == c.log.last_index for c in live)
 
 
 def server_log(dep: Deployment, server_id: int) -> list[Entry]:

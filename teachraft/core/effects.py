@@ -14,6 +14,7 @@ from typing import Any
 
 from teachraft.core.log import Entry
 from teachraft.core.messages import ClientRequest, Message
+from teachraft.core.snapshot import Snapshot
 
 
 @dataclass(slots=True)
@@ -37,12 +38,15 @@ class Persist:
     """Make the term and a log suffix durable: truncate from ``truncate_from``, then append.
 
     ``voted_for`` (raft mode only; None in coord mode) is Raft's votedFor in ``term``.
+    With ``snapshot`` set the log was compacted (§7): the durable state becomes
+    the snapshot followed by ``entries``, every entry after it.
     """
 
     term: int
     truncate_from: int | None
     entries: list[Entry]
     voted_for: int | None = None
+    snapshot: Snapshot | None = None
 
 
 @dataclass(slots=True)

@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from teachraft.core.log import GET, PUT, Entry
+from teachraft.core.snapshot import Snapshot
 
 
 @dataclass(slots=True)
@@ -82,3 +83,19 @@ class KVStore:
         s.last_op_id = max(s.last_op_id, entry.op_id)
         s.forget_below(entry.acked_below)
         return result
+
+    def snapshot(self, last_included_index: int, last_included_term: int) -> Snapshot:
+        """A copy of the map and of the duplicate table, as of ``last_included_index``."""
+        sessions = [
+            (client_id, s.acked_below, s.last_op_id, list(s.results.items()))
+            for client_id, s in self.sessions.items()
+        ]
+        return Snapshot(last_included_index, last_included_term, list(self.data.items()), sessions)
+
+    def restore(self, snapshot: Snapshot) -> None:
+        """Become exactly the state a snapshot holds (an installed or a reloaded snapshot)."""
+        self.data = dict(snapshot.pairs)
+        self.sessions = {
+            client_id: Session(dict(results), acked_below, last_op_id)
+            for client_id, acked_below, last_op_id, results in snapshot.sessions
+        }

@@ -91,35 +91,70 @@ class Entry(NamedTuple):
 
 
 class Log:
-    """A Raft log with a sentinel at index 0 so that ``prev_log_index`` 0 always matches."""
+    """A Raft log whose first slot is a sentinel, so that ``prev_log_index`` there always matches.
+
+    Without a snapshot the sentinel is ``Entry(0, 0, NOOP)`` at index 0. Once the
+    prefix up to ``snapshot_index`` is compacted into a snapshot (§7), the
+    sentinel is ``Entry(snapshot_term, snapshot_index, NOOP)``: it stands for the
+    snapshot's last included entry, whose term AppendEntries' consistency check
+    still needs. Every method takes Raft indexes; ``entries[k]`` has index
+    ``snapshot_index + k``.
+    """
 
     __slots__ = ("entries",)
 
-    def __init__(self, entries: list[Entry] | None = None) -> None:
-        self.entries: list[Entry] = [Entry(0, 0, NOOP)]
+    def __init__(
+        self, entries: list[Entry] | None = None, snapshot_index: int = 0, snapshot_term: int = 0
+    ) -> None:
+        self.entries: list[Entry] = [Entry(snapshot_term, snapshot_index, NOOP)]
         if entries:
             self.entries.extend(entries)
 
     @property
+    def snapshot_index(self) -> int:
+        """The last index compacted into the snapshot (0 when nothing is)."""
+        return self.entries[0].index
+
+    @property
+    def snapshot_term(self) -> int:
+        """The term of the snapshot's last included entry."""
+        return self.entries[0].term
+
+    @property
+    def first_index(self) -> int:
+        """The first index still held as an entry."""
+        return self.entries[0].index + 1
+
+    @property
     def last_index(self) -> int:
-        return len(self.entries) - 1
+        return self.entries[0].index + len(self.entries) - 1
 
     @property
     def last_term(self) -> int:
         return self.entries[-1].term
 
     def term_at(self, index: int) -> int | None:
-        """The term of the entry at ``index``, or None past the end."""
-        if 0 <= index < len(self.entries):
-            return self.entries[index].term
+        """The term of the entry at ``index``: None past the end or inside the snapshot."""
+        pos = index - self.entries[0].index
+        if 0 <= pos < len(self.entries):
+            return self.entries[pos].term
         return None
 
     def __getitem__(self, index: int) -> Entry:
-        return self.entries[index]
+        """The entry at Raft index ``index`` (negative counts from the end, as for lists)."""
+        if index < 0:
+            return self.entries[index]
+        pos = index - self.entries[0].index
+        if pos < 0:
+            raise IndexError(f"index {index} is compacted into the snapshot")
+        return self.entries[pos]
 
     def slice(self, start: int, stop: int | None = None) -> list[Entry]:
-        """Entries with index in [start, stop)."""
-        return self.entries[start:stop]
+        """Entries with index in [start, stop); ``start`` must be past the snapshot."""
+        base = self.entries[0].index
+        if start <= base:
+            raise IndexError(f"index {start} is compacted into the snapshot")
+        return self.entries[start - base : None if stop is None else max(stop - base, 0)]
 
     def append(self, entry: Entry) -> None:
         self.entries.append(entry)
@@ -129,20 +164,50 @@ class Log:
 
         AppendEntries rules 3 and 4 in one step; ``index`` one past the end appends.
         """
-        del self.entries[index:]
+        del self.entries[index - self.entries[0].index :]
         self.entries.extend(entries)
 
     def truncate_from(self, index: int) -> None:
         """Delete the entry at ``index`` and everything after it (AppendEntries rule 3)."""
-        del self.entries[index:]
+        del self.entries[index - self.entries[0].index :]
 
     def first_index_of_term(self, index: int) -> int:
-        """The first index of the run of entries sharing the term at ``index`` (a repair hint)."""
-        term = self.entries[index].term
-        while index > 1 and self.entries[index - 1].term == term:
+        """The first index of the run of entries sharing the term at ``index`` (a repair hint).
+
+        The run stops at the snapshot: a follower cannot vouch for compacted entries.
+        """
+        base = self.entries[0].index
+        term = self.entries[index - base].term
+        while index > base + 1 and self.entries[index - 1 - base].term == term:
             index -= 1
         return index
 
+    def compact(self, index: int, term: int) -> None:
+        """Drop every entry up to ``index``, which a snapshot now stands for (§7).
+
+        Entries after ``index`` stay when the log holds ``index`` with ``term``;
+        otherwise (an installed snapshot that this log disagrees with or is
+        shorter than) the whole log goes, as the paper's InstallSnapshot rules 6-7 say.
+        """
+        if self.term_at(index) == term:
+            del self.entries[1 : index - self.entries[0].index + 1]
+        else:
+            del self.entries[1:]
+        self.entries[0] = Entry(term, index, NOOP)
+
     def user_entries(self) -> list[Entry]:
-        """All entries without the sentinel."""
+        """The entries still held, without the sentinel."""
         return self.entries[1:]
+
+    def same_as(self, other: Log) -> bool:
+        """Both logs end at the same entry and agree wherever both still hold one.
+
+        Servers compact at different moments, so equal logs may hold different
+        prefixes; the compacted part is committed, hence equal (Log Matching).
+        """
+        if self.last_index != other.last_index:
+            return False
+        start = max(self.snapshot_index, other.snapshot_index)
+        if self.term_at(start) != other.term_at(start):
+            return False
+        return start >= self.last_index or self.slice(start + 1) == other.slice(start + 1)

@@ -21,6 +21,7 @@ from dataclasses import dataclass, fields
 from typing import Any, ClassVar, TypeVar, cast
 
 from teachraft.core.log import Entry
+from teachraft.core.snapshot import Pair, SessionState, check_pairs, check_sessions
 
 Decoder = Callable[[Any], "Message"]
 
@@ -76,6 +77,14 @@ def _peers(v: Any) -> Any:
     return out
 
 
+def _pairs(v: Any) -> Any:
+    return check_pairs(v)
+
+
+def _sessions(v: Any) -> Any:
+    return check_sessions(v)
+
+
 CHECKS: dict[str, Callable[[Any], Any]] = {
     "int": _int,
     "str": _str,
@@ -84,6 +93,8 @@ CHECKS: dict[str, Callable[[Any], Any]] = {
     "str?": _opt_str,
     "entries": _entries,
     "peers": _peers,
+    "pairs": _pairs,
+    "sessions": _sessions,
 }
 
 
@@ -205,6 +216,43 @@ class AppendEntriesReply(Message):
     success: bool
     match_index: int
     conflict_index: int
+    token: bytes
+
+
+@message("install_snapshot", pairs="pairs", sessions="sessions")
+@dataclass(slots=True)
+class InstallSnapshot(Message):
+    """Raft's InstallSnapshot RPC (§7): one chunk of the leader's snapshot.
+
+    ``offset`` is the first item the chunk carries (pairs first, then the
+    duplicate table's sessions); ``done`` marks the last chunk.
+    """
+
+    term: int
+    leader_id: int
+    last_included_index: int
+    last_included_term: int
+    offset: int
+    pairs: list[Pair]
+    sessions: list[SessionState]
+    done: bool
+    token: bytes
+
+
+@message("install_snapshot_reply")
+@dataclass(slots=True)
+class InstallSnapshotReply(Message):
+    """A follower's answer: the next item it expects, or ``installed`` once it holds the state.
+
+    ``installed`` is also the answer of a follower that already committed past
+    the snapshot, so the leader moves on without sending the rest.
+    """
+
+    term: int
+    server_id: int
+    last_included_index: int
+    offset: int
+    installed: bool
     token: bytes
 
 
@@ -390,6 +438,8 @@ MESSAGES: tuple[type[Message], ...] = (
     ServerJoined,
     AppendEntries,
     AppendEntriesReply,
+    InstallSnapshot,
+    InstallSnapshotReply,
     ServerLogStateRequest,
     ServerLogState,
     LeaderFailOver,

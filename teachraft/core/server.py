@@ -50,6 +50,8 @@ from teachraft.core.messages import (
     ClientRequest,
     ClusterView,
     FailOverDone,
+    InstallSnapshot,
+    InstallSnapshotReply,
     JoinResponse,
     LeaderFailOver,
     Message,
@@ -61,6 +63,7 @@ from teachraft.core.messages import (
     ServerLogStateRequest,
     TimeoutNow,
 )
+from teachraft.core.snapshot import Snapshot, SnapshotBuilder
 from teachraft.core.tracelike import TracerLike
 from teachraft.limits import MAX_BATCH_BYTES, MAX_ENTRY_BYTES, put_problem, within_bytes
 from teachraft.tracing import actions as A
@@ -105,6 +108,10 @@ class ServerOptions:
     """Ticks between a leader's heartbeats (coord mode: every tick)."""
     pre_vote: bool = True
     check_quorum: bool = True
+    snapshot_every: int = 0
+    """Compact the log into a snapshot after this many applied entries (0: never; §7)."""
+    snapshot_chunk_bytes: int = MAX_BATCH_BYTES
+    """About how many bytes of key/value pairs one InstallSnapshot chunk carries."""
 
 
 @dataclass(slots=True)
@@ -152,6 +159,10 @@ class FollowerProgress:
     idle_ticks: int = 0
     sent_this_tick: bool = False
     sent_commit: int = 0
+    snapshot: Snapshot | None = None
+    """The snapshot being sent to this follower (InstallSnapshot), if any."""
+    snapshot_offset: int = 0
+    """The next item of ``snapshot`` the follower expects."""
 
 
 @dataclass
@@ -189,6 +200,10 @@ class Server:
         self.keep_applied = False
         self.duplicates_answered = 0
         self.restarted = False
+        self.snapshot: Snapshot | None = None
+        """The latest snapshot, taken here or installed from a leader (§7)."""
+        self._incoming: SnapshotBuilder | None = None
+        self.snapshots_installed = 0
         self._steps: dict[type, Callable[[Any], None]] = {
             AppendEntries: self.append_entries,
             AppendEntriesReply: self.append_entries_reply,
@@ -196,6 +211,8 @@ class Server:
             LeaderFailOver: self.leader_failover,
             ClusterView: self.cluster_view,
             JoinResponse: self.join_response,
+            InstallSnapshot: self.install_snapshot,
+            InstallSnapshotReply: self.install_snapshot_reply,
         }
         self.raft = self.options.election == RAFT
         if self.options.election not in ELECTIONS:
@@ -251,13 +268,40 @@ class Server:
             return self.tracer.receive_token(token)
         return self.tracer.create_trace()
 
-    def restore(self, term: int, entries: list[Entry], voted_for: int = 0) -> None:
-        """Load state kept on disk by a previous life of this server (crash-restart)."""
-        for i, e in enumerate(entries, start=1):
+    def restore(
+        self,
+        term: int,
+        entries: list[Entry],
+        voted_for: int = 0,
+        snapshot: Snapshot | None = None,
+    ) -> None:
+        """Load state kept on disk by a previous life of this server (crash-restart).
+
+        With a snapshot, the store and the duplicate table start from it and the
+        log holds only the entries after it (older ones, left by a crash between
+        writing the snapshot and rewriting the log, are dropped here).
+        """
+        first = entries[0].index if entries else 1
+        for i, e in enumerate(entries, start=first):
             if e.index != i:
                 raise ValueError(f"{self.name}: stored log has index {e.index} at position {i}")
         self._term = term
-        self.log = Log(entries)
+        if snapshot is None:
+            if first != 1:
+                raise ValueError(f"{self.name}: stored log starts at {first} with no snapshot")
+            self.log = Log(entries)
+        else:
+            lii, lit = snapshot.last_included_index, snapshot.last_included_term
+            if first > lii + 1:
+                raise ValueError(f"{self.name}: stored log starts at {first}, after a gap")
+            if first == lii + 1:
+                self.log = Log(entries, lii, lit)
+            else:
+                self.log = Log(entries, first - 1)
+                self.log.compact(lii, lit)
+            self.kv.restore(snapshot)
+            self.snapshot = snapshot
+            self.commit_index = self.last_applied = lii
         self.restarted = True
         if self.raft:
             self.voted_for = voted_for
@@ -430,10 +474,14 @@ class Server:
             if (
                 pr.next_index <= last
                 and pr.next_index - pr.match_index <= self.options.max_in_flight
+                and pr.snapshot is None
             ):
                 self._send_append(peer, pr)
 
     def _send_append(self, peer: int, pr: FollowerProgress) -> None:
+        if pr.next_index <= self.log.snapshot_index:  # §7: those entries are compacted
+            self._send_snapshot(peer, pr)
+            return
         prev = pr.next_index - 1
         entries = self.log.slice(pr.next_index, pr.next_index + self.options.max_batch)
         if len(entries) > 1:  # security: cut by bytes too (limits)
@@ -479,15 +527,39 @@ class Server:
             return
         self.leader_id = ae.leader_id
         log = self.log
+        if ae.prev_log_index < log.snapshot_index:
+            ae = self._past_snapshot(ae)
         if log.term_at(ae.prev_log_index) != ae.prev_log_term:  # rule 2
             self._reply_append(ae, trace, False, 0, self._conflict_index(ae.prev_log_index))
             return
         self._merge(ae.entries)  # rules 3 and 4
         last_new = ae.prev_log_index + len(ae.entries)
-        if ae.leader_commit > self.commit_index:  # rule 5
+        if ae.leader_commit > self.commit_index and last_new > self.commit_index:  # rule 5
             self.commit_index = min(ae.leader_commit, last_new)
             self._apply()
         self._reply_append(ae, trace, True, last_new, 0)
+
+    def _past_snapshot(self, ae: AppendEntries) -> AppendEntries:
+        """The part of ``ae`` after this server's snapshot, which holds committed entries only.
+
+        Committed entries match the leader's (Log Matching), so the snapshot's
+        last entry stands in for ``prev_log_index`` and earlier entries are dropped.
+        """
+        base = self.log.snapshot_index
+        if ae.prev_log_index + len(ae.entries) <= base:  # all of it is in the snapshot
+            return AppendEntries(
+                ae.term, ae.leader_id, base, self.log.snapshot_term, [], ae.leader_commit, ae.token
+            )
+        skip = base - ae.prev_log_index
+        return AppendEntries(
+            ae.term,
+            ae.leader_id,
+            base,
+            ae.entries[skip - 1].term,
+            ae.entries[skip:],
+            ae.leader_commit,
+            ae.token,
+        )
 
     def _conflict_index(self, prev_log_index: int) -> int:
         """§5.3's optimisation: where the leader should retry, skipping a whole term.
@@ -558,6 +630,8 @@ class Server:
                 pr.match_index = r.match_index
                 self._maybe_commit()
             pr.next_index = max(pr.next_index, pr.match_index + 1)
+            if pr.snapshot is not None and pr.match_index >= pr.snapshot.last_included_index:
+                pr.snapshot = None
             if self.raft and r.server_id == self.transferee:
                 self._maybe_timeout_now()
             return
@@ -597,6 +671,9 @@ class Server:
                 waiters = self.waiting.pop(entry.index, None)
                 if waiters:
                     self._committed(entry, result, waiters)
+        every = self.options.snapshot_every
+        if every and self.last_applied - self.log.snapshot_index >= every:
+            self._take_snapshot()
 
     def _committed(self, entry: Entry, result: str | None, waiters: list[Waiter]) -> None:
         for w in waiters:
@@ -634,6 +711,11 @@ class Server:
             return
         last = self.log.last_index
         for peer, pr in self.progress.items():
+            if pr.snapshot is not None:  # InstallSnapshot is stop-and-wait: resend when idle
+                pr.idle_ticks += 1
+                if pr.idle_ticks >= self.options.resend_ticks:
+                    self._send_snapshot(peer, pr)
+                continue
             if pr.match_index < last:
                 pr.idle_ticks += 1
                 if pr.idle_ticks >= self.options.resend_ticks:
@@ -718,10 +800,179 @@ class Server:
             "commit_index": self.commit_index,
             "last_applied": self.last_applied,
             "log_length": self.log.last_index,
+            "snapshot_index": self.log.snapshot_index,
+            "snapshot_term": self.log.snapshot_term,
+            "snapshots_installed": self.snapshots_installed,
         }
         if self.raft:
             row.update(self._election_status())
         return row
+
+    # ============================================== snapshots and log compaction
+    # Raft §7. Off unless ``options.snapshot_every`` is set; see docs/snapshots.md.
+
+    def _take_snapshot(self) -> None:
+        """Replace the applied prefix of the log with a snapshot of the store."""
+        index = self.last_applied
+        term = self.log.term_at(index)
+        assert term is not None  # applied entries are in the log or in the last snapshot
+        self.snapshot = self.kv.snapshot(index, term)
+        self.log.compact(index, term)
+        self._persist_snapshot()
+        if self.tracing:
+            self.tracer.create_trace().record_action(
+                A.SnapshotTaken(
+                    ServerId=self.server_id, LastIncludedIndex=index, LastIncludedTerm=term
+                )
+            )
+
+    def _persist_snapshot(self) -> None:
+        if self.options.persist:
+            vote = self.voted_for if self.raft else None
+            entries = self.log.user_entries()
+            self.outbox.append(Persist(self.current_term, None, entries, vote, self.snapshot))
+
+    def _send_snapshot(self, peer: int, pr: FollowerProgress) -> None:
+        """Leader: send the chunk of its snapshot that ``peer`` expects next (stop-and-wait)."""
+        if pr.snapshot is None:
+            pr.snapshot, pr.snapshot_offset = self.snapshot, 0
+        snap = pr.snapshot
+        assert snap is not None  # a compacted log always has its snapshot
+        offset = pr.snapshot_offset
+        pairs, sessions = snap.chunk(offset, self.options.snapshot_chunk_bytes)
+        done = offset + len(pairs) + len(sessions) >= snap.size
+        lii, lit = snap.last_included_index, snap.last_included_term
+        token = b""
+        if self.tracing:
+            trace = self.tracer.create_trace()
+            trace.record_action(
+                A.InstallSnapshotRequestSent(
+                    Term=self.current_term,
+                    LeaderId=self.server_id,
+                    LastIncludedIndex=lii,
+                    LastIncludedTerm=lit,
+                    Offset=offset,
+                    Done=done,
+                    Token=b"",
+                )
+            )
+            token = trace.generate_token()
+        msg = InstallSnapshot(
+            self.current_term, self.server_id, lii, lit, offset, pairs, sessions, done, token
+        )
+        self._send(server_name(peer), msg)
+        pr.sent_this_tick = True
+        pr.idle_ticks = 0
+
+    def install_snapshot(self, msg: InstallSnapshot) -> None:
+        """Follower side of InstallSnapshot: gather the chunks in order, then install (§7)."""
+        trace = self.tracer.receive_token(msg.token) if msg.token else None
+        if trace is not None and self.tracing:
+            trace.record_action(
+                A.InstallSnapshotRequestRecvd(
+                    Term=msg.term,
+                    LeaderId=msg.leader_id,
+                    LastIncludedIndex=msg.last_included_index,
+                    LastIncludedTerm=msg.last_included_term,
+                    Offset=msg.offset,
+                    Done=msg.done,
+                    Token=msg.token,
+                )
+            )
+        if msg.term < self.current_term:
+            self._reply_snapshot(msg, trace, 0, installed=False)
+            return
+        if msg.term > self.current_term:
+            self._see_term(msg.term, trace or self.tracer.create_trace())
+        if self.raft:
+            self._heard_from_leader(msg.leader_id, trace)
+        if self.role == LEADER:
+            return
+        self.leader_id = msg.leader_id
+        lii, lit = msg.last_included_index, msg.last_included_term
+        if lii <= self.commit_index:  # this server already holds that state
+            self._incoming = None
+            self._reply_snapshot(msg, trace, msg.offset, installed=True)
+            return
+        builder = self._incoming
+        if msg.offset == 0 and (builder is None or not builder.matches(lii, lit)):
+            builder = self._incoming = SnapshotBuilder(lii, lit)
+        if builder is None or not builder.matches(lii, lit) or msg.offset != builder.offset:
+            expected = builder.offset if builder is not None and builder.matches(lii, lit) else 0
+            self._reply_snapshot(msg, trace, expected, installed=False)
+            return
+        builder.add(msg.pairs, msg.sessions)
+        if msg.done:
+            self._install(builder.build(), trace)
+        self._reply_snapshot(msg, trace, builder.offset, installed=msg.done)
+
+    def _install(self, snap: Snapshot, trace: Any) -> None:
+        """Become the snapshot's state; keep log entries after it only if they agree with it."""
+        self._incoming = None
+        self.snapshot = snap
+        self.snapshots_installed += 1
+        self.kv.restore(snap)
+        self.log.compact(snap.last_included_index, snap.last_included_term)
+        self.commit_index = self.last_applied = snap.last_included_index
+        self._persist_snapshot()
+        if self.tracing:
+            (trace or self.tracer.create_trace()).record_action(
+                A.SnapshotInstalled(
+                    ServerId=self.server_id,
+                    LastIncludedIndex=snap.last_included_index,
+                    LastIncludedTerm=snap.last_included_term,
+                )
+            )
+
+    def _reply_snapshot(
+        self, msg: InstallSnapshot, trace: Any, offset: int, *, installed: bool
+    ) -> None:
+        token = b""
+        if trace is not None:
+            if self.tracing:
+                trace.record_action(
+                    A.InstallSnapshotResponseSent(Term=self.current_term, Offset=offset, Token=None)
+                )
+            token = trace.generate_token()
+        reply = InstallSnapshotReply(
+            self.current_term, self.server_id, msg.last_included_index, offset, installed, token
+        )
+        self._send(server_name(msg.leader_id), reply)
+
+    def install_snapshot_reply(self, r: InstallSnapshotReply) -> None:
+        """Leader side: send the next chunk, or resume AppendEntries once installed."""
+        trace = self.tracer.receive_token(r.token) if r.token else None
+        if trace is not None and self.tracing:
+            trace.record_action(
+                A.InstallSnapshotResponseRecvd(Term=r.term, Offset=r.offset, Token=r.token)
+            )
+        if self.raft:
+            self._heard(r.server_id)
+            self.recent_active.add(r.server_id)
+        if r.term > self.current_term:
+            self._see_term(r.term, trace or self.tracer.create_trace())
+            return
+        pr = self.progress.get(r.server_id)
+        if self.role != LEADER or r.term < self.current_term or pr is None:
+            return
+        pr.idle_ticks = 0
+        snap = pr.snapshot
+        if r.installed:
+            if r.last_included_index > pr.match_index:
+                pr.match_index = r.last_included_index
+                self._maybe_commit()
+            pr.next_index = max(pr.next_index, pr.match_index + 1)
+            if snap is not None and pr.match_index >= snap.last_included_index:
+                pr.snapshot = None
+                if pr.next_index <= self.log.last_index:
+                    self._send_append(r.server_id, pr)
+                if self.raft and r.server_id == self.transferee:
+                    self._maybe_timeout_now()
+            return
+        if snap is None or r.last_included_index != snap.last_included_index:
+            return  # an answer about a snapshot this leader no longer sends
+        pr.snapshot_offset = min(max(r.offset, 0), snap.size)
+        self._send_snapshot(r.server_id, pr)
 
     # ======================================================= Raft elections
     # Raft mode only (``options.election == "raft"``); see docs/elections.md.

@@ -440,8 +440,8 @@ def _probe(sim: LabSim) -> None:
 
 def _converged(sim: LabSim) -> bool:
     live = sim.live()
-    first = live[0].log.entries
-    return all(s.log.entries == first and s.last_applied == s.log.last_index for s in live)
+    first = live[0].log
+    return all(s.log.same_as(first) and s.last_applied == s.log.last_index for s in live)
 
 
 def _logs(sim: LabSim) -> str:

@@ -21,6 +21,8 @@ SERVED = frozenset(
     {
         "append_entries",
         "append_entries_reply",
+        "install_snapshot",
+        "install_snapshot_reply",
         "log_state_request",
         "leader_failover",
         "cluster_view",

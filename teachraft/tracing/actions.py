@@ -13,7 +13,8 @@ pair of a server that comes back under its old identity, and the coord's
 failure-detector pair (a heartbeat missed, counted towards LostMsgsThresh,
 and the ack that ends a run of misses). Raft mode
 (``election="raft"``) adds the election actions, listed in their own section
-below and in ``docs/elections.md``.
+below and in ``docs/elections.md``, and log compaction (``snapshot_every``)
+adds the snapshot actions, in theirs and in ``docs/snapshots.md``.
 """
 
 from __future__ import annotations
