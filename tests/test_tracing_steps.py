@@ -22,7 +22,13 @@ from hypothesis import strategies as st
 from teachraft.net.framing import decode_body, encode_frame
 from teachraft.tracing import bodies
 from teachraft.tracing.actions import ACTION_TYPES, ClientInfo, Command, action_body, plain
-from teachraft.tracing.formats import ClockTextCache, body_json, clock_texts
+from teachraft.tracing.formats import (
+    ClockTextCache,
+    body_json,
+    clock_texts,
+    format_records,
+    record_lines,
+)
 from teachraft.tracing.gojson import go_json
 from teachraft.tracing.ordering import CausalOrderer
 from teachraft.tracing.process import _NoTable
@@ -266,3 +272,16 @@ def test_the_receive_fast_path_agrees_with_decode_token(clock: dict[str, int]) -
             assert fast is None
             continue
         assert fast is None or fast == (trace_id, decoded)
+
+
+def test_format_records_gives_record_lines_texts() -> None:
+    records = causal_records(300, seed=5)
+    records += [
+        Record("h<1>", 3, "Tag&", {"Token": None, "x": "<\u2028>"}, {"h<1>": 1}),
+        Record("h2", 4, "T", {"Token": "text"}, {"h2": 1}),
+        Record("h2", 4, "T", {"B": b"\x00"}, {"h2": 2}, True),
+    ]
+    trace: list[str] = []
+    shiviz: list[str] = []
+    assert format_records(records, ClockTextCache(), trace, shiviz) == len(records)
+    assert list(zip(trace, shiviz, strict=True)) == [record_lines(r) for r in records]

@@ -110,12 +110,19 @@ class CausalOrderer:
         extra = self._extra
         held = self._held
         waiting = self._waiting
+        clean = self._clean
+        latest = self._last
         for record in records:
             host = record.identity
             clock = record.clock
             time = clock.get(host, 0)
             if time == upto.get(host, 0) + 1 and not extra and (host, time) not in held:
-                ready = record.step and self._steps_on(clock, host, time)
+                previous = clean.get(host) if record.step else None
+                ready = (
+                    previous is not None
+                    and previous[host] == time - 1
+                    and clock == {**previous, host: time}
+                )  # one step on from a record written with its whole past (``_steps_on``)
                 if not ready:
                     for other, value in clock.items():
                         if other != host and value > upto.get(other, 0):
@@ -123,9 +130,11 @@ class CausalOrderer:
                     else:
                         ready = True
                 if ready:
-                    self._clean[host] = clock
+                    clean[host] = clock
                     upto[host] = time
-                    self._note_last(record, time)
+                    last = latest.get(host)
+                    if last is None or time > last[host]:  # ``_note_last``
+                        latest[host] = clock
                     out.append(record)
                     if waiting:
                         self._wake((host, time), out)

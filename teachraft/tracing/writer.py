@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from teachraft.tracing.files import record_from_json
-from teachraft.tracing.formats import SHIVIZ_HEADER, ClockTextCache, record_lines
+from teachraft.tracing.formats import SHIVIZ_HEADER, ClockTextCache, format_records
 from teachraft.tracing.sinks import Record
 
 logger = logging.getLogger(__name__)
@@ -55,17 +55,12 @@ class TraceFileWriter:
         """Format and write ``records`` to both files; return how many."""
         trace_parts: list[str] = []
         shiviz_parts: list[str] = []
-        add_trace, add_shiviz = trace_parts.append, shiviz_parts.append
-        clocks = self._clocks
-        for record in records:
-            trace, shiviz = record_lines(record, clocks)
-            add_trace(trace)
-            add_shiviz(shiviz)
-        if trace_parts:
+        count = format_records(records, self._clocks, trace_parts, shiviz_parts)
+        if count:
             self._trace.write("".join(trace_parts).encode("utf-8", "replace"))
             self._shiviz.write("".join(shiviz_parts).encode("utf-8", "replace"))
-            self.written += len(trace_parts)
-        return len(trace_parts)
+            self.written += count
+        return count
 
     def flush(self) -> None:
         """Hand everything written so far to the operating system."""
