@@ -285,3 +285,13 @@ def test_format_records_gives_record_lines_texts() -> None:
     shiviz: list[str] = []
     assert format_records(records, ClockTextCache(), trace, shiviz) == len(records)
     assert list(zip(trace, shiviz, strict=True)) == [record_lines(r) for r in records]
+
+
+def test_a_tracers_first_record_travels_with_its_whole_clock() -> None:
+    sink = MemorySink()
+    Tracer("a", sink).create_trace()  # (a, 1)
+    again = Tracer("a", sink, clock={"a": 1, "b": 7})  # a new life that learned b:7
+    again.create_trace().record_action(ClientInfo("1", 2))
+    assert [r.step for r in sink.records] == [False, False, True]
+    assert parse_batch(batch_message(1, sink.records))[1] == sink.records
+    assert sink.records[1].clock == {"a": 2, "b": 7}

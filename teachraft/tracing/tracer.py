@@ -5,9 +5,10 @@ following the GoVector rules (see ``clock``): ``create_trace`` starts an
 activity, ``Trace.record_action`` records an action, ``Trace.generate_token``
 makes the token sent with a message, ``Tracer.receive_token`` takes one in.
 The record goes synchronously to a sink, so the hot path is a dict increment,
-a dict copy and a list append. Every record but a receive is marked ``step``
-(its clock is the previous one with the own entry +1), which spares the
-tracing client and server from sending and checking the whole clock again.
+a dict copy and a list append. Every record but a receive (and the tracer's
+first) is marked ``step``: its clock is the tracer's previous record's with
+the own entry +1, which spares the tracing client and server from sending
+and checking the whole clock again.
 
 ``NullTracer`` has the same API and records nothing, for runs with tracing off.
 A tracer is not thread-safe: use one per node, from that node's thread or loop.
@@ -62,7 +63,7 @@ def check_identity(identity: str) -> str:
 class Tracer:
     """Records one node's events with its vector clock; see the module docstring."""
 
-    __slots__ = ("_clock", "_emit", "_rng", "_warned_empty", "identity", "sink")
+    __slots__ = ("_clock", "_emit", "_rng", "_stepping", "_warned_empty", "identity", "sink")
     enabled = True
 
     def __init__(
@@ -80,6 +81,8 @@ class Tracer:
         self._clock: dict[str, int] = {k: v for k, v in (clock or {}).items() if v > 0}
         self._clock.setdefault(identity, 0)
         self._warned_empty = False
+        self._stepping = False
+        """False until this tracer's first record: that one steps from no record of its own."""
 
     @property
     def clock(self) -> dict[str, int]:
@@ -91,10 +94,14 @@ class Tracer:
         """This node's own clock entry: how many events it has recorded."""
         return self._clock[self.identity]
 
-    def _tick(self) -> dict[str, int]:
+    def _local(self, trace_id: int, tag: str, body: dict[str, Any]) -> dict[str, int]:
+        """Tick the own entry and record a local event (a step from the previous record)."""
         clock = self._clock
         clock[self.identity] += 1
-        return clock.copy()
+        snapshot = clock.copy()
+        self._emit(Record(self.identity, trace_id, tag, body, snapshot, self._stepping))
+        self._stepping = True
+        return snapshot
 
     def new_trace_id(self) -> int:
         """A fresh random non-negative 63-bit trace id from the tracer's rng."""
@@ -103,7 +110,7 @@ class Tracer:
     def create_trace(self) -> Trace:
         """Start a new trace (one activity); records ``CreateTrace {}``."""
         trace_id = self._rng.getrandbits(63)
-        self._emit(Record(self.identity, trace_id, "CreateTrace", {}, self._tick(), True))
+        self._local(trace_id, "CreateTrace", {})
         return Trace(self, trace_id)
 
     def receive_token(self, token: bytes | None) -> Trace:
@@ -138,26 +145,37 @@ class Tracer:
         self._emit(
             Record(self.identity, trace_id, "ReceiveTokenTrace", {"Token": token}, clock.copy())
         )
+        self._stepping = True
         return Trace(self, trace_id)
 
     def generate_token(self, trace_id: int) -> bytes:
         """Make a token in trace ``trace_id``; records ``GenerateTokenTrace``."""
-        clock = self._tick()
-        token = encode_token(self.identity, trace_id, clock)
+        clock = self._clock
+        clock[self.identity] += 1
+        snapshot = clock.copy()
+        token = encode_token(self.identity, trace_id, snapshot)
         self._emit(
-            Record(self.identity, trace_id, "GenerateTokenTrace", {"Token": token}, clock, True)
+            Record(
+                self.identity,
+                trace_id,
+                "GenerateTokenTrace",
+                {"Token": token},
+                snapshot,
+                self._stepping,
+            )
         )
+        self._stepping = True
         return token
 
     def record(self, trace_id: int, action: object) -> None:
         """Record ``action`` (a dataclass; its class name is the Tag) in a trace."""
         body = action_body(action)
-        self._emit(Record(self.identity, trace_id, type(action).__name__, body, self._tick(), True))
+        self._local(trace_id, type(action).__name__, body)
 
     def record_event(self, trace_id: int, tag: str, body: dict[str, Any]) -> None:
         """Record an event given as Tag and body (for tags without an action class)."""
         check_name(tag, "tag")
-        self._emit(Record(self.identity, trace_id, tag, plain_value(body), self._tick(), True))
+        self._local(trace_id, tag, plain_value(body))
 
     def close(self) -> None:
         """Flush and close the sink, if it can be (a no-op for a MemorySink)."""
