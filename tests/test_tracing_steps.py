@@ -20,7 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from teachraft.net.framing import decode_body, encode_frame
-from teachraft.tracing import bodies
+from teachraft.tracing import bodies, gojson
 from teachraft.tracing.actions import ACTION_TYPES, ClientInfo, Command, action_body, plain
 from teachraft.tracing.formats import (
     ClockTextCache,
@@ -295,3 +295,14 @@ def test_a_tracers_first_record_travels_with_its_whole_clock() -> None:
     assert [r.step for r in sink.records] == [False, False, True]
     assert parse_batch(batch_message(1, sink.records))[1] == sink.records
     assert sink.records[1].clock == {"a": 2, "b": 7}
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.dictionaries(
+        st.text(max_size=4), st.text(alphabet='ab<>&\\"\b\f\n\u2028\u2029é', max_size=12)
+    )
+)
+def test_go_json_rewrites_exactly_where_the_escape_rules_say(body: dict[str, str]) -> None:
+    text = gojson._encode(body)
+    assert go_json(body) == gojson._GO_ESCAPES.sub(gojson._fix, text)
