@@ -131,7 +131,11 @@ def _verdict(samples: list[dict[str, float]], duration: float, rate: float) -> d
 
 
 def plot(data: dict[str, Any], path: Path) -> Path:
-    """An HTML chart of RSS over time (parent, tracing child, total)."""
+    """An HTML chart of RSS over time (parent, tracing child, total), and a PNG beside it.
+
+    The PNG (for the README) needs kaleido and a Chromium; without them only the
+    HTML is written.
+    """
     import plotly.graph_objects as go
 
     t = [s["t"] for s in data["samples"]]
@@ -146,8 +150,15 @@ def plot(data: dict[str, Any], path: Path) -> Path:
         title=f"Traced soak: RSS at {data['rate_ops_s']:.0f} puts/s, {data['ops']} ops",
         xaxis_title="seconds",
         yaxis_title="MB",
+        yaxis_rangemode="tozero",
     )
     fig.write_html(path, include_plotlyjs="cdn")
+    try:
+        from teachraft.viz.images import write_png
+
+        write_png(fig, path.with_suffix(".png"), width=900)
+    except Exception as exc:  # kaleido or Chromium missing: the HTML is the chart
+        print(f"soak memory: no PNG ({type(exc).__name__}: {exc})")
     return path
 
 
