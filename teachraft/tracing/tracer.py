@@ -121,6 +121,7 @@ class Tracer:
         peer with tracing off) or malformed (a hostile or broken peer) starts a
         new trace instead, with a warning: a bad token must not crash a node.
         """
+        received: dict[str, int] | None
         fast = decode_clock(token) if token else None
         if fast is not None:
             trace_id, received = fast

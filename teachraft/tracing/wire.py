@@ -47,7 +47,7 @@ def batch_message(seq: int, records: list[Record]) -> dict[str, Any]:
     batch's previous record of its identity travels without its clock.
     """
     last: dict[str, int] = {}
-    recs = []
+    recs: list[list[Any]] = []
     add = recs.append
     for r in records:
         identity = r.identity
