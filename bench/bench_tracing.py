@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from teachraft.net.auth import as_key, new_nonce
 from teachraft.net.framing import FrameDecoder, encode_frame
 from teachraft.tracing.actions import (
     AppendEntriesRequestSent,
@@ -30,7 +31,7 @@ from teachraft.tracing.files import load_shiviz, load_trace_output
 from teachraft.tracing.server import TracingServer
 from teachraft.tracing.sinks import MemorySink, Record, Sink
 from teachraft.tracing.tracer import NullTracer, Tracer
-from teachraft.tracing.wire import batch_message
+from teachraft.tracing.wire import auth_message, batch_message
 
 REFERENCE = Path(__file__).resolve().parents[1].parent / "shared" / "reference-traces" / "kvraft-go"
 
@@ -129,6 +130,7 @@ def _send_frames(port: int, frames: list[bytes], last_seq: int) -> None:
     """Blast pre-encoded batches at the server and wait for the last ack (a thread)."""
     decoder = FrameDecoder()
     with socket.create_connection(("127.0.0.1", port)) as sock:
+        _authenticate(sock, decoder)
         for frame in frames:
             sock.sendall(frame)
         while True:
@@ -137,6 +139,22 @@ def _send_frames(port: int, frames: list[bytes], last_seq: int) -> None:
                 raise ConnectionError("the server closed the connection")
             if any(m.get("seq") == last_seq for m in decoder.feed(data)):
                 return
+
+
+def _authenticate(sock: socket.socket, decoder: FrameDecoder) -> None:
+    """Answer the server's challenge as a tracer of this process does; await its welcome."""
+    sent = False
+    while True:
+        data = sock.recv(4096)
+        if not data:
+            raise ConnectionError("the server closed the connection")
+        for message in decoder.feed(data):
+            if message.get("t") == "welcome" and sent:
+                return
+            if message.get("t") != "challenge" or sent:
+                raise ConnectionError(f"unexpected message from the server: {message}")
+            sock.sendall(encode_frame(auth_message(as_key(None), message["nonce"], new_nonce())))
+            sent = True
 
 
 async def server_alone(records: list[Record], batch: int = 1024) -> float:

@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import gc
 import json
+import os
 import sys
 import time
 from typing import Any
@@ -147,6 +148,63 @@ def _committed(cluster: Cluster) -> int:
     return max(s["commit_index"] for s in cluster.status()["servers"].values())
 
 
+def row(workload: str, tracing: bool, runs: int) -> list[dict[str, Any]]:
+    """One row of the quick suite, run alone: its session's figures, one dict per run.
+
+    Each run starts a fresh 5-server cluster, runs the quick plan's ``seq``
+    first (as the suite's session does) and then ``workload``, and reports its
+    ops/s with the CPU time per op of the cluster's loop thread and, when
+    traced, of the tracing-server process: the two halves of a traced op.
+    """
+    from bench.suite import PLANS
+
+    plan = PLANS["quick"]
+    out = []
+    for r in range(runs):
+        system = LocalTeachraft(5, tracing)
+        system.start()
+        try:
+            assert system.cluster is not None
+            cluster = system.cluster
+            system.run(plan.spec("seq", r))
+            spec = plan.spec(workload, r)
+            child = getattr(cluster.tracing_server, "pid", None)
+            before = _cpu_seconds(child)
+
+            sample, loop_cpu = cluster.run(
+                _timed(system._clients(), spec), timeout=spec.max_seconds + 90
+            )
+            if tracing:
+                cluster.flush_traces()
+            ops = max(1, sample.ops)
+            figures = {"ops_s": round(sample.rate), "loop_us_per_op": round(1e6 * loop_cpu / ops)}
+            if child is not None:
+                figures["tracing_us_per_op"] = round(1e6 * (_cpu_seconds(child) - before) / ops)
+            out.append(figures)
+        finally:
+            system.close()
+    return out
+
+
+async def _timed(clients: list[Any], spec: WorkloadSpec) -> tuple[Sample, float]:
+    """Run ``spec``; the sample and the CPU seconds this thread (the loop's) spent."""
+    start = time.thread_time()
+    sample = await drive(clients, spec)
+    return sample, time.thread_time() - start
+
+
+def _cpu_seconds(pid: int | None) -> float:
+    """User plus system CPU seconds of process ``pid`` so far (Linux; 0 elsewhere)."""
+    if pid is None:
+        return 0.0
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
+            fields = handle.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.local")
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -154,7 +212,15 @@ def main(argv: list[str] | None = None) -> int:
     rss.add_argument("--servers", type=int, default=5)
     rss.add_argument("--entries", type=int, default=100_000)
     rss.add_argument("--tracing", action="store_true")
+    one = sub.add_parser("row", help="one quick-suite row alone, a few runs (prints JSON lines)")
+    one.add_argument("workload", nargs="?", default="inflight64")
+    one.add_argument("--tracing", action="store_true")
+    one.add_argument("--runs", type=int, default=5)
     args = p.parse_args(argv)
+    if args.cmd == "row":
+        for figures in row(args.workload, args.tracing, args.runs):
+            print(json.dumps(figures), flush=True)
+        return 0
     print(json.dumps(fill(args.servers, args.entries, args.tracing)), flush=True)
     return 0
 

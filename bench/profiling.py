@@ -36,8 +36,9 @@ CASES = [
     ("seq-tracing-off", False, 1),
     ("inflight64-tracing-off", False, 64),
     ("seq-tracing-on", True, 1),
+    ("inflight64-tracing-on", True, 64),
 ]
-LOOP_THREAD = "Cluster._ensure_loop"
+LOOP_THREAD = "LoopBridge.ensure_loop"
 PACKAGES = ("teachraft.core", "teachraft.runtime", "teachraft.net", "teachraft.tracing", "asyncio")
 
 

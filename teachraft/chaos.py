@@ -22,6 +22,9 @@ leader off from every other server.
 Logs compact every ``--snapshot-every`` entries (100 by default, far more often
 than a cluster's default), so a server that comes back from a kill or a
 partition usually catches up by InstallSnapshot: the summary counts them.
+``--unsafe`` runs never compact, as the original never did: compaction relies on
+committed entries never changing, which is exactly what the unfenced selection
+breaks.
 """
 
 from __future__ import annotations
@@ -339,13 +342,14 @@ def run_chaos(
     check_timeout: float = 30.0,
     scenario: str | None = None,
     election: str = "coord",
-    snapshot_every: int = CHAOS_SNAPSHOT_EVERY,
+    snapshot_every: int | None = None,
 ) -> ChaosReport:
     """Run one chaos scenario and return its report (it never raises for a violation).
 
     ``scenario`` is "mixed" (every nemesis) or "isolate" (the old leader cut from
     the coord but not from its followers); the default is "isolate" with
-    ``unsafe`` and "mixed" without.
+    ``unsafe`` and "mixed" without. ``snapshot_every`` defaults to
+    ``CHAOS_SNAPSHOT_EVERY``, and to 0 (never) with ``unsafe``.
     """
     scenario = scenario or ("isolate" if unsafe else "mixed")
     if scenario not in SCENARIOS:
@@ -362,7 +366,9 @@ def run_chaos(
         out_dir=out_dir,
         unsafe_leader_selection=unsafe,
         election=election,
-        snapshot_every=snapshot_every,
+        snapshot_every=(0 if unsafe else CHAOS_SNAPSHOT_EVERY)
+        if snapshot_every is None
+        else snapshot_every,
     ) as c:
         return chaos_on(c, seed, duration, keys, scenario, check_timeout)
 
@@ -443,8 +449,9 @@ def main(argv: list[str]) -> int:
     p.add_argument(
         "--snapshot-every",
         type=int,
-        default=CHAOS_SNAPSHOT_EVERY,
-        help="compact each server's log after this many entries (0: never)",
+        default=None,
+        help=f"compact each server's log after this many entries (0: never; default "
+        f"{CHAOS_SNAPSHOT_EVERY}, and never with --unsafe)",
     )
     args = p.parse_args(argv)
     if args.election == "raft" and (args.unsafe or args.scenario == "isolate"):

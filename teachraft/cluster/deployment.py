@@ -168,13 +168,24 @@ class Deployment:
             await asyncio.sleep(0.002)
 
     def tracer(self, identity: str, clock: dict[str, int] | None = None) -> Any:
-        """A node's tracer: its records go to this cluster's tracing server."""
+        """A node's tracer: its records go to this cluster's tracing server.
+
+        Every node of the cluster shares one TracingClient: the nodes run on one
+        loop, so their records reach it in happened-before order and travel on
+        one connection. The tracing server then writes each batch at once
+        instead of holding records back until another node's connection
+        delivers their causal past, and the loop sends one batch per turn
+        instead of one per node.
+        """
         if not self.options.tracing:
             return NullTracer()
         from teachraft.tracing.client import TracingClient
 
-        sink = TracingClient(self.tracing_server.address, secret=self.options.secret)
-        self.sinks.append(sink)
+        if not self.sinks:
+            self.sinks.append(
+                TracingClient(self.tracing_server.address, secret=self.options.secret)
+            )
+        sink = self.sinks[0]
         rng = random.Random(f"{self.options.seed}:{identity}")
         return Tracer(identity, sink, rng=rng, clock=clock)
 

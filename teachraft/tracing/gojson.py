@@ -17,7 +17,6 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-_GO_SPECIAL = re.compile("[<>&\u2028\u2029]|\\\\[bf]")
 _GO_ESCAPES = re.compile("[<>&\u2028\u2029]|\\\\.")
 _REPLACEMENTS = {
     "<": "\\u003c",
@@ -68,19 +67,29 @@ def go_json(value: Any) -> str:
     Raises TypeError, ValueError or RecursionError for values JSON cannot hold.
     """
     text = _encode(value)
-    if _GO_SPECIAL.search(text) is None:
+    # Six substring scans are cheaper than one search with the regex; a
+    # backslash stands for any escape, and the regex then rewrites only \b, \f.
+    if (
+        "\\" not in text
+        and "<" not in text
+        and ">" not in text
+        and "&" not in text
+        and "\u2028" not in text
+        and "\u2029" not in text
+    ):
         return text
     return _GO_ESCAPES.sub(_fix, text)
 
 
-_QUOTED: dict[str, str] = {}
+QUOTED: dict[str, str] = {}
+"""``go_string``'s results by text (read directly on the tracing server's hot path)."""
 
 
 def go_string(text: str) -> str:
     """A JSON string literal in Go's escaping (cached: used for hosts and tags)."""
-    quoted = _QUOTED.get(text)
+    quoted = QUOTED.get(text)
     if quoted is None:
         quoted = go_json(text)
-        if len(_QUOTED) < 100_000:
-            _QUOTED[text] = quoted
+        if len(QUOTED) < 100_000:
+            QUOTED[text] = quoted
     return quoted

@@ -14,6 +14,11 @@ batch whose ack it lost. ``drain`` gives up waiting (at shutdown) and returns
 what is held in an order consistent with happened-before among those records;
 ``expire`` does the same for records that waited too long.
 The class is pure: no I/O, no clock, easy to test with scripted arrivals.
+
+Most records are local events whose clock is the host's previous one with the
+own entry +1 (``Record.step``). Once that previous record was written with its
+whole past, such a record's past is written too; checking that its clock is
+exactly one step on (one dict comparison) replaces the entry-by-entry check.
 """
 
 from __future__ import annotations
@@ -36,6 +41,8 @@ class CausalOrderer:
         self._last: dict[str, dict[str, int]] = {}
         self._since: dict[Key, float] = {}
         self._now = 0.0
+        self._clean: dict[str, dict[str, int]] = {}
+        """Per host, the clock of its latest record written after its whole past."""
 
     # --- state ---------------------------------------------------------------
 
@@ -103,17 +110,31 @@ class CausalOrderer:
         extra = self._extra
         held = self._held
         waiting = self._waiting
+        clean = self._clean
+        latest = self._last
         for record in records:
             host = record.identity
             clock = record.clock
             time = clock.get(host, 0)
             if time == upto.get(host, 0) + 1 and not extra and (host, time) not in held:
-                for other, value in clock.items():
-                    if other != host and value > upto.get(other, 0):
-                        break
-                else:
+                previous = clean.get(host) if record.step else None
+                ready = (
+                    previous is not None
+                    and previous[host] == time - 1
+                    and clock == {**previous, host: time}
+                )  # one step on from a record written with its whole past (``_steps_on``)
+                if not ready:
+                    for other, value in clock.items():
+                        if other != host and value > upto.get(other, 0):
+                            break
+                    else:
+                        ready = True
+                if ready:
+                    clean[host] = clock
                     upto[host] = time
-                    self._note_last(record, time)
+                    last = latest.get(host)
+                    if last is None or time > last[host]:  # ``_note_last``
+                        latest[host] = clock
                     out.append(record)
                     if waiting:
                         self._wake((host, time), out)
@@ -175,7 +196,10 @@ class CausalOrderer:
             current = stack.pop()
             host = current.identity
             key = (host, current.clock[host])
-            blocker = self._blocker(current, host)
+            if current.step and self._steps_on(current.clock, host, key[1]):
+                blocker = None
+            else:
+                blocker = self._blocker(current, host)
             if blocker is not None:
                 if key not in self._held:
                     self._held[key] = current
@@ -185,6 +209,7 @@ class CausalOrderer:
             if self._held.pop(key, None) is not None:
                 del self._since[key]
             self._mark_written(*key)
+            self._clean[host] = current.clock
             out.append(current)
             woken = self._waiting.pop(key, None)
             if woken:
@@ -192,6 +217,20 @@ class CausalOrderer:
                 stack.extend(
                     r for r in reversed(woken) if (r.identity, r.clock[r.identity]) in held
                 )
+
+    def _steps_on(self, clock: dict[str, int], host: str, time: int) -> bool:
+        """True when ``clock`` is one step on from the host's latest record written
+        with its whole past: its own past, and so its whole past, is written."""
+        previous = self._clean.get(host)
+        return (
+            previous is not None
+            and previous[host] == time - 1
+            and clock
+            == {
+                **previous,
+                host: time,
+            }
+        )
 
     def _blocker(self, record: Record, host: str) -> Key | None:
         """The first event ``record`` depends on that is not written yet, or None."""

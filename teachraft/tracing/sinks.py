@@ -12,7 +12,7 @@ table or a tracing server.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 
@@ -25,6 +25,11 @@ class Record:
     tag: str
     body: dict[str, Any]
     clock: dict[str, int]
+    step: bool = field(default=False, compare=False, repr=False)
+    """True when ``clock`` is the same identity's previous record's clock with only its
+    own entry one higher (every event but a receive). It lets the tracing client
+    send such a clock as "one step on" and the server skip re-checking it; it is
+    not part of the event and two records that differ only in it are equal."""
 
     @property
     def time(self) -> int:

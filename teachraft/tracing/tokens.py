@@ -50,6 +50,32 @@ def decode_token(token: bytes | str) -> tuple[str, int, dict[str, int]]:
     return parsed
 
 
+_STR_ONLY = frozenset({str})
+_INT_ONLY = frozenset({int})
+
+
+def decode_clock(token: bytes) -> tuple[int, dict[str, int]] | None:
+    """(trace id, clock) of a well-formed token in the common layout; None otherwise.
+
+    The tracer's receive path: the checks of ``decode_token`` done by C-level
+    set and min operations instead of a loop. None means "ask decode_token",
+    which accepts the other layouts or raises the TokenError that explains.
+    """
+    if type(token) is not bytes:
+        return None
+    parsed = _decode_fast(token)
+    if parsed is None:
+        return None
+    clock = parsed[2]
+    if clock and not (
+        _STR_ONLY.issuperset(map(type, clock))
+        and _INT_ONLY.issuperset(map(type, clock.values()))
+        and min(clock.values()) >= 0
+    ):
+        return None
+    return parsed[1], clock
+
+
 def _as_bytes(token: bytes | str) -> bytes:
     if isinstance(token, str):
         try:

@@ -4,7 +4,11 @@ Each frame (``teachraft.net.framing``) holds one msgpack map:
 
 * ``{"t": "rec", "seq": n, "recs": [[identity, trace_id, tag, body, clock], ...]}``
   a batch of records, answered by ``{"t": "ack", "seq": n}`` once the server
-  holds them (written, or waiting for their causal past);
+  holds them (written, or waiting for their causal past). A record's clock is
+  ``nil`` when it is one step on from the clock of the batch's previous record
+  of the same identity: that clock with the own entry +1 (every event but a
+  receive). The whole clock of a busy cluster is most of a record's bytes,
+  and it need not travel, nor be checked, again for each local event;
 * ``{"t": "clock", "id": identity}`` answered by ``{"t": "clock", "id":
   identity, "clock": {...} | None}``: the last clock the server has for that
   identity, so a restarted tracer continues its counter;
@@ -37,12 +41,24 @@ class ProtocolError(ValueError):
 
 
 def batch_message(seq: int, records: list[Record]) -> dict[str, Any]:
-    """The message carrying ``records`` as batch number ``seq``."""
-    return {
-        "t": "rec",
-        "seq": seq,
-        "recs": [[r.identity, r.trace_id, r.tag, r.body, r.clock] for r in records],
-    }
+    """The message carrying ``records`` as batch number ``seq``.
+
+    A record marked ``step`` whose own time is one more than that of the
+    batch's previous record of its identity travels without its clock.
+    """
+    last: dict[str, int] = {}
+    recs: list[list[Any]] = []
+    add = recs.append
+    for r in records:
+        identity = r.identity
+        clock = r.clock
+        time = clock.get(identity, 0)
+        if r.step and last.get(identity, -1) == time - 1:
+            add([identity, r.trace_id, r.tag, r.body, None])
+        else:
+            add([identity, r.trace_id, r.tag, r.body, clock])
+        last[identity] = time
+    return {"t": "rec", "seq": seq, "recs": recs}
 
 
 def record_to_wire(record: Record) -> list[Any]:
@@ -100,7 +116,38 @@ def parse_batch(message: dict[str, Any]) -> tuple[int, list[Record]]:
     items = message.get("recs")
     if type(seq) is not int or type(items) is not list:
         raise ProtocolError("a 'rec' message needs an integer 'seq' and a list 'recs'")
-    return seq, [parse_record(item) for item in items]
+    records: list[Record] = []
+    add = records.append
+    last: dict[str, dict[str, int]] = {}
+    for item in items:
+        if type(item) is list and len(item) == 5 and item[4] is None:
+            record = _parse_step(item, last)
+        else:
+            record = parse_record(item)
+        last[record.identity] = record.clock
+        add(record)
+    return seq, records
+
+
+def _parse_step(item: list[Any], last: dict[str, dict[str, int]]) -> Record:
+    """A record sent without its clock: one step on from its identity's previous one."""
+    identity, trace_id, tag, body, _ = item
+    previous = last.get(identity) if type(identity) is str else None
+    if previous is None:
+        raise ProtocolError("a record without a clock must follow one of its identity")
+    if (
+        type(trace_id) is not int
+        or type(body) is not dict
+        or not 0 <= trace_id <= _MAX_UINT64
+        or not _good_name(tag)
+    ):
+        raise ProtocolError(_record_problem(item))
+    time = previous[identity] + 1
+    if time > _MAX_UINT64:
+        raise ProtocolError(f"the clock of {identity!r} overflows")
+    clock = previous.copy()
+    clock[identity] = time
+    return Record(identity, trace_id, tag, body, clock, True)
 
 
 _GOOD_NAMES: set[str] = set()

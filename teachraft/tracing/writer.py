@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from teachraft.tracing.files import record_from_json
-from teachraft.tracing.formats import SHIVIZ_HEADER, record_lines
+from teachraft.tracing.formats import SHIVIZ_HEADER, ClockTextCache, format_records
 from teachraft.tracing.sinks import Record
 
 logger = logging.getLogger(__name__)
@@ -38,6 +38,7 @@ class TraceFileWriter:
         self._trace = self._open(self.output_path, append, header=b"")
         self._shiviz = self._open(self.shiviz_path, append, header=SHIVIZ_HEADER.encode())
         self.written = 0
+        self._clocks = ClockTextCache()
 
     @staticmethod
     def _open(path: Path, append: bool, header: bytes) -> BinaryIO:
@@ -54,16 +55,12 @@ class TraceFileWriter:
         """Format and write ``records`` to both files; return how many."""
         trace_parts: list[str] = []
         shiviz_parts: list[str] = []
-        add_trace, add_shiviz = trace_parts.append, shiviz_parts.append
-        for record in records:
-            trace, shiviz = record_lines(record)
-            add_trace(trace)
-            add_shiviz(shiviz)
-        if trace_parts:
+        count = format_records(records, self._clocks, trace_parts, shiviz_parts)
+        if count:
             self._trace.write("".join(trace_parts).encode("utf-8", "replace"))
             self._shiviz.write("".join(shiviz_parts).encode("utf-8", "replace"))
-            self.written += len(trace_parts)
-        return len(trace_parts)
+            self.written += count
+        return count
 
     def flush(self) -> None:
         """Hand everything written so far to the operating system."""
