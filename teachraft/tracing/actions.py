@@ -20,6 +20,7 @@ adds the snapshot actions, in theirs and in ``docs/snapshots.md``.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -779,47 +780,81 @@ def action_body(action: object) -> dict[str, Any]:
 
     Nested dataclasses become dicts, tuples become lists, int/str subclasses
     (enums) become plain ints/strs; bytes, None, bool, int, str stay as they are.
+    The tracer calls this for every event, so plain values are kept inline and
+    each other type's conversion is looked up once (``_converter``).
     """
     cls = type(action)
     names = _FIELDS.get(cls)
     if names is None:
         names = field_names(cls)
+    scalars = _SCALARS
     body: dict[str, Any] = {}
     for name in names:
         value = getattr(action, name)
-        body[name] = value if type(value) in _SCALARS else plain(value)
+        body[name] = value if type(value) in scalars else plain(value)
     return body
 
 
 def plain(value: Any) -> Any:
     """Convert one body value to dict/list/str/int/bool/float/bytes/None."""
     kind = type(value)
-    if kind in _SCALARS:
-        return value
+    scalars = _SCALARS
+    if kind is dict:
+        return {
+            key if type(key) is str else str(key): item if type(item) in scalars else plain(item)
+            for key, item in value.items()
+        }
     if kind is list or kind is tuple:
-        return [plain(item) for item in value]
-    if isinstance(value, dict):
-        return {str(key): plain(item) for key, item in value.items()}
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return action_body(value)
-    return _plain_subclass(value)
+        return [item if type(item) in scalars else plain(item) for item in value]
+    if kind in scalars:
+        return value
+    convert = _CONVERT.get(kind)
+    if convert is None:
+        convert = _converter(kind)
+    return convert(value)
 
 
-def _plain_subclass(value: Any) -> Any:
-    """Subclasses of the scalar types (enums, bytearray) and other sequences."""
-    if isinstance(value, bool):
-        return bool(value)
-    if isinstance(value, int):
-        return int(value)
-    if isinstance(value, str):
-        return str(value)
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return bytes(value)
-    if isinstance(value, float):
-        return float(value)
-    if isinstance(value, (list, tuple)):
-        return [plain(item) for item in value]
-    raise TypeError(f"cannot record a value of type {type(value).__name__} in a trace body")
+_CONVERT: dict[type, Callable[[Any], Any]] = {}
+_BASES: tuple[tuple[type | tuple[type, ...], Callable[[Any], Any]], ...] = (
+    (bool, bool),
+    (int, int),
+    (str, str),
+    ((bytes, bytearray, memoryview), bytes),
+    (float, float),
+)
+
+
+def _converter(kind: type) -> Callable[[Any], Any]:
+    """How a value of a type that is not plain becomes plain (cached per type).
+
+    Dict subclasses and nested dataclasses become dicts, other sequences lists,
+    subclasses of the scalar types (enums) their base type.
+    """
+    convert: Callable[[Any], Any]
+    if issubclass(kind, dict):
+        convert = _plain_dict
+    elif dataclasses.is_dataclass(kind):
+        convert = action_body
+    elif issubclass(kind, (list, tuple)):
+        convert = _plain_list
+    else:
+        for bases, base in _BASES:
+            if issubclass(kind, bases):
+                convert = base
+                break
+        else:
+            raise TypeError(f"cannot record a value of type {kind.__name__} in a trace body")
+    if len(_CONVERT) < 1000:
+        _CONVERT[kind] = convert
+    return convert
+
+
+def _plain_dict(value: dict[Any, Any]) -> dict[str, Any]:
+    return {str(key): plain(item) for key, item in value.items()}
+
+
+def _plain_list(value: Any) -> list[Any]:
+    return [plain(item) for item in value]
 
 
 def make_action(tag: str, body: dict[str, Any]) -> object | None:

@@ -21,7 +21,7 @@ import random
 from collections.abc import Mapping
 from typing import Any
 
-from teachraft.tracing.bodies import action_body, plain_value
+from teachraft.tracing.actions import action_body, plain
 from teachraft.tracing.sinks import MemorySink, Record, Sink, TeeSink
 from teachraft.tracing.tokens import TokenError, decode_clock, decode_token, encode_token
 
@@ -176,7 +176,7 @@ class Tracer:
     def record_event(self, trace_id: int, tag: str, body: dict[str, Any]) -> None:
         """Record an event given as Tag and body (for tags without an action class)."""
         check_name(tag, "tag")
-        self._local(trace_id, tag, plain_value(body))
+        self._local(trace_id, tag, plain(body))
 
     def close(self) -> None:
         """Flush and close the sink, if it can be (a no-op for a MemorySink)."""
