@@ -418,13 +418,13 @@ def _ae_recvd(state: _State, event: Event, sid: int | None) -> None:
 def _snapshot_taken(state: _State, event: Event, sid: int | None) -> None:
     body = event.body
     srv = state.server(_int(body.get("ServerId", sid or 0)))
-    srv.compact(_int(body["LastIncludedIndex"]), _int(body.get("LastIncludedTerm", 0)))
+    srv.compact(_int(body.get("LastIncludedIndex", 0)), _int(body.get("LastIncludedTerm", 0)))
 
 
 def _snapshot_installed(state: _State, event: Event, sid: int | None) -> None:
     body = event.body
     srv = state.server(_int(body.get("ServerId", sid or 0)))
-    srv.install(_int(body["LastIncludedIndex"]), _int(body.get("LastIncludedTerm", 0)))
+    srv.install(_int(body.get("LastIncludedIndex", 0)), _int(body.get("LastIncludedTerm", 0)))
 
 
 def _install_sent(state: _State, event: Event, sid: int | None) -> None:
