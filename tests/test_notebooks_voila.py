@@ -167,6 +167,7 @@ def test_voila_timeline_panel_opens_at_the_requested_event(voila, tmp_path: Path
             "mode": "voila",
             "click": "moment ▶▶",
             "before": f"#{TIMELINE_START} ",
+            "beforeFigureTexts": [f"after event #{TIMELINE_START} "] * 2,
             "after": f"#{moment} ",
             "figureTexts": [f"after event #{moment} "] * 2,  # topology and logs
             "screenshot": str(screenshot),

@@ -41,6 +41,20 @@ async function waitForText(page, text, timeoutMs) {
   );
 }
 
+// Every text must be the title of a live (widget) figure that draws something;
+// a text listed n times must be in n such figures (all of them redraw on one click).
+async function waitForFigures(page, texts, timeoutMs) {
+  await page.waitForFunction(
+    (wanted) => wanted.every((text) => Array.from(
+      document.querySelectorAll(".jupyter-widgets .js-plotly-plot, .widget-vbox .js-plotly-plot"),
+    ).filter((gd) => (gd.querySelector(".gtitle") || { textContent: "" }).textContent.includes(text)
+      && gd.querySelectorAll(".point, .hm image, .heatmaplayer image").length > 0,
+    ).length >= wanted.filter((other) => other === text).length),
+    texts,
+    { timeout: timeoutMs, polling: 250 },
+  );
+}
+
 async function runAll(page, timeoutMs) {
   await page.waitForFunction(() => window.jupyterapp && window.jupyterapp.shell, null, {
     timeout: timeoutMs,
@@ -133,6 +147,12 @@ async function main() {
     const button = page.locator("button", { hasText: config.click }).first();
     await button.waitFor({ state: "visible", timeout: budget / 3 });
     await waitForText(page, config.before, budget / 3);
+    if (config.beforeFigureTexts) {
+      // a figure whose view is still being built when the click's update arrives
+      // would miss it: click only once every live figure shows the first state
+      result.stage = "wait for the first figures";
+      await waitForFigures(page, config.beforeFigureTexts, budget / 3);
+    }
     result.before = await textOf(page, ".widget-html-content h3");
     result.sliders = await textOf(page, ".widget-readout");
     result.stage = "click";
@@ -143,18 +163,8 @@ async function main() {
     result.after = await textOf(page, ".widget-html-content h3");
     result.status = await textOf(page, ".widget-html-content span");
     if (config.figureTexts) {
-      // every text must be the title of a live (widget) figure that draws something;
-      // a text listed n times must be in n such figures (all of them redraw on one click)
       result.stage = "wait for the live figures";
-      await page.waitForFunction(
-        (wanted) => wanted.every((text) => Array.from(
-          document.querySelectorAll(".jupyter-widgets .js-plotly-plot, .widget-vbox .js-plotly-plot"),
-        ).filter((gd) => (gd.querySelector(".gtitle") || { textContent: "" }).textContent.includes(text)
-          && gd.querySelectorAll(".point, .hm image, .heatmaplayer image").length > 0,
-        ).length >= wanted.filter((other) => other === text).length),
-        config.figureTexts,
-        { timeout: budget / 3, polling: 250 },
-      );
+      await waitForFigures(page, config.figureTexts, budget / 3);
     }
     result.figures = await figures(page);
     result.offsiteFailures = Array.from(offsite);
