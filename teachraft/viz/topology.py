@@ -248,27 +248,42 @@ def _one_way_arrows(graph: nx.Graph, pos: dict, snap: Snapshot) -> list[dict[str
     for a, b in graph.edges:
         for src, dst in ((a, b), (b, a)):
             if snap.link(src, dst).state in BLOCKED and snap.link(dst, src).state not in BLOCKED:
-                (x0, y0), (x1, y1) = pos[src], pos[dst]
+                hover = f"{src} → {dst} is lost"
                 arrows.append(
-                    {
-                        "x": x0 + (x1 - x0) * 0.62,
-                        "y": y0 + (y1 - y0) * 0.62,
-                        "ax": x0 + (x1 - x0) * 0.38,
-                        "ay": y0 + (y1 - y0) * 0.38,
-                        "xref": "x",
-                        "yref": "y",
-                        "axref": "x",
-                        "ayref": "y",
-                        "showarrow": True,
-                        "arrowhead": 2,
-                        "arrowsize": 1.4,
-                        "arrowwidth": 2.5,
-                        "arrowcolor": LINK_ONE_WAY,
-                        "text": "",
-                        "hovertext": f"{src} → {dst} is lost",
-                    }
+                    _arrow(pos[src], pos[dst], (0.38, 0.62), 1.4, 2.5, LINK_ONE_WAY, hover)
                 )
     return arrows
+
+
+def _arrow(
+    start: Any,
+    end: Any,
+    span: tuple[float, float],
+    size: float,
+    width: float,
+    colour: str,
+    hover: str,
+) -> dict[str, Any]:
+    """An arrow annotation on the line from ``start`` to ``end``, over the ``span`` fractions."""
+    (x0, y0), (x1, y1) = start, end
+    tail, head = span
+    return {
+        "x": x0 + (x1 - x0) * head,
+        "y": y0 + (y1 - y0) * head,
+        "ax": x0 + (x1 - x0) * tail,
+        "ay": y0 + (y1 - y0) * tail,
+        "xref": "x",
+        "yref": "y",
+        "axref": "x",
+        "ayref": "y",
+        "showarrow": True,
+        "arrowhead": 2,
+        "arrowsize": size,
+        "arrowwidth": width,
+        "arrowcolor": colour,
+        "text": "",
+        "hovertext": hover,
+    }
 
 
 # --- votes (raft mode) ---------------------------------------------------------------
@@ -309,27 +324,9 @@ def _vote_arrows(pos: dict, snap: Snapshot) -> list[dict[str, Any]]:
     pairs = [(*p, "voted for") for p in _vote_pairs(pos, snap)]
     pairs += [(*p, "would vote (PreVote) for") for p in _vote_pairs(pos, snap, pre=True)]
     for voter, candidate, verb in pairs:
-        (x0, y0), (x1, y1) = pos[voter], pos[candidate]
         term = snap.servers[server_id(candidate) or 0].term
-        arrows.append(
-            {
-                "x": x0 + (x1 - x0) * 0.7,
-                "y": y0 + (y1 - y0) * 0.7,
-                "ax": x0 + (x1 - x0) * 0.5,
-                "ay": y0 + (y1 - y0) * 0.5,
-                "xref": "x",
-                "yref": "y",
-                "axref": "x",
-                "ayref": "y",
-                "showarrow": True,
-                "arrowhead": 2,
-                "arrowsize": 1.3,
-                "arrowwidth": 3,
-                "arrowcolor": VOTE_COLOUR,
-                "text": "",
-                "hovertext": f"{voter} {verb} {candidate} in term {term}",
-            }
-        )
+        hover = f"{voter} {verb} {candidate} in term {term}"
+        arrows.append(_arrow(pos[voter], pos[candidate], (0.5, 0.7), 1.3, 3, VOTE_COLOUR, hover))
     return arrows
 
 
